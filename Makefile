@@ -1,0 +1,51 @@
+# orbox: `make run` starts the box with its demo configuration, `make test` runs every test.
+# Both install what is missing first (Debian packages via apt-get, npm packages via npm ci).
+
+SHELL := /bin/bash
+export npm_config_loglevel := error
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# System parts the box and its tests use (see README: Dependencies).
+DEB_PACKAGES := \
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp \
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config \
+  mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
+  bmap-tools socat ffmpeg sqlite3
+
+.PHONY: all setup deps-deb deps-npm build run test bench status clean
+
+all: build
+
+setup: deps-deb deps-npm
+
+deps-deb:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# npm ci when node_modules is missing or older than the lockfile.
+deps-npm: deps-deb
+	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund; \
+	fi
+
+build: deps-npm
+	@npx tsc -p tsconfig.json
+
+run: build
+	node bin/orbox.js run $(if $(CONFIG),--config $(CONFIG))
+
+status: build
+	node bin/orbox.js status
+
+test: build
+	node dist/test-rig/run-tests.js $(TESTS)
+
+bench: build
+	node dist/test-rig/bench/run-bench.js $(BENCH)
+
+clean:
+	rm -rf dist
