@@ -1,0 +1,531 @@
+/**
+ * Record ring: a single-producer, multi-consumer FIFO of framed records in a SharedArrayBuffer.
+ *
+ * Owns: the layout of one ring's shared memory and the rules both sides follow. The
+ * supervisor allocates the SharedArrayBuffer (so a restarted worker finds its ring, its
+ * cursor and the records still in it); a producer worker and up to `maxConsumers` consumer
+ * workers each attach a `RingProducer` / `RingConsumer` view.
+ *
+ * Memory layout (all words native-endian; every offset is a named constant below):
+ *
+ *   0                  64                 64+32*maxConsumers         dataOffset
+ *   +------------------+------------------+--------- ... ------------+-------------------------+
+ *   | ring header      | consumer 0       | consumer 1 ...           | data (capacity bytes,   |
+ *   | 16 x i32         | 8 x i32          |                          | power of two)           |
+ *   +------------------+------------------+--------- ... ------------+-------------------------+
+ *
+ *   header words: MAGIC 'ORBR', VERSION, CAPACITY, MAX_CONSUMERS, RESERVE, COMMIT, LAST_SYNC,
+ *   HAS_SYNC, NEXT_SEQ, WAITERS, PRODUCER_EPOCH, BYTES_WRITTEN_LO/HI
+ *   consumer words: ATTACHED, READ_POS, RECORDS_READ, OVERRUNS, LOST, AWAIT_SYNC, EXPECT_SEQ
+ *
+ *   record at an 8-aligned data position (never split across the end of the data area):
+ *   0       4       6       8       12      16              24              32
+ *   +-------+-------+-------+-------+-------+---------------+---------------+---------- - -
+ *   | len   | kind  | flags | seq   | 0     | wall ns (i64) | mono ns (i64) | payload (len)
+ *   +-------+-------+-------+-------+-------+---------------+---------------+---------- - -
+ *   A record that would cross the end is preceded by a pad (kind 0xFFFF; its len field is
+ *   the pad's whole size, at least 8 bytes) that fills the tail, and starts at offset 0.
+ *
+ * Positions are byte counts since the ring was created, kept as u32 that wrap (`>>> 0`);
+ * capacity is at most 2^30, so every distance the two sides compare is below 2^31.
+ *
+ * Ordering argument (Atomics are sequentially consistent; plain typed-array accesses are not):
+ *  - The producer advances RESERVE before it writes a single byte, and advances COMMIT only
+ *    after the record is complete; NEXT_SEQ, LAST_SYNC follow COMMIT. A consumer reads
+ *    records only below COMMIT, so it never sees a half-written record.
+ *  - The producer never waits for consumers: writing may overwrite bytes a slow consumer has
+ *    not read. The consumer therefore copies a record out and only then re-reads RESERVE: if
+ *    RESERVE has moved more than `capacity` past the record's start, the copy may be torn and
+ *    is discarded as an overrun (a seqlock check). On weakly ordered CPUs (ARM) the engine's
+ *    Atomics.load is an acquire load, which does not stop earlier plain loads from being
+ *    satisfied late; we keep the check anyway and size rings so that overruns are rare, and
+ *    the ring test runs the race on the target board too.
+ *  - WAITERS lets the producer skip Atomics.notify when nobody waits. A consumer increments
+ *    WAITERS, then re-reads COMMIT, then waits on COMMIT's value: a commit that lands in
+ *    between changes the word and the wait returns at once (see RingConsumer.wait).
+ *
+ * Overrun policy: a consumer that falls more than `capacity` bytes behind gets an overrun
+ * (OVERRUNS += 1, records it never saw counted in LOST) and resumes at the most recent
+ * record flagged SYNC that is still in the ring and not older than where it was; if there is
+ * none, it skips records until the next SYNC record arrives. Streams whose records stand
+ * alone (vitals, commands) flag every record SYNC.
+ *
+ * Lifecycle: `createRing()` in the supervisor; `new RingProducer(sab)` / `new
+ * RingConsumer(sab, index)` in workers. A producer that attaches after a crash calls
+ * `recover()` (done by its constructor) which pads over a record left half-written.
+ *
+ * Errors: RingLayoutError (wrong magic, version or size), RecordTooLargeError.
+ */
+
+export const RING_MAGIC = 0x5242524f; // 'ORBR' little-endian
+export const RING_VERSION = 1;
+
+// Header words (i32 index).
+const H_MAGIC = 0;
+const H_VERSION = 1;
+const H_CAPACITY = 2;
+const H_MAX_CONSUMERS = 3;
+const H_RESERVE = 4;
+const H_COMMIT = 5;
+const H_LAST_SYNC = 6;
+const H_HAS_SYNC = 7;
+const H_NEXT_SEQ = 8;
+const H_WAITERS = 9;
+const H_PRODUCER_EPOCH = 10;
+const H_BYTES_LO = 11;
+const H_BYTES_HI = 12;
+const HEADER_WORDS = 16;
+
+// Consumer words (i32 index relative to the consumer's block).
+const C_ATTACHED = 0;
+const C_READ_POS = 1;
+const C_RECORDS_READ = 2;
+const C_OVERRUNS = 3;
+const C_LOST = 4;
+const C_AWAIT_SYNC = 5;
+const C_EXPECT_SEQ = 6;
+const CONSUMER_WORDS = 8;
+
+// Record header (bytes).
+export const RECORD_HEADER_BYTES = 32;
+const R_LEN = 0;
+const R_KIND = 4;
+const R_FLAGS = 6;
+const R_SEQ = 8;
+const R_WALL = 16;
+const R_MONO = 24;
+const KIND_PAD = 0xffff;
+
+/** Record flag: a point a consumer can resume from after an overrun (a keyframe, a standalone record). */
+export const FLAG_SYNC = 1;
+
+export const MAX_CONSUMERS = 16;
+const MAX_CAPACITY = 1 << 30;
+const MIN_CAPACITY = 256;
+
+export class RingLayoutError extends Error {
+  override name = 'RingLayoutError';
+}
+
+export class RecordTooLargeError extends Error {
+  override name = 'RecordTooLargeError';
+  constructor(readonly payloadBytes: number, readonly maxPayloadBytes: number) {
+    super(`record of ${payloadBytes} bytes does not fit a ring whose largest record is ${maxPayloadBytes} bytes`);
+  }
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+const u32 = (n: number): number => n >>> 0;
+
+function dataOffset(maxConsumers: number): number {
+  return align8((HEADER_WORDS + maxConsumers * CONSUMER_WORDS) * 4);
+}
+
+/** Bytes of SharedArrayBuffer a ring of this capacity needs. */
+export function ringBytes(capacity: number, maxConsumers: number): number {
+  return dataOffset(maxConsumers) + capacity;
+}
+
+/**
+ * Allocates a ring. `capacity` (data bytes) is rounded up to a power of two; the largest
+ * payload is capacity - 32 bytes.
+ */
+export function createRing(capacity: number, maxConsumers = 4): SharedArrayBuffer {
+  if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY) {
+    throw new RingLayoutError(`ring capacity must be an integer from ${MIN_CAPACITY} to ${MAX_CAPACITY} bytes, got ${capacity}`);
+  }
+  if (!Number.isInteger(maxConsumers) || maxConsumers < 1 || maxConsumers > MAX_CONSUMERS) {
+    throw new RingLayoutError(`maxConsumers must be 1..${MAX_CONSUMERS}, got ${maxConsumers}`);
+  }
+  let cap = MIN_CAPACITY;
+  while (cap < capacity) cap *= 2;
+  const sab = new SharedArrayBuffer(ringBytes(cap, maxConsumers));
+  const h = new Int32Array(sab, 0, HEADER_WORDS);
+  h[H_CAPACITY] = cap;
+  h[H_MAX_CONSUMERS] = maxConsumers;
+  h[H_VERSION] = RING_VERSION;
+  Atomics.store(h, H_MAGIC, RING_MAGIC);
+  return sab;
+}
+
+/** A shared view of one ring's memory; the base of the producer and consumer sides. */
+class RingView {
+  readonly sab: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly maxConsumers: number;
+  protected readonly mask: number;
+  protected readonly words: Int32Array;
+  protected readonly bytes: Uint8Array;
+  protected readonly u16: Uint16Array;
+  protected readonly u32v: Uint32Array;
+  protected readonly i64: BigInt64Array;
+
+  constructor(sab: SharedArrayBuffer) {
+    if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < HEADER_WORDS * 4) {
+      throw new RingLayoutError('not a ring: expected a SharedArrayBuffer made by createRing()');
+    }
+    const h = new Int32Array(sab, 0, HEADER_WORDS);
+    if (Atomics.load(h, H_MAGIC) !== RING_MAGIC) throw new RingLayoutError('not a ring: bad magic word');
+    if (h[H_VERSION] !== RING_VERSION) throw new RingLayoutError(`ring version ${h[H_VERSION]}, this code reads ${RING_VERSION}`);
+    this.sab = sab;
+    this.capacity = h[H_CAPACITY];
+    this.maxConsumers = h[H_MAX_CONSUMERS];
+    this.mask = this.capacity - 1;
+    const off = dataOffset(this.maxConsumers);
+    if (sab.byteLength !== off + this.capacity) throw new RingLayoutError('ring size does not match its header');
+    this.words = new Int32Array(sab, 0, off / 4);
+    this.bytes = new Uint8Array(sab, off, this.capacity);
+    this.u16 = new Uint16Array(sab, off, this.capacity / 2);
+    this.u32v = new Uint32Array(sab, off, this.capacity / 4);
+    this.i64 = new BigInt64Array(sab, off, this.capacity / 8);
+  }
+
+  /** Largest payload a single record can carry. */
+  get maxPayload(): number {
+    return this.capacity - RECORD_HEADER_BYTES;
+  }
+
+  protected cword(consumer: number, w: number): number {
+    return HEADER_WORDS + consumer * CONSUMER_WORDS + w;
+  }
+}
+
+/** What a consumer learns of a record besides its payload. */
+export interface RecordMeta {
+  kind: number;
+  flags: number;
+  /** Producer's record sequence number (u32, wraps). */
+  seq: number;
+  /** Capture time on the box clock, ns since the epoch. */
+  wallNs: bigint;
+  /** Capture time on the monotonic clock, ns. */
+  monoNs: bigint;
+}
+
+export interface RingRecord extends RecordMeta {
+  payload: Uint8Array;
+}
+
+/**
+ * The producer side. Exactly one per ring at a time (the supervisor enforces it); it never
+ * blocks. Runs on the producing worker's thread.
+ */
+export class RingProducer extends RingView {
+  private pos: number;
+  private seq: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    super(sab);
+    this.recover();
+    this.pos = u32(Atomics.load(this.words, H_COMMIT));
+    this.seq = u32(Atomics.load(this.words, H_NEXT_SEQ));
+    Atomics.add(this.words, H_PRODUCER_EPOCH, 1);
+  }
+
+  /**
+   * A producer that died between reserving and committing left [COMMIT, RESERVE) half
+   * written; cover it with pads so consumers step over it. Consumers already treat that
+   * span as overwritten (RESERVE moved), so nothing they copied is trusted.
+   */
+  private recover(): void {
+    const commit = u32(Atomics.load(this.words, H_COMMIT));
+    const reserve = u32(Atomics.load(this.words, H_RESERVE));
+    let gap = u32(reserve - commit);
+    if (gap === 0) return;
+    let pos = commit;
+    while (gap > 0) {
+      const off = pos & this.mask;
+      const n = Math.min(gap, this.capacity - off);
+      this.writePad(off, n);
+      pos = u32(pos + n);
+      gap -= n;
+    }
+    Atomics.store(this.words, H_COMMIT, reserve | 0);
+  }
+
+  private writePad(off: number, size: number): void {
+    this.u32v[(off + R_LEN) >> 2] = size;
+    this.u16[(off + R_KIND) >> 1] = KIND_PAD;
+  }
+
+  /**
+   * Appends one record and wakes waiting consumers. `payload` is copied into the ring (the
+   * only copy). Returns the record's sequence number.
+   * @throws RecordTooLargeError when the payload exceeds `maxPayload`.
+   */
+  write(kind: number, flags: number, wallNs: bigint, monoNs: bigint, payload: Uint8Array): number {
+    const len = payload.byteLength;
+    const off = this.reserve(len);
+    this.bytes.set(payload, off + RECORD_HEADER_BYTES);
+    return this.commit(off, len, kind, flags, wallNs, monoNs);
+  }
+
+  /**
+   * Appends a record whose payload is written in place by `fill` (zero-copy for a producer
+   * that can render straight into the ring). `fill` gets a view of exactly `len` bytes.
+   */
+  writeWith(kind: number, flags: number, wallNs: bigint, monoNs: bigint, len: number, fill: (dst: Uint8Array) => void): number {
+    const off = this.reserve(len);
+    const start = off + RECORD_HEADER_BYTES;
+    fill(this.bytes.subarray(start, start + len));
+    return this.commit(off, len, kind, flags, wallNs, monoNs);
+  }
+
+  private reserve(len: number): number {
+    if (len > this.maxPayload || len < 0) throw new RecordTooLargeError(len, this.maxPayload);
+    const total = align8(RECORD_HEADER_BYTES + len);
+    let off = this.pos & this.mask;
+    const tail = this.capacity - off;
+    if (total > tail) {
+      Atomics.store(this.words, H_RESERVE, u32(this.pos + tail + total) | 0);
+      this.writePad(off, tail);
+      this.pos = u32(this.pos + tail);
+      off = 0;
+    } else {
+      Atomics.store(this.words, H_RESERVE, u32(this.pos + total) | 0);
+    }
+    return off;
+  }
+
+  private commit(off: number, len: number, kind: number, flags: number, wallNs: bigint, monoNs: bigint): number {
+    const seq = this.seq;
+    this.u32v[(off + R_LEN) >> 2] = len;
+    this.u16[(off + R_KIND) >> 1] = kind & 0xffff;
+    this.u16[(off + R_FLAGS) >> 1] = flags & 0xffff;
+    this.u32v[(off + R_SEQ) >> 2] = seq;
+    this.u32v[(off + 12) >> 2] = 0;
+    this.i64[(off + R_WALL) >> 3] = wallNs;
+    this.i64[(off + R_MONO) >> 3] = monoNs;
+    const start = this.pos;
+    const total = align8(RECORD_HEADER_BYTES + len);
+    this.pos = u32(this.pos + total);
+    this.seq = u32(seq + 1);
+    const w = this.words;
+    Atomics.store(w, H_COMMIT, this.pos | 0);
+    Atomics.store(w, H_NEXT_SEQ, this.seq | 0);
+    if (flags & FLAG_SYNC) {
+      Atomics.store(w, H_LAST_SYNC, start | 0);
+      Atomics.store(w, H_HAS_SYNC, 1);
+    }
+    const lo = u32(w[H_BYTES_LO]) + total;
+    if (lo > 0xffffffff) w[H_BYTES_HI] = (w[H_BYTES_HI] + 1) | 0;
+    w[H_BYTES_LO] = u32(lo) | 0;
+    if (Atomics.load(w, H_WAITERS) > 0) Atomics.notify(w, H_COMMIT);
+    return seq;
+  }
+}
+
+/** Result of a non-blocking read attempt; negative values are not lengths. */
+export const READ_EMPTY = -1;
+
+/**
+ * One consumer's side. Its cursor lives in shared memory, so a consumer recreated after its
+ * worker restarted resumes where the last one stopped (at-least-once: a record being read
+ * when the worker died is read again). Runs on the consuming worker's thread.
+ */
+export class RingConsumer extends RingView {
+  readonly index: number;
+  private readonly base: number;
+  /** Reusable metadata of the last record read by readInto(). */
+  readonly meta: RecordMeta = { kind: 0, flags: 0, seq: 0, wallNs: 0n, monoNs: 0n };
+
+  /**
+   * @param index consumer slot 0..maxConsumers-1, fixed per consumer by the ring plan.
+   * @param startAt where a consumer attaching for the first time starts: 'live' (only new
+   *   records) or 'oldest' (everything still in the ring).
+   */
+  constructor(sab: SharedArrayBuffer, index: number, startAt: 'live' | 'oldest' = 'live') {
+    super(sab);
+    if (!Number.isInteger(index) || index < 0 || index >= this.maxConsumers) {
+      throw new RingLayoutError(`consumer index ${index} outside 0..${this.maxConsumers - 1}`);
+    }
+    this.index = index;
+    this.base = this.cword(index, 0);
+    const w = this.words;
+    if (Atomics.compareExchange(w, this.base + C_ATTACHED, 0, 1) === 0) {
+      // First attachment of this slot: begin at the producer's current position.
+      // Without a walkable start we cannot find a record boundary in the middle of old
+      // data, so "oldest" means the start of the ring while it has not yet wrapped, else live.
+      const fromStart = startAt === 'oldest' && u32(Atomics.load(w, H_RESERVE)) <= this.capacity;
+      Atomics.store(w, this.base + C_EXPECT_SEQ, fromStart ? 0 : Atomics.load(w, H_NEXT_SEQ));
+      Atomics.store(w, this.base + C_READ_POS, fromStart ? 0 : Atomics.load(w, H_COMMIT));
+    }
+  }
+
+  /** Bytes written but not yet read by this consumer (may be stale by the time it returns). */
+  get backlog(): number {
+    return u32(Atomics.load(this.words, H_COMMIT) - Atomics.load(this.words, this.base + C_READ_POS));
+  }
+
+  /**
+   * Copies the next record's payload into `dst` and fills `this.meta`.
+   * @returns the payload length, READ_EMPTY when there is nothing to read.
+   * @throws RangeError when `dst` is smaller than the record (the record stays unread).
+   */
+  readInto(dst: Uint8Array): number {
+    return this.next(dst);
+  }
+
+  /** Reads the next record into a fresh buffer, or undefined when the ring is empty. */
+  read(): RingRecord | undefined {
+    const n = this.next(undefined);
+    if (n === READ_EMPTY) return undefined;
+    const m = this.meta;
+    return { kind: m.kind, flags: m.flags, seq: m.seq, wallNs: m.wallNs, monoNs: m.monoNs, payload: this.lastCopy! };
+  }
+
+  private lastCopy: Uint8Array | undefined;
+
+  private next(dst: Uint8Array | undefined): number {
+    const w = this.words;
+    const cur = this.base + C_READ_POS;
+    for (;;) {
+      const r = u32(Atomics.load(w, cur));
+      const commit = u32(Atomics.load(w, H_COMMIT));
+      if (r === commit) return READ_EMPTY;
+      if (u32(Atomics.load(w, H_RESERVE) - r) > this.capacity) { this.overrun(r); continue; }
+      const off = r & this.mask;
+      const len = this.u32v[(off + R_LEN) >> 2];
+      const kind = this.u16[(off + R_KIND) >> 1];
+      const avail = u32(commit - r);
+      if (kind === KIND_PAD) {
+        if (len < 8 || len > avail || (len & 7) !== 0 || off + len > this.capacity) { this.overrun(r); continue; }
+        if (u32(Atomics.load(w, H_RESERVE) - r) > this.capacity) { this.overrun(r); continue; }
+        Atomics.store(w, cur, u32(r + len) | 0);
+        continue;
+      }
+      const total = align8(RECORD_HEADER_BYTES + len);
+      if (len > this.maxPayload || total > avail || off + total > this.capacity) { this.overrun(r); continue; }
+      const flags = this.u16[(off + R_FLAGS) >> 1];
+      const seq = this.u32v[(off + R_SEQ) >> 2];
+      const wallNs = this.i64[(off + R_WALL) >> 3];
+      const monoNs = this.i64[(off + R_MONO) >> 3];
+      const start = off + RECORD_HEADER_BYTES;
+      if (Atomics.load(w, this.base + C_AWAIT_SYNC) === 1 && (flags & FLAG_SYNC) === 0) {
+        // Skipped records are counted as lost through the sequence gap at the next read.
+        if (u32(Atomics.load(w, H_RESERVE) - r) > this.capacity) { this.overrun(r); continue; }
+        Atomics.store(w, cur, u32(r + total) | 0);
+        continue;
+      }
+      let copy: Uint8Array | undefined;
+      if (dst) {
+        if (dst.byteLength < len) throw new RangeError(`buffer of ${dst.byteLength} bytes is smaller than the ${len}-byte record`);
+        dst.set(this.bytes.subarray(start, start + len));
+      } else {
+        copy = this.bytes.slice(start, start + len);
+      }
+      // Seqlock check: anything the producer reserved more than one ring ago may have been
+      // written over the bytes we just copied.
+      if (u32(Atomics.load(w, H_RESERVE) - r) > this.capacity) { this.overrun(r); continue; }
+      this.lastCopy = copy;
+      const m = this.meta;
+      m.kind = kind; m.flags = flags; m.seq = seq; m.wallNs = wallNs; m.monoNs = monoNs;
+      const gap = u32(seq - u32(Atomics.load(w, this.base + C_EXPECT_SEQ)));
+      if (gap > 0 && gap < 0x80000000) Atomics.add(w, this.base + C_LOST, gap);
+      Atomics.store(w, this.base + C_AWAIT_SYNC, 0);
+      Atomics.store(w, this.base + C_EXPECT_SEQ, u32(seq + 1) | 0);
+      Atomics.add(w, this.base + C_RECORDS_READ, 1);
+      Atomics.store(w, cur, u32(r + total) | 0);
+      return len;
+    }
+  }
+
+  /** Moves a consumer that was overtaken to the resume point of the overrun policy. */
+  private overrun(r: number): void {
+    const w = this.words;
+    Atomics.add(w, this.base + C_OVERRUNS, 1);
+    const reserve = u32(Atomics.load(w, H_RESERVE));
+    const commit = u32(Atomics.load(w, H_COMMIT));
+    if (Atomics.load(w, H_HAS_SYNC) === 1) {
+      const sync = u32(Atomics.load(w, H_LAST_SYNC));
+      const syncIsValid = u32(reserve - sync) <= this.capacity;
+      const syncIsAhead = u32(sync - r) < 0x80000000 && u32(commit - sync) < 0x80000000;
+      if (syncIsValid && syncIsAhead) {
+        Atomics.store(w, this.base + C_READ_POS, sync | 0);
+        return;
+      }
+    }
+    // No resumable record in the ring yet: start at the head and skip to the next SYNC one.
+    Atomics.store(w, this.base + C_AWAIT_SYNC, 1);
+    Atomics.store(w, this.base + C_READ_POS, commit | 0);
+  }
+
+  /**
+   * Resolves when a record may be available or `timeoutMs` passed, without blocking the
+   * event loop (Atomics.waitAsync). A pending wait does not keep a worker's event loop alive
+   * by itself: the worker must hold it open some other way (its heartbeat timer does).
+   */
+  async wait(timeoutMs: number): Promise<void> {
+    const w = this.words;
+    if (this.backlog > 0) return;
+    Atomics.add(w, H_WAITERS, 1);
+    try {
+      const seen = Atomics.load(w, H_COMMIT);
+      if (seen !== Atomics.load(w, this.base + C_READ_POS)) return;
+      const res = Atomics.waitAsync(w, H_COMMIT, seen, timeoutMs);
+      if (res.async) await res.value;
+    } finally {
+      Atomics.sub(w, H_WAITERS, 1);
+    }
+  }
+
+  /** Forgets this slot's cursor so the next consumer attaching to it starts afresh. */
+  detach(): void {
+    Atomics.store(this.words, this.base + C_ATTACHED, 0);
+  }
+}
+
+export interface RingConsumerStats {
+  index: number;
+  attached: boolean;
+  /** Bytes between this consumer's cursor and the producer's head. */
+  backlogBytes: number;
+  recordsRead: number;
+  overruns: number;
+  /** Records this consumer never saw (overwritten before it got to them). */
+  lost: number;
+}
+
+export interface RingStats {
+  capacity: number;
+  recordsWritten: number;
+  bytesWritten: number;
+  producerEpoch: number;
+  /** Largest consumer backlog as a share of capacity, 0..1. */
+  fill: number;
+  consumers: RingConsumerStats[];
+}
+
+/** A snapshot of a ring's counters, readable from any thread (values may be a moment stale). */
+export function ringStats(sab: SharedArrayBuffer): RingStats {
+  const v = new (class extends RingView {
+    stats(): RingStats {
+      const w = this.words;
+      const commit = u32(Atomics.load(w, H_COMMIT));
+      const consumers: RingConsumerStats[] = [];
+      let maxBacklog = 0;
+      for (let i = 0; i < this.maxConsumers; i++) {
+        const b = this.cword(i, 0);
+        const attached = Atomics.load(w, b + C_ATTACHED) === 1;
+        if (!attached) continue;
+        const backlog = Math.min(this.capacity, u32(commit - Atomics.load(w, b + C_READ_POS)));
+        maxBacklog = Math.max(maxBacklog, backlog);
+        consumers.push({
+          index: i, attached, backlogBytes: backlog,
+          recordsRead: u32(Atomics.load(w, b + C_RECORDS_READ)),
+          overruns: u32(Atomics.load(w, b + C_OVERRUNS)),
+          lost: u32(Atomics.load(w, b + C_LOST)),
+        });
+      }
+      return {
+        capacity: this.capacity,
+        recordsWritten: u32(Atomics.load(w, H_NEXT_SEQ)),
+        bytesWritten: u32(Atomics.load(w, H_BYTES_HI)) * 2 ** 32 + u32(Atomics.load(w, H_BYTES_LO)),
+        producerEpoch: Atomics.load(w, H_PRODUCER_EPOCH),
+        fill: maxBacklog / this.capacity,
+        consumers,
+      };
+    }
+  })(sab);
+  return v.stats();
+}

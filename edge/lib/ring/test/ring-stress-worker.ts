@@ -1,0 +1,48 @@
+/**
+ * Thread body for the cross-thread ring tests. workerData.role:
+ *  - 'producer': writes `count` records (sizes from the seeded schedule, payloads derived
+ *    from the seq), pausing at random to vary the interleaving; every `syncEvery`-th record
+ *    is flagged SYNC.
+ *  - 'consumer': reads until it has seen the last seq, checking every payload; "restarts"
+ *    itself (a fresh RingConsumer on the same slot) at random points; stalls at random so
+ *    it gets overrun. Posts its tally.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../ring.js';
+import { fillPayload, payloadMatches, prng, sizeOf } from './fixtures.js';
+
+interface Args { producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
+const a = workerData as Args;
+const rnd = prng(a.seed * 7 + a.index + (a.role === 'producer' ? 1 : 100));
+const spin = (n: number) => { const end = performance.now() + n; while (performance.now() < end); };
+
+if (a.role === 'producer') {
+  const p = new RingProducer(a.sab);
+  for (let seq = 0; seq < a.count; seq++) {
+    const len = sizeOf(seq, a.seed, a.maxSize);
+    const flags = seq % a.syncEvery === 0 || seq === a.count - 1 ? FLAG_SYNC : 0;
+    p.writeWith(seq % 7, flags, BigInt(seq) * 1000n, BigInt(seq), len, (dst) => fillPayload(dst, seq));
+    if (rnd() < a.producerPause) spin(rnd() * 0.2);
+  }
+  parentPort!.postMessage({ done: true });
+} else {
+  let c = new RingConsumer(a.sab, a.index, 'oldest');
+  const buf = new Uint8Array(a.maxSize);
+  let read = 0, bad = 0, restarts = 0, lastSeq = -1, outOfOrder = 0, badSize = 0;
+  const keepAlive = setInterval(() => {}, 1000);
+  for (;;) {
+    const n = c.readInto(buf);
+    if (n === READ_EMPTY) { await c.wait(50); continue; }
+    const seq = c.meta.seq;
+    if (seq <= lastSeq) outOfOrder++;
+    if (n !== sizeOf(seq, a.seed, a.maxSize)) badSize++;
+    else if (!payloadMatches(buf.subarray(0, n), seq)) bad++;
+    if (c.meta.wallNs !== BigInt(seq) * 1000n) bad++;
+    lastSeq = seq; read++;
+    if (seq === a.count - 1) break;
+    if (rnd() < a.stallProb) spin(rnd() * 3);
+    if (rnd() < a.restartProb) { c = new RingConsumer(a.sab, a.index); restarts++; }
+  }
+  clearInterval(keepAlive);
+  parentPort!.postMessage({ read, bad, badSize, restarts, outOfOrder });
+}
