@@ -1,0 +1,31 @@
+/**
+ * The built-in demo configuration `make run` uses: two test-pattern channels, a simulated
+ * patient monitor, RTSP out, local recording under ./var. Every value passes the schema;
+ * `orbox config demo` prints it as a starting point for a real box.
+ */
+import type { BoxConfig } from './schema.js';
+import { validateConfig } from './load.js';
+
+export function demoConfig(dataDir = 'var'): BoxConfig {
+  return validateConfig({
+    box: { id: 'orbox-demo', room: 'Demo OR', dataDir },
+    api: { socket: `${dataDir}/orbox.sock` },
+    channels: [
+      {
+        name: 'endoscope',
+        source: { type: 'test-pattern', pattern: 'smpte', width: 1920, height: 1080, fps: 30 },
+        hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 30 },
+        lq: { width: 960, height: 540, bitrateKbps: 1500, gop: 15 },
+      },
+      {
+        name: 'room',
+        source: { type: 'test-pattern', pattern: 'ball', width: 1280, height: 720, fps: 30 },
+        hq: { width: 1280, height: 720, bitrateKbps: 4000, gop: 30 },
+        lq: { width: 640, height: 360, bitrateKbps: 800, gop: 15 },
+      },
+    ],
+    audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
+    devices: { ports: [] },
+    rtsp: { host: '0.0.0.0', port: 8554 },
+  }, 'built-in demo configuration');
+}

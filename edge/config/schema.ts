@@ -1,0 +1,105 @@
+/**
+ * The box configuration: one file (YAML or JSON), validated in full before anything starts.
+ *
+ * Owns: the schema (zod) and the shape every worker receives. Sections that belong to a
+ * part of the firmware (devices, fleet) are defined next to that part and embedded here.
+ * Errors: ConfigError lists every problem as `<key path>: <what was expected>, found <value>`.
+ */
+import { z } from 'zod';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a lower-case name of letters, digits, - or _ (at most 32)');
+
+const videoSource = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('test-pattern'),
+    /** videotestsrc pattern nick, e.g. smpte, ball, snow. */
+    pattern: z.string().default('smpte'),
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
+  z.object({
+    type: z.literal('v4l2'),
+    device: z.string().startsWith('/dev/'),
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
+  z.object({
+    type: z.literal('gst'),
+    /** A GStreamer source description ending in raw video, for labs and any device GStreamer supports. */
+    description: z.string().min(1),
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
+]);
+
+const stream = z.object({
+  width: z.number().int().min(16).max(7680),
+  height: z.number().int().min(16).max(4320),
+  bitrateKbps: z.number().int().min(64).max(100_000),
+  /** Keyframe interval in frames. */
+  gop: z.number().int().min(1).max(600),
+}).strict();
+
+const channel = z.object({
+  name,
+  source: videoSource,
+  hq: stream,
+  lq: stream,
+  record: z.boolean().default(true),
+}).strict();
+
+const audioInput = z.object({
+  name,
+  /** ALSA device, or `test-tone` for the demo. */
+  device: z.string().min(1),
+  rate: z.number().int().refine((r) => [8000, 16000, 24000, 48000].includes(r), 'one of 8000, 16000, 24000, 48000').default(48000),
+  channels: z.number().int().min(1).max(2).default(1),
+}).strict();
+
+export const configSchema = z.object({
+  box: z.object({
+    /** Immutable identity (serial), not the room name. */
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, - or _ (1 to 64)'),
+    room: z.string().max(64).default(''),
+    /** Where recordings, the catalog and queues live. */
+    dataDir: z.string().min(1),
+  }).strict(),
+  api: z.object({
+    /** Unix socket of the local API that `orbox status` talks to. */
+    socket: z.string().min(1),
+  }).strict(),
+  channels: z.array(channel).max(16).default([]),
+  audio: z.object({ inputs: z.array(audioInput).max(4).default([]) }).strict().default({ inputs: [] }),
+  devices: z.object({ ports: z.array(z.record(z.string(), z.unknown())).default([]) }).strict().default({ ports: [] }),
+  fleet: z.record(z.string(), z.unknown()).optional(),
+  rtsp: z.object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(1).max(65535).default(8554) }).strict().default({ host: '0.0.0.0', port: 8554 }),
+  guard: z.object({
+    heartbeatMs: z.number().int().min(10).max(5000).default(100),
+    /** A worker whose heartbeat is older than this is hung. */
+    hangMs: z.number().int().min(50).max(60_000).default(500),
+    /** Deadline for a worker to become ready and for stop at shutdown. */
+    startTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    stopTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /** Restart backoff after repeated failures: first delay and cap. */
+    backoffMs: z.number().int().min(0).max(60_000).default(250),
+    backoffMaxMs: z.number().int().min(0).max(600_000).default(30_000),
+  }).strict().default({ heartbeatMs: 100, hangMs: 500, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
+  log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
+  debug: z.object({
+    /** Lets `orbox debug fault` make a worker exit, throw or hang, to test the guard. Never on in a hospital. */
+    faultInjection: z.boolean().default(false),
+  }).strict().default({ faultInjection: false }),
+}).strict().superRefine((cfg, ctx) => {
+  const seen = new Set<string>();
+  cfg.channels.forEach((c, i) => {
+    if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['channels', i, 'name'], message: `duplicate channel name "${c.name}"` });
+    seen.add(c.name);
+  });
+});
+
+export type BoxConfig = z.infer<typeof configSchema>;
+export type ChannelConfig = BoxConfig['channels'][number];
+export type AudioInputConfig = BoxConfig['audio']['inputs'][number];

@@ -1,0 +1,77 @@
+/**
+ * The box status that `orbox status` shows: every worker (state, restarts, heartbeat age)
+ * and every ring (capacity, fill, records, and per consumer: read, overruns, lost).
+ * Pure reads of the shared health table and ring headers; runs on the control worker.
+ */
+import { HealthTable, WORKER_NAMES, type WorkerHealth } from '../lib/health.js';
+import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
+import type { RingSpec } from '../supervisor/ring-plan.js';
+
+export interface RingStatus {
+  name: string;
+  type: 'record' | 'slot';
+  producer: string;
+  capacityBytes: number;
+  /** Fill of the slowest consumer, 0..1. */
+  fill: number;
+  records: number;
+  dropped?: number;
+  consumers: { worker: string; read: number; overruns: number; lost: number }[];
+}
+
+export interface BoxStatus {
+  box: { id: string; room: string; healthy: boolean; uptimeMs: number; pid: number };
+  workers: WorkerHealth[];
+  rings: RingStatus[];
+}
+
+export function collectStatus(box: { id: string; room: string; startedMs: number }, health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[]): BoxStatus {
+  return {
+    box: { id: box.id, room: box.room, healthy: health.healthy, uptimeMs: Date.now() - box.startedMs, pid: process.pid },
+    workers: WORKER_NAMES.map((w) => health.snapshot(w)),
+    rings: rings.map(({ spec, sab }) => {
+      if (isSlotRing(sab)) {
+        const s = slotRingStats(sab);
+        return {
+          name: spec.name, type: 'slot' as const, producer: spec.producer, capacityBytes: s.slots * s.slotBytes,
+          fill: s.fill, records: s.framesPublished, dropped: s.framesDropped,
+          consumers: s.consumers.map((c) => ({ worker: spec.consumers[c.index] ?? `#${c.index}`, read: c.framesRead, overruns: c.overruns, lost: c.lost })),
+        };
+      }
+      const s = ringStats(sab);
+      return {
+        name: spec.name, type: 'record' as const, producer: spec.producer, capacityBytes: s.capacity,
+        fill: s.fill, records: s.recordsWritten,
+        consumers: s.consumers.map((c) => ({ worker: spec.consumers[c.index] ?? `#${c.index}`, read: c.recordsRead, overruns: c.overruns, lost: c.lost })),
+      };
+    }),
+  };
+}
+
+/** Human-readable status for a terminal. */
+export function formatStatus(s: BoxStatus): string {
+  const lines: string[] = [];
+  lines.push(`box ${s.box.id}${s.box.room ? ` (${s.box.room})` : ''}: ${s.box.healthy ? 'healthy' : 'NOT HEALTHY'}, up ${Math.round(s.box.uptimeMs / 1000)} s`);
+  lines.push('');
+  lines.push(pad(['worker', 'state', 'restarts', 'heartbeat', 'last fault'], [14, 10, 9, 10, 12]));
+  for (const w of s.workers) {
+    lines.push(pad([w.name, w.stateName, String(w.restarts), `${w.heartbeatAgeMs} ms`, w.restarts ? w.lastFault : '-'], [14, 10, 9, 10, 12]));
+  }
+  lines.push('');
+  lines.push(pad(['ring', 'capacity', 'fill', 'records', 'consumers (read/overruns/lost)'], [22, 10, 6, 9, 40]));
+  for (const r of s.rings) {
+    const cons = r.consumers.map((c) => `${c.worker} ${c.read}/${c.overruns}/${c.lost}`).join(', ');
+    lines.push(pad([r.name, human(r.capacityBytes), `${Math.round(r.fill * 100)}%`, String(r.records) + (r.dropped ? ` (-${r.dropped})` : ''), cons], [22, 10, 6, 9, 40]));
+  }
+  return lines.join('\n');
+}
+
+function pad(cols: string[], widths: number[]): string {
+  return cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]))).join(' ').trimEnd();
+}
+
+function human(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(n % (1 << 20) ? 1 : 0)} MiB` : `${Math.round(n / 1024)} KiB`;
+}
+
+export { WORKER_NAMES };

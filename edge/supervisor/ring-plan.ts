@@ -1,0 +1,60 @@
+/**
+ * The ring plan: which rings a configuration needs, who produces into each and who consumes
+ * it, following the design's worker table. Pure: the supervisor allocates what it returns.
+ *
+ *   inbox.<worker>        supervisor   -> <worker>              commands and events (JSON)
+ *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames
+ *   video.<channel>.hq|lq video-encode -> net-send              encoded access units
+ *   pcm.<input>           audio-capture -> audio-encode, duplex-voice
+ *   audio.<input>         audio-encode -> net-send              encoded audio
+ *   vitals                device-data  -> net-send, control     normalised samples
+ *
+ * A consumer's index in a ring is its position in `consumers`, fixed for the life of the
+ * box, so a restarted worker attaches to the same cursor.
+ */
+import type { BoxConfig } from '../config/index.js';
+import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
+
+export type Producer = WorkerName | 'supervisor';
+
+export interface RingSpec {
+  name: string;
+  type: 'record' | 'slot';
+  producer: Producer;
+  consumers: WorkerName[];
+  /** record rings: data bytes; slot rings: bytes per slot. */
+  bytes: number;
+  /** slot rings only. */
+  slots?: number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Raw frame size (I420/NV12: 12 bits per pixel). */
+export const rawFrameBytes = (w: number, h: number): number => w * h + 2 * Math.ceil(w / 2) * Math.ceil(h / 2);
+
+/** Holds about `seconds` of a stream of `kbps`, as a power of two of at least 256 KiB. */
+function sizeFor(kbps: number, seconds: number): number {
+  const want = (kbps * 1000 / 8) * seconds;
+  let n = 256 * KiB;
+  while (n < want) n *= 2;
+  return n;
+}
+
+export function planRings(cfg: BoxConfig): RingSpec[] {
+  const rings: RingSpec[] = WORKER_NAMES.map((w) => ({ name: `inbox.${w}`, type: 'record', producer: 'supervisor', consumers: [w], bytes: 256 * KiB }));
+  for (const ch of cfg.channels) {
+    rings.push({ name: `raw.${ch.name}`, type: 'slot', producer: 'video-capture', consumers: ['video-encode'], bytes: rawFrameBytes(ch.source.width, ch.source.height), slots: 6 });
+    // Encoded rings hold a few seconds, so a consumer stalled by a short hiccup catches up
+    // instead of skipping to the next keyframe.
+    rings.push({ name: `video.${ch.name}.hq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.hq.bitrateKbps * 2, 3) });
+    rings.push({ name: `video.${ch.name}.lq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.lq.bitrateKbps * 2, 3) });
+  }
+  for (const a of cfg.audio.inputs) {
+    rings.push({ name: `pcm.${a.name}`, type: 'record', producer: 'audio-capture', consumers: ['audio-encode', 'duplex-voice'], bytes: sizeFor((a.rate * a.channels * 16) / 1000, 4) });
+    rings.push({ name: `audio.${a.name}`, type: 'record', producer: 'audio-encode', consumers: ['net-send'], bytes: 256 * KiB });
+  }
+  rings.push({ name: 'vitals', type: 'record', producer: 'device-data', consumers: ['net-send', 'control'], bytes: 1 * MiB });
+  return rings;
+}

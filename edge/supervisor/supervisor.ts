@@ -1,0 +1,231 @@
+/**
+ * The supervisor: the main thread of `orbox run`.
+ *
+ * Owns: the validated configuration, every ring (allocated here, so they outlive any worker),
+ * the health table, the nine worker threads and their incarnations, message routing between
+ * workers (events to control's inbox, commands to a worker's inbox), restarts (when the
+ * guard asks; the guard itself is watched here), and the systemd protocol.
+ *
+ * Lifecycle: new Supervisor(config) validates nothing further and allocates nothing;
+ * start() allocates rings, starts all workers, resolves once every one is ready (or rejects
+ * on the start deadline, after stopping what did start); stop() asks every worker to stop
+ * within guard.stopTimeoutMs, terminates those that did not, and is idempotent.
+ *
+ * Events (EventEmitter): 'worker-ready' (name, incarnation), 'worker-exit' (name, code,
+ * fault), 'worker-event' (name, event), 'restart' (name, fault, delayMs).
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { BoxConfig } from '../config/index.js';
+import { takeAnchor, type ClockAnchor } from '../lib/clock.js';
+import { Fault, HealthTable, WORKER_NAMES, WorkerState, createHealthTable, type WorkerName } from '../lib/health.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { RingProducer, createRing, createSlotRing, FLAG_SYNC } from '../lib/ring/index.js';
+import { INBOX_KIND_JSON, type InboxMessage, type RingAttachment, type ToSupervisor, type WorkerBoot } from '../workers/boot.js';
+import { backoffDelay } from '../workers/guard-policy.js';
+import { planRings, type RingSpec } from './ring-plan.js';
+import { systemdNotifier, type Notifier } from './sd-notify.js';
+
+interface Slot {
+  worker: Worker | undefined;
+  incarnation: number;
+  ready: boolean;
+  restartTimer?: NodeJS.Timeout;
+}
+
+export interface SupervisorOptions {
+  notifier?: Notifier;
+  log?: Logger;
+  /** Worker entry module, by name (tests may substitute). */
+  entry?: (name: WorkerName) => URL;
+}
+
+const defaultEntry = (name: WorkerName) => new URL(`../workers/${name}.js`, import.meta.url);
+
+export class Supervisor extends EventEmitter {
+  readonly health: HealthTable;
+  readonly anchor: ClockAnchor;
+  readonly rings = new Map<string, { spec: RingSpec; sab: SharedArrayBuffer }>();
+  private readonly inboxes = new Map<WorkerName, RingProducer>();
+  private readonly slots = new Map<WorkerName, Slot>();
+  private readonly log: Logger;
+  private readonly notifier: Notifier;
+  private readonly entry: (name: WorkerName) => URL;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private timers: NodeJS.Timeout[] = [];
+  private stopping: Promise<void> | undefined;
+  private readonly encoder = new TextEncoder();
+
+  constructor(readonly config: BoxConfig, opts: SupervisorOptions = {}) {
+    super();
+    this.health = new HealthTable(createHealthTable());
+    this.anchor = takeAnchor();
+    this.log = opts.log ?? createLogger('supervisor', { level: config.log.level });
+    this.notifier = opts.notifier ?? systemdNotifier();
+    this.entry = opts.entry ?? defaultEntry;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`start() in state ${this.state}`);
+    this.state = 'starting';
+    for (const spec of planRings(this.config)) {
+      const sab = spec.type === 'slot'
+        ? createSlotRing(spec.slots!, spec.bytes, spec.consumers.length)
+        : createRing(spec.bytes, spec.consumers.length);
+      this.rings.set(spec.name, { spec, sab });
+      if (spec.producer === 'supervisor') this.inboxes.set(spec.consumers[0], new RingProducer(sab));
+    }
+    const ready = WORKER_NAMES.map((name) => new Promise<void>((resolve) => {
+      const onReady = (n: WorkerName) => { if (n === name) { this.off('worker-ready', onReady); resolve(); } };
+      this.on('worker-ready', onReady);
+    }));
+    for (const name of WORKER_NAMES) this.spawn(name);
+    const deadline = new Promise<never>((_, reject) => {
+      const t = setTimeout(() => reject(new Error(`workers not ready within ${this.config.guard.startTimeoutMs} ms: ${WORKER_NAMES.filter((n) => !this.slots.get(n)?.ready).join(', ')}`)), this.config.guard.startTimeoutMs);
+      this.timers.push(t);
+    });
+    try {
+      await Promise.race([Promise.all(ready), deadline]);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.state = 'running';
+    this.timers.push(setInterval(() => this.watchGuard(), this.config.guard.heartbeatMs));
+    this.notifier.notify('READY=1');
+    if (this.notifier.watchdogMs > 0) {
+      this.timers.push(setInterval(() => { if (this.health.healthy) this.notifier.notify('WATCHDOG=1'); }, Math.max(100, this.notifier.watchdogMs / 3)));
+    }
+    this.log.info({ workers: WORKER_NAMES.length, rings: this.rings.size }, 'box running');
+  }
+
+  private attachments(name: WorkerName): Record<string, RingAttachment> {
+    const out: Record<string, RingAttachment> = {};
+    for (const { spec, sab } of this.rings.values()) {
+      if (spec.producer === name) out[spec.name] = { sab, type: spec.type, role: 'producer', index: 0 };
+      const i = spec.consumers.indexOf(name);
+      if (i >= 0) out[spec.name] = { sab, type: spec.type, role: 'consumer', index: i };
+    }
+    return out;
+  }
+
+  private spawn(name: WorkerName): void {
+    const prev = this.slots.get(name);
+    const slot: Slot = { worker: undefined, incarnation: (prev?.incarnation ?? 0) + 1, ready: false };
+    this.slots.set(name, slot);
+    const boot: WorkerBoot = {
+      name, incarnation: slot.incarnation, config: this.config, anchor: this.anchor, health: this.health.sab,
+      rings: this.attachments(name),
+      observe: name === 'control' ? [...this.rings.values()] : undefined,
+    };
+    this.health.markStarting(name);
+    // Test runners' module hooks (--import) would slow every thread start; workers need none.
+    const execArgv = process.execArgv.filter((a) => a === '--enable-source-maps');
+    const w = new Worker(this.entry(name), { workerData: boot, execArgv, name: `orbox-${name}` });
+    slot.worker = w;
+    const current = () => this.slots.get(name) === slot && this.state !== 'stopped';
+    let threw = false;
+    w.on('message', (m: ToSupervisor) => { if (current()) this.onMessage(name, slot, m); });
+    w.on('error', (err) => {
+      threw = true;
+      if (current()) this.log.error({ target: name, err }, 'worker threw');
+    });
+    w.on('exit', (code) => {
+      if (!current() || slot.worker !== w) return;
+      slot.worker = undefined;
+      slot.ready = false;
+      if (this.state === 'stopping') return;
+      const fault = threw ? Fault.Threw : Fault.Exited;
+      this.health.markExited(name, code, fault);
+      this.log.warn({ target: name, code, fault: Fault[fault].toLowerCase() }, 'worker exited');
+      this.emit('worker-exit', name, code, fault);
+    });
+  }
+
+  private onMessage(name: WorkerName, slot: Slot, m: ToSupervisor): void {
+    switch (m.type) {
+      case 'ready':
+        slot.ready = true;
+        this.health.markReady(name);
+        this.emit('worker-ready', name, slot.incarnation);
+        return;
+      case 'event':
+        this.emit('worker-event', name, m.event);
+        if (name !== 'control') this.send('control', { type: 'event', from: name, event: m.event });
+        return;
+      case 'send':
+        this.send(m.to, m.msg);
+        return;
+      case 'restart':
+        if (name === 'guard') this.restart(m.worker, m.fault, m.delayMs);
+        return;
+    }
+  }
+
+  /** Puts a message into a worker's inbox ring; it waits there while the worker restarts. */
+  send(to: WorkerName, msg: InboxMessage): void {
+    const inbox = this.inboxes.get(to);
+    if (!inbox) throw new Error(`no inbox for ${to}`);
+    const now = process.hrtime.bigint();
+    inbox.write(INBOX_KIND_JSON, FLAG_SYNC, this.anchor.wallNs + (now - this.anchor.monoNs), now, this.encoder.encode(JSON.stringify(msg)));
+  }
+
+  /** Restarts a worker after `delayMs`, terminating its current incarnation if it still runs. */
+  restart(name: WorkerName, fault: number, delayMs = 0): void {
+    if (this.state !== 'running') return;
+    const slot = this.slots.get(name);
+    if (!slot || slot.restartTimer) return;
+    this.health.setState(name, WorkerState.Backoff);
+    this.emit('restart', name, fault, delayMs);
+    const old = slot.worker;
+    slot.worker = undefined;
+    slot.ready = false;
+    // A hung thread is stopped by terminate() (V8 interrupts running JavaScript).
+    const gone = old ? old.terminate().catch(() => 0) : Promise.resolve(0);
+    slot.restartTimer = setTimeout(async () => {
+      await gone;
+      if (this.state !== 'running') return;
+      this.health.countRestart(name);
+      this.log.info({ target: name, fault: Fault[fault]?.toLowerCase(), delayMs }, 'restarting worker');
+      this.spawn(name);
+    }, delayMs);
+  }
+
+  /** The guard cannot watch itself: the supervisor restarts it when it dies or hangs. */
+  private watchGuard(): void {
+    const st = this.health.state('guard');
+    const hung = st === WorkerState.Ready && this.health.heartbeatAgeMs('guard') > this.config.guard.hangMs;
+    if (st !== WorkerState.Dead && !hung) return;
+    const fails = this.health.failsInRow('guard') + 1;
+    this.health.setFailsInRow('guard', fails);
+    if (hung) this.health.setFault('guard', Fault.Hung);
+    this.restart('guard', hung ? Fault.Hung : Fault.Exited, backoffDelay(fails, this.config.guard.backoffMs, this.config.guard.backoffMaxMs));
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.state = 'stopping';
+    this.notifier.notify('STOPPING=1');
+    for (const t of this.timers) clearTimeout(t);
+    const deadline = this.config.guard.stopTimeoutMs;
+    await Promise.all(WORKER_NAMES.map(async (name) => {
+      const slot = this.slots.get(name);
+      if (!slot) return;
+      clearTimeout(slot.restartTimer);
+      const w = slot.worker;
+      if (!w) return;
+      const exited = new Promise<void>((r) => w.once('exit', () => r()));
+      w.postMessage({ type: 'stop', deadlineMs: deadline });
+      const t = setTimeout(() => { this.log.warn({ target: name }, 'did not stop in time; terminating'); void w.terminate(); }, deadline);
+      await exited;
+      clearTimeout(t);
+      this.health.setState(name, WorkerState.Stopped);
+    }));
+    this.state = 'stopped';
+    this.log.info('box stopped');
+  }
+}

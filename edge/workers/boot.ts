@@ -1,0 +1,50 @@
+/**
+ * What the supervisor hands a worker thread at start (its `workerData`): the worker's name,
+ * the validated configuration, the clock anchor, the health table and the rings it produces
+ * into or consumes from. Control additionally observes every ring, read-only, for status.
+ */
+import type { BoxConfig } from '../config/index.js';
+import type { ClockAnchor } from '../lib/clock.js';
+import type { WorkerName } from '../lib/health.js';
+import type { RingSpec } from '../supervisor/ring-plan.js';
+
+export interface RingAttachment {
+  sab: SharedArrayBuffer;
+  type: 'record' | 'slot';
+  role: 'producer' | 'consumer';
+  /** Consumer slot in the ring (consumers only). */
+  index: number;
+}
+
+export interface WorkerBoot {
+  name: WorkerName;
+  incarnation: number;
+  config: BoxConfig;
+  anchor: ClockAnchor;
+  health: SharedArrayBuffer;
+  rings: Record<string, RingAttachment>;
+  /** Control only: every ring with its plan entry. */
+  observe?: { spec: RingSpec; sab: SharedArrayBuffer }[];
+}
+
+/** Control messages carried in a worker's inbox ring (JSON records). */
+export type InboxMessage =
+  | { type: 'ping'; id: string }
+  | { type: 'fault'; mode: 'exit' | 'throw' | 'hang' }
+  | { type: 'command'; id: string; from: string; name: string; args?: unknown }
+  | { type: 'event'; from: WorkerName; event: WorkerEvent };
+
+/** Events a worker reports; the supervisor routes them to control's inbox. */
+export type WorkerEvent = { type: string; [k: string]: unknown };
+
+/** Messages a worker posts to the supervisor (parentPort). */
+export type ToSupervisor =
+  | { type: 'ready' }
+  | { type: 'event'; event: WorkerEvent }
+  | { type: 'send'; to: WorkerName; msg: InboxMessage }
+  | { type: 'restart'; worker: WorkerName; fault: number; delayMs: number };
+
+/** Messages the supervisor posts to a worker (parentPort); lifecycle only. */
+export type FromSupervisor = { type: 'stop'; deadlineMs: number };
+
+export const INBOX_KIND_JSON = 1;

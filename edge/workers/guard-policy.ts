@@ -1,0 +1,17 @@
+/** The guard's restart policy, apart from the thread so it can be tested as a function. */
+
+/** A worker that has run this long forgets its earlier failures. */
+export const STABLE_MS = 10_000;
+/** Failures in a row restarted at once, before backoff starts. */
+export const IMMEDIATE_RESTARTS = 3;
+
+/**
+ * Delay in ms before restart number `fails` in a row (1-based): 0 for the first
+ * IMMEDIATE_RESTARTS, then base * 2^k capped at max, with jitter of -50..0 % so a fleet of
+ * boxes (or a box of workers) failing together does not retry in lockstep.
+ */
+export function backoffDelay(fails: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  if (fails <= IMMEDIATE_RESTARTS) return 0;
+  const exp = Math.min(maxMs, baseMs * 2 ** (fails - IMMEDIATE_RESTARTS - 1));
+  return Math.round(exp * (0.5 + random() * 0.5));
+}
