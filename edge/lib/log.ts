@@ -64,7 +64,8 @@ export function createLogger(worker: string, opts: LogOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
         logMethod(args, method) {
-          const clean = args.map((a) => redact(a)) as Parameters<typeof method>;
+          // An Error logged on its own goes under `err`, as pino does for { err }.
+          const clean = args.map((a) => redact(a instanceof Error ? { err: a } : a)) as Parameters<typeof method>;
           return method.apply(this, clean);
         },
       },

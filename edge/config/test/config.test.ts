@@ -1,0 +1,71 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, demoConfig, loadConfig, validateConfig } from '../index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'orbox-config-'));
+const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
+const cli = new URL('../../../../bin/orbox.js', import.meta.url).pathname;
+
+const good = `
+box: { id: or-7, room: "OR 7", dataDir: /tmp/orbox-7 }
+api: { socket: /tmp/orbox-7/orbox.sock }
+channels:
+  - name: endoscope
+    source: { type: test-pattern, width: 1920, height: 1080, fps: 30 }
+    hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 30 }
+    lq: { width: 960, height: 540, bitrateKbps: 1500, gop: 15 }
+`;
+
+t.test('a valid file loads with defaults filled in', async (t) => {
+  const c = loadConfig(file('good.yaml', good));
+  t.equal(c.box.id, 'or-7');
+  t.equal(c.channels[0].record, true);
+  t.equal(c.rtsp.port, 8554);
+  t.equal(c.guard.hangMs, 500);
+  t.equal(demoConfig().channels.length, 2, 'the demo configuration is itself valid');
+});
+
+t.test('a malformed configuration is refused with key path, expectation and value found', async (t) => {
+  const bad = good.replace('bitrateKbps: 8000', 'bitrateKbps: fast').replace('fps: 30 }', 'fps: 30, colour: red }');
+  const err = t.throws(() => loadConfig(file('bad.yaml', bad))) as ConfigError;
+  t.type(err, ConfigError);
+  t.match(err.message, /channels\[0\]\.hq\.bitrateKbps: expected number, found "fast"/);
+  t.match(err.message, /channels\[0\]\.source\.colour: unknown key "colour"/);
+  t.equal(err.problems.length, 2, 'every problem is listed, not just the first');
+});
+
+t.test('wrong types, ranges, duplicates and missing sections each name their place', async (t) => {
+  const cases: [unknown, RegExp][] = [
+    [{ api: { socket: 's' } }, /\n  box: expected object, found nothing$/],
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, guard: { hangMs: 5 } }, /guard\.hangMs: Too small: expected number to be >=50, found 5/],
+    [{ box: { id: 'bad id!', dataDir: 'd' }, api: { socket: 's' } }, /box\.id: letters, digits.*found "bad id!"/],
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, channels: [{ name: 'a', source: { type: 'hdmi' } }] }, /channels\[0\]\.source(\.type)?: .*found/],
+  ];
+  for (const [raw, re] of cases) {
+    const err = t.throws(() => validateConfig(raw, 'case')) as ConfigError;
+    t.match(err.message, re);
+  }
+  const dup = { box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, channels: [0, 1].map(() => ({
+    name: 'cam', source: { type: 'test-pattern', width: 64, height: 64, fps: 5 },
+    hq: { width: 64, height: 64, bitrateKbps: 100, gop: 5 }, lq: { width: 64, height: 64, bitrateKbps: 100, gop: 5 } })) };
+  t.match((t.throws(() => validateConfig(dup)) as Error).message, /channels\[1\]\.name: duplicate channel name "cam"/);
+});
+
+t.test('YAML syntax errors give the line; unreadable files say why', async (t) => {
+  t.match((t.throws(() => loadConfig(file('syntax.yaml', 'box: { id: x\napi: ['))) as Error).message, /line \d+, column \d+/);
+  t.match((t.throws(() => loadConfig(join(dir, 'missing.yaml'))) as Error).message, /cannot read the file \(ENOENT\)/);
+});
+
+t.test('orbox refuses to start on a malformed file: exit 2, the key path on stderr, nothing started', async (t) => {
+  const bad = file('bad-run.yaml', good.replace('gop: 15', 'gop: -1'));
+  const r = spawnSync(process.execPath, [cli, 'run', '--config', bad], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /channels\[0\]\.lq\.gop: Too small/);
+  t.notMatch(r.stdout, /running/);
+  const ok = spawnSync(process.execPath, [cli, 'config', 'check', file('good2.yaml', good)], { encoding: 'utf8' });
+  t.equal(ok.status, 0);
+  t.match(ok.stdout, /valid \(box or-7, 1 channels/);
+});
