@@ -1,0 +1,249 @@
+/**
+ * The RTSP server process: `rtsp-streaming-server` 2.1.0 (GPL-3.0), run in a child process
+ * forked by RtspOut so its licence stays at arm's length and its crashes cannot take the box
+ * down. This program only wires the package up and guards it; it owns no media logic.
+ *
+ * Lifecycle: started with one argv argument (ChildConfig as JSON); listens; reports
+ * 'listening'; serves mounts the parent adds/removes over IPC; exits when the IPC channel closes
+ * (the parent is gone: no mount outlives its publisher) and on any unexpected exception (the
+ * parent restarts it with backoff). Runs on: its own process.
+ *
+ * Known defects of the package (shared reference rtsp-streaming-server.md, and read in its
+ * source) and how each is contained here, without patching the package:
+ *  - SETUP for an unknown path, an unknown stream id, a missing/odd Transport header or an
+ *    unknown session throws inside an async handler (unhandled rejection: process exit) or never
+ *    answers. -> `guardRequest` validates before the package sees the request and answers
+ *    404/454/461/400 itself; any rejection left is caught and answered 500.
+ *  - A Request-URI that is not an absolute URL (`OPTIONS * RTSP/1.0`) throws in getMountInfo.
+ *    -> answered 400 by the guard.
+ *  - Garbage request lines throw inside the socket's stream pipe (uncaught exception: exit).
+ *    -> the decoder's `_write` is wrapped so a throw becomes a stream error: that connection is
+ *    closed, the server keeps running. The decoder's error re-emitted on the server has a
+ *    listener (without one, EventEmitter would throw).
+ *  - Headers over the decoder's fixed 1024 bytes are silently dropped and the connection hangs
+ *    forever. -> the wrapper closes such a connection; idle connections time out; connections
+ *    are capped.
+ *  - A publisher that disappears leaves its mount (503 forever). -> there is no publish server
+ *    at all: mounts are created in-process by the parent, removed by it, and die with it.
+ *  - The media UDP listeners bind every interface and relay anything they receive. -> only
+ *    datagrams from the parent's loopback socket are relayed.
+ *  - SETUP without PLAY keeps its ports forever (the keepalive timer starts only at PLAY).
+ *    -> the guard starts the session's keepalive at SETUP, so abandoned sessions are reaped.
+ *  - Mount.setup() returns (not throws) non-EADDRINUSE errors, and after a port clash moves the
+ *    RTCP port wrongly. -> the returned value is checked; the ports actually bound are reported.
+ */
+import { createRequire } from 'node:module';
+import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import type { Server, Socket } from 'node:net';
+import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
+
+const require = createRequire(import.meta.url);
+
+// The package's shapes, as much as this program touches (kept local: no types leak outward).
+interface RtspReq { method: string; uri: string; headers: Record<string, string | undefined>; socket: Socket }
+interface RtspRes { statusCode: number; setHeader(n: string, v: string | number): void; getHeader(n: string): unknown; write(s: string): void; end(): void; headersSent: boolean; _writableState?: { ended: boolean } }
+interface PkgStream { id: number; clients: Record<string, unknown>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: { port: number; server: UdpSocket }; listenerRtcp?: { port: number; server: UdpSocket } }
+interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
+interface PkgMounts { mounts: Record<string, PkgMount | undefined>; rtpPorts: number[]; addMount(uri: string, sdp: string): PkgMount; deleteMount(uri: string): boolean; getMount(uri: string): PkgMount | undefined }
+interface PkgClientWrapper { id: string; mount: PkgMount; clients: Record<string, unknown>; keepalive(): void; close(): void }
+interface PkgClientServer { server: Server; clients: Record<string, PkgClientWrapper | undefined> }
+
+const HEADER_MAX_BYTES = 1024; // rtsp-stream's fixed header buffer (its decoder.js)
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+const send = (m: ChildMessage): void => { if (process.connected) process.send!(m); };
+const log = (level: 'info' | 'warn' | 'error', msg: string): void => send({ t: 'log', level, msg });
+const guarded: Record<string, number> = {};
+const count = (what: string): void => { guarded[what] = (guarded[what] ?? 0) + 1; };
+
+// The parent is gone: nothing may outlive it (no stale mounts).
+process.on('disconnect', () => process.exit(0));
+// Last resort: a defect not guarded below. Report and exit; the parent restarts us.
+process.on('uncaughtException', (e) => { send({ t: 'fatal', message: `uncaught: ${e.stack ?? e}` }); process.exit(70); });
+process.on('unhandledRejection', (e) => { send({ t: 'fatal', message: `unhandled rejection: ${(e as Error)?.stack ?? e}` }); process.exit(70); });
+
+const pkg = require('rtsp-streaming-server') as {
+  Mounts: new (c: { rtpPortStart: number; rtpPortCount: number }) => PkgMounts;
+  ClientServer: new (port: number, mounts: PkgMounts, hooks: object) => PkgClientServer;
+};
+
+if (!cfg.unguarded) guardDecoder();
+
+const mounts = new pkg.Mounts({ rtpPortStart: cfg.rtpPortStart, rtpPortCount: cfg.rtpPortCount });
+const clientServer = new pkg.ClientServer(cfg.port, mounts, {});
+const server = clientServer.server;
+
+if (!cfg.unguarded) {
+  const handlers = server.listeners('request') as ((req: RtspReq, res: RtspRes) => unknown)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: RtspReq, res: RtspRes) => guardRequest(req, res, handlers));
+  server.on('error', (e: Error) => { count('decoder-error'); log('warn', `request decoding failed: ${e.message}`); });
+  server.maxConnections = cfg.maxConnections;
+  server.on('connection', (s: Socket) => {
+    s.setTimeout(cfg.idleTimeoutMs, () => { count('idle-timeout'); s.destroy(); });
+    s.on('error', () => undefined);
+  });
+}
+
+server.once('error', (e: Error) => { send({ t: 'fatal', message: `listen: ${e.message}` }); process.exit(2); });
+server.listen(cfg.port, cfg.host, () => {
+  server.removeAllListeners('error');
+  if (!cfg.unguarded) server.on('error', (e: Error) => { count('decoder-error'); log('warn', `request decoding failed: ${e.message}`); });
+  const a = server.address();
+  send({ t: 'listening', port: typeof a === 'object' && a ? a.port : cfg.port });
+});
+
+process.on('message', (m: ParentMessage) => {
+  void onParent(m).catch((e: Error) => send({ t: 'failed', id: (m as { id: number }).id, message: e.message }));
+});
+
+function mountUri(path: string): string {
+  return `rtsp://127.0.0.1:${cfg.port}${path}`;
+}
+
+async function onParent(m: ParentMessage): Promise<void> {
+  switch (m.t) {
+    case 'add': {
+      // We own mounts: a path added again replaces the old mount (and drops its viewers).
+      if (mounts.getMount(mountUri(m.path))) removeMount(m.path);
+      const mount = mounts.addMount(mountUri(m.path), m.sdp);
+      const stream = mount.createStream(`${mountUri(m.path)}/streamid=0`);
+      const err = await mount.setup();
+      if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
+      if (!stream.listenerRtp || !stream.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
+      for (const l of [stream.listenerRtp, stream.listenerRtcp]) onlyFromParent(l.server);
+      send({ t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
+      return;
+    }
+    case 'update': {
+      const mount = mounts.getMount(mountUri(m.path));
+      if (!mount) throw new Error(`no mount at ${m.path}`);
+      mount.sdp = m.sdp;
+      send({ t: 'done', id: m.id });
+      return;
+    }
+    case 'remove':
+      removeMount(m.path);
+      send({ t: 'done', id: m.id });
+      return;
+    case 'stats': {
+      const list: MountStats[] = [];
+      for (const [path, mount] of Object.entries(mounts.mounts)) {
+        if (!mount) continue;
+        let viewers = 0;
+        for (const s of Object.values(mount.streams)) viewers += Object.keys(s.clients).length;
+        const sessions = Object.values(clientServer.clients).filter((c) => c?.mount === mount).length;
+        list.push({ path, viewers, sessions });
+      }
+      send({ t: 'stats', id: m.id, mounts: list, sessions: Object.keys(clientServer.clients).length, freeRtpPorts: mounts.rtpPorts.length, guarded });
+      return;
+    }
+  }
+}
+
+function removeMount(path: string): void {
+  const mount = mounts.getMount(mountUri(path));
+  if (!mount) return;
+  // Close the sessions on this mount first, so each returns its ports once (Mount.close alone
+  // leaves the sessions registered, and their later timeout would return the ports again).
+  for (const w of Object.values(clientServer.clients)) if (w && w.mount === mount) w.close();
+  mounts.deleteMount(mountUri(path));
+}
+
+/** Relays only datagrams from the parent's socket; others are counted and dropped. */
+function onlyFromParent(sock: UdpSocket): void {
+  const relay = sock.listeners('message') as ((b: Buffer, r: RemoteInfo) => void)[];
+  sock.removeAllListeners('message');
+  sock.on('message', (buf: Buffer, r: RemoteInfo) => {
+    if (r.address !== cfg.sourceAddress || r.port !== cfg.sourcePort) { count('foreign-datagram'); return; }
+    for (const f of relay) f.call(sock, buf, r);
+  });
+  sock.on('error', (e) => log('warn', `media socket: ${e.message}`));
+}
+
+function reply(res: RtspRes, status: number, what: string): void {
+  count(what);
+  if (res.headersSent || res._writableState?.ended) return;
+  res.statusCode = status;
+  res.end();
+}
+
+/** The mount path and stream id of a Request-URI, as the package would read them, or null. */
+function mountInfo(uri: string): { path: string; streamId: number } | null {
+  let url: URL;
+  try { url = new URL(uri); } catch { return null; }
+  if (url.protocol !== 'rtsp:') return null;
+  const m = /^(\/\S+)\/streamid=(\d+)$/.exec(url.pathname);
+  return m ? { path: m[1], streamId: Number(m[2]) } : { path: url.pathname, streamId: -1 };
+}
+
+function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res: RtspRes) => unknown)[]): void {
+  try {
+    const info = mountInfo(req.uri);
+    if (!info) return reply(res, 400, 'bad-uri');
+    const session = req.headers.session?.split(';')[0];
+    const known = session ? clientServer.clients[session] : undefined;
+    if (req.method === 'DESCRIBE') {
+      const mount = mounts.mounts[info.path];
+      if (!mount) return reply(res, 404, 'describe-unknown-path');
+      // Answer with the control URL on the authority the viewer used (works behind any name).
+      const host = new URL(req.uri).host;
+      const sdp = mount.sdp.replace(/a=control:rtsp:\/\/[^/\s]+/g, `a=control:rtsp://${host}`);
+      res.setHeader('Content-Type', 'application/sdp');
+      res.setHeader('Content-Base', `rtsp://${host}${info.path}/`);
+      res.setHeader('Content-Length', Buffer.byteLength(sdp));
+      res.write(sdp);
+      res.end();
+      return;
+    }
+    if (req.method === 'SETUP') {
+      const transport = req.headers.transport ?? '';
+      if (/tcp/i.test(transport) || !/client_port=\d+-\d+/.test(transport)) return reply(res, 461, 'setup-bad-transport');
+      if (session && !known) return reply(res, 454, 'setup-unknown-session');
+      const mount = mounts.mounts[info.path];
+      if (!mount || info.streamId < 0 || !mount.streams[info.streamId]) return reply(res, 404, 'setup-unknown-path');
+      if (known && known.mount !== mount) return reply(res, 459, 'setup-other-mount');
+      if (!known && Object.keys(clientServer.clients).length >= cfg.maxSessions) return reply(res, 453, 'setup-too-many-sessions');
+      if (mounts.rtpPorts.length === 0) return reply(res, 453, 'setup-no-ports');
+    }
+    for (const h of handlers) {
+      const r = h(req, res) as Promise<unknown> | undefined;
+      if (r && typeof r.then === 'function') {
+        r.then(() => {
+          if (req.method !== 'SETUP') return;
+          // Reap sessions that SETUP and never PLAY: start their keepalive clock now.
+          const id = String(res.getHeader('Session') ?? '').split(';')[0];
+          clientServer.clients[id]?.keepalive();
+        }, (e: Error) => { log('warn', `${req.method} ${req.uri}: ${e.message}`); reply(res, 500, 'handler-rejected'); });
+      }
+    }
+  } catch (e) {
+    log('warn', `${req.method} ${req.uri}: ${(e as Error).message}`);
+    reply(res, 500, 'handler-threw');
+  }
+}
+
+/** Makes a throw inside the request decoder an error of that connection, not of the process. */
+function guardDecoder(): void {
+  const rtspServerRequire = createRequire(require.resolve('rtsp-server'));
+  const Decoder = rtspServerRequire('rtsp-stream').Decoder as {
+    prototype: { _write(chunk: Buffer, enc: string, cb: (e?: Error) => void): void; _inBody: boolean; _headerOffset: number };
+  };
+  const write = Decoder.prototype._write;
+  Decoder.prototype._write = function (this: typeof Decoder.prototype, chunk, enc, cb) {
+    let called = false;
+    const once = (e?: Error): void => { if (!called) { called = true; cb(e); } };
+    try {
+      write.call(this, chunk, enc, once);
+    } catch (e) {
+      count('decoder-threw');
+      once(e as Error);
+      return;
+    }
+    if (!this._inBody && this._headerOffset > HEADER_MAX_BYTES) {
+      count('header-too-large');
+      // The write already completed; fail the stream so the package closes the connection.
+      (this as unknown as { destroy(e: Error): void }).destroy(new Error('RTSP header larger than 1024 bytes'));
+    }
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * RtspOut with real peers: GStreamer rtspsrc viewers over UDP, a hostile raw-TCP client, and
+ * the package's own defects provoked on purpose.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RtspOut, type RtspStreamHandle } from '../rtsp-out.js';
+import { nalType, NAL_SPS, NAL_PPS } from '../../../rtp/h264.js';
+import { encodeTestStream, readAccessUnits, type AccessUnit } from '../../../../test-rig/rtp/h264-source.js';
+import { rtspH264Viewer, freeTcpPort, type GstPeer } from '../../../../test-rig/rtp/gst-peers.js';
+import { attacks, runAttack } from '../../../../test-rig/rtp/rtsp-hostile-client.js';
+import { sendAccessUnits, sleep } from '../../../../test-rig/rtp/box-sender.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'orbox-rtsp-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+let aus: AccessUnit[] = [];
+let sps: Buffer;
+let pps: Buffer;
+// Each test gets its own RTP port range so a slow teardown cannot collide with the next.
+let portBase = 40000 + 2 * (process.pid % 2000);
+const ranges = (): number => { portBase += 200; return portBase; };
+const logs: string[] = [];
+const mkOut = async (extra: Partial<ConstructorParameters<typeof RtspOut>[0]> = {}): Promise<RtspOut> =>
+  new RtspOut({ host: '127.0.0.1', port: await freeTcpPort(), rtpPortStart: ranges(), rtpPortCount: 100, log: (l, m) => logs.push(`${l} ${m}`), ...extra });
+
+t.before(async () => {
+  await encodeTestStream(join(dir, 'in.h264'), { frames: 90, width: 640, height: 360, keyIntMax: 30 });
+  aus = readAccessUnits(join(dir, 'in.h264'));
+  sps = aus[0].nals.find((n) => nalType(n[0]) === NAL_SPS)!;
+  pps = aus[0].nals.find((n) => nalType(n[0]) === NAL_PPS)!;
+});
+
+async function waitViewers(out: RtspOut, paths: string[], timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const s = await out.stats();
+    if (paths.every((p) => (s.mounts.find((m) => m.path === p)?.viewers ?? 0) >= 1)) return;
+    await sleep(100);
+  }
+  throw new Error(`viewers did not reach ${paths.join(', ')} in ${timeoutMs} ms`);
+}
+
+/** A viewer plays `path` while the box sends `n` AUs; returns the viewer's result. */
+async function playOnce(out: RtspOut, handles: RtspStreamHandle[], urls: string[], n: number) {
+  const viewers: GstPeer[] = urls.map((u) => rtspH264Viewer(u));
+  try {
+    await waitViewers(out, handles.map((h) => h.path), 15_000);
+    await sendAccessUnits(handles, aus, n, 10);
+    await Promise.all(viewers.map((v) => v.waitFrames(n - 5, 10_000).catch(() => undefined)));
+  } finally {
+    await sleep(300);
+  }
+  return Promise.all(viewers.map((v) => v.stop()));
+}
+
+t.test('lifecycle: constructor validates, states, idempotent close, no use after close', async (t) => {
+  t.throws(() => new RtspOut({ port: 70000 }), { name: 'RtspOutOptionError', option: 'port' });
+  t.throws(() => new RtspOut({ rtpPortStart: 20001 }), { name: 'RtspOutOptionError', option: 'rtpPortStart' });
+  t.throws(() => new RtspOut({ host: 'a b' }), { name: 'RtspOutOptionError', option: 'host' });
+  const out = await mkOut();
+  t.equal(out.state, 'new');
+  t.throws(() => out.addStream('or1', 'hq', { sps, pps }), { name: 'RtspOutStateError' });
+  await out.start();
+  t.equal(out.state, 'running');
+  await t.rejects(out.start(), { name: 'RtspOutStateError' });
+  t.throws(() => out.addStream('or 1', 'hq', { sps, pps }), { name: 'RtspOutOptionError', option: 'channel' });
+  t.throws(() => out.addStream('or1', 'xq' as 'hq', { sps, pps }), { name: 'RtspOutOptionError', option: 'role' });
+  const h = out.addStream('or1', 'hq', { sps, pps });
+  await h.ready;
+  t.equal(h.url, `rtsp://127.0.0.1:${out.port}/or1/hq`);
+  t.ok(h.send(Buffer.alloc(20)));
+  const pid = out.childPid;
+  await Promise.all([out.close(), out.close()]);
+  t.equal(out.state, 'closed');
+  t.throws(() => process.kill(pid, 0), 'child is gone');
+  t.notOk(h.send(Buffer.alloc(20)), 'send after close drops');
+  await out.close();
+});
+
+t.test('rtspsrc plays /or1/hq and /or1/lq over UDP: every frame decoded, no complaint', async (t) => {
+  const out = await mkOut();
+  await out.start();
+  try {
+    const hq = out.addStream('or1', 'hq', { sps, pps, framerate: 30 });
+    const lq = out.addStream('or1', 'lq', { sps, pps, framerate: 30 });
+    await Promise.all([hq.ready, lq.ready]);
+    const [a, b] = await playOnce(out, [hq, lq], [hq.url, lq.url], 90);
+    t.equal(a.frames, 90, 'hq frames decoded');
+    t.equal(b.frames, 90, 'lq frames decoded');
+    t.same([...a.complaints, ...b.complaints], [], 'no decoder/depayloader/rtspsrc complaint');
+    t.equal(hq.dropped + lq.dropped, 0);
+  } finally {
+    await out.close();
+  }
+});
+
+t.test('hostile requests get answers or a closed connection; the server keeps serving', async (t) => {
+  const out = await mkOut({ idleTimeoutMs: 3000 });
+  await out.start();
+  try {
+    const hq = out.addStream('or1', 'hq', { sps, pps });
+    await hq.ready;
+    const pid = out.childPid;
+    const results = [];
+    for (const a of attacks(hq.path)) results.push(await runAttack('127.0.0.1', out.port, a));
+    const byName = Object.fromEntries(results.map((r) => [r.name, r]));
+    t.equal(byName['SETUP unknown path'].status, 404);
+    t.equal(byName['SETUP relative-resolved path (rtspsrc style)'].status, 404);
+    t.equal(byName['SETUP unknown stream id'].status, 404);
+    t.equal(byName['SETUP without Transport'].status, 461);
+    t.equal(byName['SETUP TCP interleaved'].status, 461);
+    t.equal(byName['SETUP with unknown session'].status, 454);
+    t.equal(byName['DESCRIBE unknown path'].status, 404);
+    t.equal(byName['OPTIONS *'].status, 400);
+    t.equal(byName['PLAY without session'].status, 454);
+    t.ok(byName['oversized header (8 KB)'].closed, 'oversized header: connection closed');
+    t.ok(byName['binary garbage with a blank line'].closed || byName['binary garbage with a blank line'].status !== null, 'garbage: closed or answered');
+    // No attack went unanswered *and* left open, except the header that never ends (idle timeout reaps it).
+    for (const r of results) if (r.status === null && !r.closed && r.name !== 'header that never ends') t.fail(`${r.name}: no answer, still open`);
+    t.equal(out.childPid, pid, 'the same child process: nothing crashed');
+    t.equal(out.restarts, 0);
+    const st = await out.stats();
+    t.ok(Object.keys(st.guarded).length > 0, `guards counted: ${JSON.stringify(st.guarded)}`);
+    const [v] = await playOnce(out, [hq], [hq.url], 60);
+    t.equal(v.frames, 60, 'a viewer still plays every frame after the attacks');
+    t.same(v.complaints, []);
+    t.equal(out.childPid, pid);
+  } finally {
+    await out.close();
+  }
+});
+
+t.test('unguarded package dies on SETUP for an unknown path; RtspOut restarts it with backoff and viewers reconnect', async (t) => {
+  const out = await mkOut({ unguarded: true, restartInitialMs: 200 });
+  await out.start();
+  try {
+    const hq = out.addStream('or1', 'hq', { sps, pps });
+    await hq.ready;
+    const pid = out.childPid;
+    const up = new Promise<number>((r) => { out.onChildUp = r; });
+    const r = await runAttack('127.0.0.1', out.port, attacks(hq.path).find((a) => a.name === 'SETUP unknown path')!);
+    t.equal(r.status, null, 'no answer: the package threw');
+    const newPid = await up;
+    t.not(newPid, pid, 'a new child');
+    t.equal(out.restarts, 1);
+    t.ok(logs.some((l) => /unhandled rejection: .*Mount does not exist/.test(l)), 'the child reported the defect before exiting');
+    await hq.ready; // the mount is re-created in the new child
+    t.equal(out.state, 'running');
+    const [v] = await playOnce(out, [hq], [hq.url], 60);
+    t.equal(v.frames, 60, 'a viewer plays from the restarted server');
+    // And a kill -9 is survived the same way.
+    const up2 = new Promise<number>((r) => { out.onChildUp = r; });
+    process.kill(out.childPid, 'SIGKILL');
+    await up2;
+    await hq.ready;
+    t.equal(out.restarts, 2);
+  } finally {
+    await out.close();
+  }
+});
+
+t.test('no stale mounts: a removed stream is gone and can be re-added; the child dies with its parent', async (t) => {
+  const out = await mkOut();
+  await out.start();
+  try {
+    const hq = out.addStream('or2', 'hq', { sps, pps });
+    await hq.ready;
+    const describe = attacks(hq.path).find((a) => a.name === 'DESCRIBE unknown path')!;
+    const describeReal = { name: 'describe', payload: (b: string) => `DESCRIBE ${b}${hq.path} RTSP/1.0\r\nCSeq: 2\r\n\r\n` };
+    t.equal((await runAttack('127.0.0.1', out.port, describeReal)).status, 200);
+    await hq.close();
+    t.equal((await runAttack('127.0.0.1', out.port, describeReal)).status, 404, 'removed');
+    const again = out.addStream('or2', 'hq', { sps, pps });
+    await again.ready;
+    t.equal((await runAttack('127.0.0.1', out.port, describeReal)).status, 200, 're-added at the same path');
+    t.ok(describe);
+    t.same((await out.stats()).mounts.map((m) => m.path), ['/or2/hq']);
+  } finally {
+    await out.close();
+  }
+  // A net-send process killed outright: its RTSP child must not linger with the mount.
+  const host = fileURLToPath(new URL('../../../../test-rig/rtp/rtsp-out-host.js', import.meta.url));
+  const port = await freeTcpPort();
+  const p = spawn(process.execPath, [host, String(port), String(ranges())], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('host did not start')), 10_000);
+    p.stdout.setEncoding('utf8').on('data', (d: string) => { buf += d; if (buf.includes('\n')) { clearTimeout(timer); resolve(buf); } });
+  });
+  const { childPid } = JSON.parse(line) as { childPid: number };
+  p.kill('SIGKILL');
+  let alive = true;
+  for (let i = 0; i < 50 && alive; i++) {
+    await sleep(100);
+    try { process.kill(childPid, 0); } catch { alive = false; }
+  }
+  t.notOk(alive, 'the RTSP child exited with its parent');
+  const describeGhost = { name: 'describe', payload: (b: string) => `DESCRIBE ${b}/ghost/hq RTSP/1.0\r\nCSeq: 2\r\n\r\n` };
+  t.ok((await runAttack('127.0.0.1', port, describeGhost, 500)).closed, 'nobody serves the ghost mount');
+});

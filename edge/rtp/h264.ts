@@ -1,0 +1,63 @@
+/**
+ * H.264 NAL unit facts the RTP side needs (ITU-T H.264 §7.3.1, §7.4.1; RFC 6184 §5.3, §8.1).
+ *
+ * Owns: NAL unit type constants, the NAL header fields, profile-level-id from an SPS, and the
+ * `sprop-parameter-sets` encoding. No bitstream parsing beyond the first bytes.
+ *
+ *   NAL unit header (H.264 §7.3.1, RFC 6184 §1.3):
+ *     +---------------+
+ *     |0|1|2|3|4|5|6|7|
+ *     +-+-+-+-+-+-+-+-+
+ *     |F|NRI|  Type   |
+ *     +---------------+
+ *
+ *   SPS start: NAL header, profile_idc (8), constraint_set0..5 flags + reserved (8), level_idc (8)
+ *   = the three bytes of profile-level-id (RFC 6184 §8.1).
+ */
+import { RtpFormatError } from './errors.js';
+
+export const NAL_SLICE = 1;
+export const NAL_IDR = 5;
+export const NAL_SEI = 6;
+export const NAL_SPS = 7;
+export const NAL_PPS = 8;
+export const NAL_AUD = 9;
+export const NAL_END_SEQ = 10;
+export const NAL_END_STREAM = 11;
+export const NAL_FILLER = 12;
+/** RFC 6184 §5.7.1 single-time aggregation packet. */
+export const NAL_STAP_A = 24;
+/** RFC 6184 §5.8 fragmentation unit without DON. */
+export const NAL_FU_A = 28;
+
+/** The 5-bit type of a NAL unit header byte. */
+export function nalType(headerByte: number): number {
+  return headerByte & 0x1f;
+}
+
+/** True for VCL NAL unit types (coded slices, 1..5). */
+export function isVcl(type: number): boolean {
+  return type >= 1 && type <= 5;
+}
+
+/**
+ * profile-level-id (RFC 6184 §8.1) of an SPS NAL unit (with its header byte), as 6 hex digits.
+ * @throws RtpFormatError when `sps` is not an SPS or is shorter than 4 bytes.
+ */
+export function profileLevelId(sps: Uint8Array): string {
+  if (sps.length < 4) throw new RtpFormatError('sps', sps.length, 'shorter than 4 bytes');
+  if (nalType(sps[0]) !== NAL_SPS) throw new RtpFormatError('sps', 0, `NAL type ${nalType(sps[0])} is not an SPS`);
+  let s = '';
+  for (let i = 1; i < 4; i++) s += sps[i].toString(16).padStart(2, '0');
+  return s;
+}
+
+/** sprop-parameter-sets value (RFC 6184 §8.1): base64 of each parameter set, comma separated. */
+export function spropParameterSets(sets: readonly Uint8Array[]): string {
+  return sets.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('base64')).join(',');
+}
+
+/** Parses a sprop-parameter-sets value back into NAL units (copies). */
+export function parseSpropParameterSets(value: string): Buffer[] {
+  return value.split(',').filter((s) => s.length > 0).map((s) => Buffer.from(s, 'base64'));
+}

@@ -1,0 +1,12 @@
+/**
+ * The RTP stack of net-send: seq math, RTP header, Annex B splitting, H.264 packetising
+ * (RFC 6184), RTCP SR/RR (RFC 3550), SDP. See README.md for the RFC -> module -> test map.
+ */
+export * from './errors.js';
+export * from './seq.js';
+export * from './header.js';
+export * from './annexb.js';
+export * from './h264.js';
+export * from './h264-packetizer.js';
+export * from './rtcp.js';
+export * from './sdp.js';
