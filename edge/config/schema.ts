@@ -79,14 +79,14 @@ export const configSchema = z.object({
   guard: z.object({
     heartbeatMs: z.number().int().min(10).max(5000).default(100),
     /** A worker whose heartbeat is older than this is hung. */
-    hangMs: z.number().int().min(50).max(60_000).default(500),
+    hangMs: z.number().int().min(50).max(60_000).default(400),
     /** Deadline for a worker to become ready and for stop at shutdown. */
     startTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
     stopTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
     /** Restart backoff after repeated failures: first delay and cap. */
     backoffMs: z.number().int().min(0).max(60_000).default(250),
     backoffMaxMs: z.number().int().min(0).max(600_000).default(30_000),
-  }).strict().default({ heartbeatMs: 100, hangMs: 500, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
+  }).strict().default({ heartbeatMs: 100, hangMs: 400, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
   debug: z.object({
     /** Lets `orbox debug fault` make a worker exit, throw or hang, to test the guard. Never on in a hospital. */

@@ -4,8 +4,9 @@
  *
  * Layout (BigInt64 words, so heartbeats are monotonic ns that never wrap):
  *
- *   word 0: MAGIC 'ORBHEALT' | 1: VERSION | 2: WORKERS | 3: VERDICT (1 healthy, 0 not)
- *   4..7: reserved
+ *   word 0: MAGIC | 1: VERSION | 2: WORKERS | 3: VERDICT (1 healthy, 0 not)
+ *   word 4: CHANGES, bumped (and notified) by the supervisor when a worker dies, so the guard
+ *           acts at once instead of at its next tick | 5..7: reserved
  *   then per worker, 8 words: STATE, HEARTBEAT_NS, RESTARTS, LAST_EXIT, STARTED_NS,
  *                             FAILS_IN_ROW, LAST_FAULT (reason code), READY_NS
  *
@@ -90,6 +91,15 @@ export class HealthTable {
     this.set(name, F_LAST_EXIT, BigInt(code));
     this.set(name, F_FAULT, BigInt(fault));
     this.setState(name, WorkerState.Dead);
+    Atomics.add(this.w, 4, 1n);
+    Atomics.notify(this.w, 4);
+  }
+
+  /** Resolves when a worker dies or `timeoutMs` passes, without blocking the event loop. */
+  async waitForChange(timeoutMs: number): Promise<void> {
+    const seen = Atomics.load(this.w, 4);
+    const r = Atomics.waitAsync(this.w, 4, seen, timeoutMs);
+    if (r.async) await r.value;
   }
   countRestart(name: WorkerName): void { Atomics.add(this.w, this.at(name, F_RESTARTS), 1n); }
   failsInRow(name: WorkerName): number { return Number(this.get(name, F_FAILS)); }

@@ -40,6 +40,7 @@ export interface SupervisorOptions {
   entry?: (name: WorkerName) => URL;
 }
 
+const SPARES = 2;
 const defaultEntry = (name: WorkerName) => new URL(`../workers/${name}.js`, import.meta.url);
 
 export class Supervisor extends EventEmitter {
@@ -55,6 +56,8 @@ export class Supervisor extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | undefined;
   private readonly encoder = new TextEncoder();
+  /** Pre-booted standby threads (workers/standby.ts); two, so failures in quick succession both restart fast. */
+  private readonly spares: Worker[] = [];
 
   constructor(readonly config: BoxConfig, opts: SupervisorOptions = {}) {
     super();
@@ -63,7 +66,12 @@ export class Supervisor extends EventEmitter {
     this.log = opts.log ?? createLogger('supervisor', { level: config.log.level });
     this.notifier = opts.notifier ?? systemdNotifier();
     this.entry = opts.entry ?? defaultEntry;
+    this.customEntry = opts.entry !== undefined;
   }
+
+  private readonly customEntry: boolean;
+  // Test runners' module hooks (--import) would slow every thread start; workers need none.
+  private readonly execArgv = process.execArgv.filter((a) => a === '--enable-source-maps');
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`start() in state ${this.state}`);
@@ -91,6 +99,7 @@ export class Supervisor extends EventEmitter {
       throw err;
     }
     this.state = 'running';
+    this.bootSpare();
     this.timers.push(setInterval(() => this.watchGuard(), this.config.guard.heartbeatMs));
     this.notifier.notify('READY=1');
     if (this.notifier.watchdogMs > 0) {
@@ -119,9 +128,16 @@ export class Supervisor extends EventEmitter {
       observe: name === 'control' ? [...this.rings.values()] : undefined,
     };
     this.health.markStarting(name);
-    // Test runners' module hooks (--import) would slow every thread start; workers need none.
-    const execArgv = process.execArgv.filter((a) => a === '--enable-source-maps');
-    const w = new Worker(this.entry(name), { workerData: boot, execArgv, name: `orbox-${name}` });
+    let w: Worker;
+    const spare = this.state === 'running' && !this.customEntry ? this.spares.shift() : undefined;
+    if (spare) {
+      w = spare;
+      w.removeAllListeners();
+      w.postMessage({ type: 'become', boot });
+      setImmediate(() => this.bootSpare());
+    } else {
+      w = new Worker(this.entry(name), { workerData: boot, execArgv: this.execArgv, name: `orbox-${name}` });
+    }
     slot.worker = w;
     const current = () => this.slots.get(name) === slot && this.state !== 'stopped';
     let threw = false;
@@ -140,6 +156,19 @@ export class Supervisor extends EventEmitter {
       this.log.warn({ target: name, code, fault: Fault[fault].toLowerCase() }, 'worker exited');
       this.emit('worker-exit', name, code, fault);
     });
+  }
+
+  /** Boots the standby thread that the next restart will use (see workers/standby.ts). */
+  private bootSpare(): void {
+    while (this.spares.length < SPARES && this.state === 'running' && !this.customEntry) {
+      const w = new Worker(new URL('../workers/standby.js', import.meta.url), { execArgv: this.execArgv, name: 'orbox-standby' });
+      w.on('error', (err) => this.log.error({ err }, 'standby thread failed'));
+      w.on('exit', () => {
+        const i = this.spares.indexOf(w);
+        if (i >= 0) { this.spares.splice(i, 1); setTimeout(() => this.bootSpare(), 1000); }
+      });
+      this.spares.push(w);
+    }
   }
 
   private onMessage(name: WorkerName, slot: Slot, m: ToSupervisor): void {
@@ -211,6 +240,7 @@ export class Supervisor extends EventEmitter {
     this.state = 'stopping';
     this.notifier.notify('STOPPING=1');
     for (const t of this.timers) clearTimeout(t);
+    await Promise.all(this.spares.splice(0).map((w) => w.terminate()));
     const deadline = this.config.guard.stopTimeoutMs;
     await Promise.all(WORKER_NAMES.map(async (name) => {
       const slot = this.slots.get(name);

@@ -17,7 +17,7 @@ import { runWorker, type WorkerContext } from './runtime.js';
 
 import { STABLE_MS, backoffDelay } from './guard-policy.js';
 
-let timer: NodeJS.Timeout | undefined;
+let running = true;
 
 function tick(ctx: WorkerContext): void {
   const h = ctx.health;
@@ -51,11 +51,19 @@ function requestRestart(ctx: WorkerContext, w: WorkerName, fault: Fault): void {
   ctx.post({ type: 'restart', worker: w, fault, delayMs });
 }
 
+let loop: Promise<void> | undefined;
+
 runWorker({
   start(ctx) {
-    timer = setInterval(() => tick(ctx), ctx.config.guard.heartbeatMs);
+    loop = (async () => {
+      while (running) {
+        tick(ctx);
+        await ctx.health.waitForChange(ctx.config.guard.heartbeatMs);
+      }
+    })();
   },
-  stop() {
-    clearInterval(timer);
+  async stop() {
+    running = false;
+    await loop;
   },
 });

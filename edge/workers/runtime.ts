@@ -52,9 +52,16 @@ export interface WorkerModule {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+let standbyBoot: WorkerBoot | undefined;
+
+/** Used by the standby thread: the boot of the worker it is about to become. */
+export function setBoot(boot: WorkerBoot): void {
+  standbyBoot = boot;
+}
+
 /** Runs a worker module on this thread. Call once, at the top of the worker's entry module. */
 export function runWorker(mod: WorkerModule): void {
-  const boot = workerData as WorkerBoot;
+  const boot = standbyBoot ?? (workerData as WorkerBoot);
   const port = parentPort!;
   const health = new HealthTable(boot.health);
   const log = createLogger(boot.name, { level: boot.config.log.level });

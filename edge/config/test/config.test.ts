@@ -24,7 +24,7 @@ t.test('a valid file loads with defaults filled in', async (t) => {
   t.equal(c.box.id, 'or-7');
   t.equal(c.channels[0].record, true);
   t.equal(c.rtsp.port, 8554);
-  t.equal(c.guard.hangMs, 500);
+  t.equal(c.guard.hangMs, 400);
   t.equal(demoConfig().channels.length, 2, 'the demo configuration is itself valid');
 });
 
