@@ -79,6 +79,8 @@ interface Pending {
 export interface IntelliVueOptions extends DriverOptions {
   /** Waves to ask for after association (names of INTELLIVUE_WAVE_LABELS); default none. */
   waves?: readonly string[];
+  /** Replay: decode poll results even without having seen the association (capture mid-session). */
+  passive?: boolean;
 }
 
 export class IntelliVueDriver implements ProtocolDriver {
@@ -101,6 +103,7 @@ export class IntelliVueDriver implements ProtocolDriver {
   private pending: Pending[] = [];
   private linkedExpect: number | undefined;
   private readonly silenceNs: bigint;
+  private readonly passive: boolean;
   readonly stats = {
     frames: 0,
     decodeErrors: 0,
@@ -120,6 +123,7 @@ export class IntelliVueDriver implements ProtocolDriver {
     const silenceMs = opts.silenceMs ?? DEFAULT_SILENCE_MS;
     if (!(silenceMs > 0)) throw new RangeError(`silenceMs must be > 0, got ${silenceMs}`);
     this.silenceNs = BigInt(Math.round(silenceMs)) * MS;
+    this.passive = opts.passive ?? false;
     for (const w of opts.waves ?? []) {
       const id = INTELLIVUE_WAVE_LABELS.get(w);
       if (id === undefined) throw new RangeError(`unknown IntelliVue wave ${w}; known: ${[...INTELLIVUE_WAVE_LABELS.keys()].join(', ')}`);
@@ -343,7 +347,7 @@ export class IntelliVueDriver implements ProtocolDriver {
   }
 
   private onPoll(poll: PollReply): void {
-    if (this.phase !== 'operating') return;
+    if (this.phase !== 'operating' && !this.passive) return;
     this.stats.pollReplies++;
     if (poll.linked) {
       this.stats.linkedParts++;
