@@ -14,11 +14,10 @@ import { BoxClock } from '../lib/clock.js';
 import { CommandTracker, COMMAND_TIMEOUT_MS, realTimer, type CommandResult, type SetTimer } from './commands.js';
 import { DevicesConfigSchema, formatConfigIssues, resolvePortConfig, type PortConfigInput, type ResolvedPortConfig } from './config.js';
 import type { CommandState, DriverHost, ProtocolDriver } from './driver.js';
+export { createDriver } from './drivers.js';
 import { ConfigError } from './errors.js';
-import { IntelliVueDriver } from './intellivue/driver.js';
-import { MedibusDriver } from './medibus/driver.js';
+import { createDriver } from './drivers.js';
 import { RawLogWriter } from './raw-log.js';
-import { S5Driver } from './s5/driver.js';
 import { completeSample, type ClockLike, type ConnectionState, type Protocol, type SampleDraft, type Timestamp, type VitalSample } from './sample.js';
 import { SerialTransport, type PortTransport, type TransportFactory } from './transport.js';
 
@@ -81,18 +80,6 @@ export interface PortStatus {
   clockDriftPpm?: number;
   driver: Record<string, number>;
   rawLogDropped: number;
-}
-
-export function createDriver(cfg: ResolvedPortConfig, host: DriverHost, passive = false): ProtocolDriver {
-  const base = cfg.silenceMs !== undefined ? { silenceMs: cfg.silenceMs } : {};
-  switch (cfg.protocol) {
-    case 'intellivue':
-      return new IntelliVueDriver(host, { ...base, waves: cfg.waves ?? [], passive });
-    case 's5':
-      return new S5Driver(host, { ...base, waves: cfg.waves ?? [], ...(cfg.intervalS ? { intervalS: cfg.intervalS } : {}) });
-    case 'medibus':
-      return new MedibusDriver(host, { ...base, curves: cfg.waves ?? [], ...(cfg.pollMs ? { pollMs: cfg.pollMs } : {}) });
-  }
 }
 
 class PortRunner {

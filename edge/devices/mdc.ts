@@ -14,7 +14,7 @@
 
 /** MDC unit codes (partition 4, dimensions). */
 export const Unit = {
-  NONE: { code: 512, text: '' },
+  NONE: { code: 512 + (4 << 16), text: '' },
   PERCENT: { code: 544 + (4 << 16), text: '%' },
   BPM: { code: 2720 + (4 << 16), text: 'bpm' },
   RPM: { code: 2784 + (4 << 16), text: 'rpm' },

@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { resolvePortConfig } from './config.js';
 import type { DriverHost } from './driver.js';
 import { toCsvLines, toWebVtt } from './export.js';
-import { createDriver } from './index.js';
+import { createDriver } from './drivers.js';
 import { parseRawCapture } from './raw-log.js';
 import { completeSample, PROTOCOLS, type Protocol, type SampleDraft, type Timestamp, type VitalSample } from './sample.js';
 import { readVitalsTrack } from './track.js';

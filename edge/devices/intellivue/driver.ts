@@ -101,7 +101,8 @@ export class IntelliVueDriver implements ProtocolDriver {
   private anchor: { absNs: bigint; relTicks: bigint } | undefined;
   private readonly estimator = new ClockOffsetEstimator();
   private pending: Pending[] = [];
-  private linkedExpect: number | undefined;
+  /** Next expected linked-part count per poll invoke id (numerics and waves interleave). */
+  private readonly linkedExpect = new Map<number, number>();
   private readonly silenceNs: bigint;
   private readonly passive: boolean;
   readonly stats = {
@@ -235,7 +236,7 @@ export class IntelliVueDriver implements ProtocolDriver {
     this.phaseSince = this.host.now().monoNs;
     this.anchor = undefined;
     this.relTime.reset();
-    this.linkedExpect = undefined;
+    this.linkedExpect.clear();
     for (const w of this.waves.values()) w.timeline.reset();
     this.host.setState('associating');
     this.sendAssociation();
@@ -352,11 +353,10 @@ export class IntelliVueDriver implements ProtocolDriver {
     if (poll.linked) {
       this.stats.linkedParts++;
       // Linked parts count up from 1 within one reply series; a jump means a lost part.
-      if (poll.linked.state === RORLS.FIRST) this.linkedExpect = poll.linked.count + 1;
-      else {
-        if (this.linkedExpect !== undefined && poll.linked.count !== this.linkedExpect) this.stats.linkedGaps++;
-        this.linkedExpect = poll.linked.state === RORLS.LAST ? undefined : poll.linked.count + 1;
-      }
+      const expect = this.linkedExpect.get(poll.invokeId);
+      if (poll.linked.state !== RORLS.FIRST && expect !== undefined && poll.linked.count !== (expect & 0xff)) this.stats.linkedGaps++;
+      if (poll.linked.state === RORLS.LAST) this.linkedExpect.delete(poll.invokeId);
+      else this.linkedExpect.set(poll.invokeId, poll.linked.count + 1);
     }
     this.settle('poll', poll.invokeId, true);
     const arrival = this.host.now();
