@@ -234,9 +234,11 @@ class PortRunner {
     if (this.gap) {
       const g = this.gap;
       this.gap = undefined;
+      // The gap ends where data resumes: the capture time of the first new sample.
       const now: Timestamp = this.svc.clock.now();
-      this.push({ kind: 'gap', hostWallNs: now.wallNs, hostMonoNs: now.monoNs, gapStartNs: g.startNs, gapEndNs: now.wallNs, gapReason: g.reason, label: 'GAP' });
-      this.svc.onEvent({ type: 'gap', port: this.cfg.name, startNs: g.startNs, endNs: now.wallNs, reason: g.reason });
+      const end = d.hostWallNs < now.wallNs ? d.hostWallNs : now.wallNs;
+      this.push({ kind: 'gap', hostWallNs: now.wallNs, hostMonoNs: now.monoNs, gapStartNs: g.startNs, gapEndNs: end, gapReason: g.reason, label: 'GAP' });
+      this.svc.onEvent({ type: 'gap', port: this.cfg.name, startNs: g.startNs, endNs: end, reason: g.reason });
     }
     if (this.state !== 'connected') this.setState('connected');
     const end = d.kind === 'wave' && d.samples?.length && d.samplePeriodNs ? d.hostWallNs + BigInt(d.samples.length - 1) * d.samplePeriodNs : d.hostWallNs;
