@@ -1,0 +1,146 @@
+/**
+ * Export of a vitals track to CSV (spreadsheets, research) and to WebVTT (a caption track a
+ * player shows next to the case video: the values on screen at each moment of the video).
+ *
+ * WebVTT times are relative to the video's first frame, given as its box wall time
+ * (`videoStartWallNs`), which lines up because video and vitals are stamped by the same clock.
+ */
+import type { VitalSample } from './sample.js';
+
+function iso(ns: bigint): string {
+  return ns === 0n ? '' : new Date(Number(ns / 1_000_000n)).toISOString();
+}
+
+function csvField(v: string): string {
+  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+export const CSV_HEADER = 'host_time,host_wall_ns,port,protocol,seq,kind,label,mdc_code,vendor_code,value,unit,state_flags,device_time,detail';
+
+export interface CsvOptions {
+  /** 'omit' (default): numerics, alarms and gaps only; 'expand': one row per wave sample. */
+  waves?: 'omit' | 'expand';
+}
+
+/** CSV lines (header first), one per sample (or per wave sample with waves: 'expand'). */
+export function* toCsvLines(samples: Iterable<VitalSample>, opts: CsvOptions = {}): Generator<string> {
+  yield CSV_HEADER;
+  for (const s of samples) {
+    const base = (t: bigint, value: string, detail: string) =>
+      [iso(t), t.toString(), s.port, s.protocol, s.seq.toString(), s.kind, s.label, String(s.mdcCode), String(s.vendorCode), value, s.unit, String(s.stateFlags), iso(s.deviceTimeNs), detail]
+        .map(csvField)
+        .join(',');
+    switch (s.kind) {
+      case 'numeric':
+        yield base(s.hostWallNs, s.value === undefined ? '' : String(s.value), '');
+        break;
+      case 'alarm':
+        yield base(s.hostWallNs, '', `${s.alarmPriority}: ${s.alarmText}`);
+        break;
+      case 'gap':
+        yield base(s.gapStartNs, '', `gap ${s.gapReason} from ${iso(s.gapStartNs)} to ${s.gapEndNs ? iso(s.gapEndNs) : 'open'}`);
+        break;
+      case 'wave':
+        if (opts.waves === 'expand') {
+          for (let i = 0; i < s.samples.length; i++) {
+            const v = s.samples[i]!;
+            yield base(s.hostWallNs + BigInt(i) * s.samplePeriodNs, Number.isFinite(v) ? String(v) : '', '');
+          }
+        }
+        break;
+    }
+  }
+}
+
+export function toCsv(samples: Iterable<VitalSample>, opts: CsvOptions = {}): string {
+  return [...toCsvLines(samples, opts)].join('\n') + '\n';
+}
+
+export interface VttOptions {
+  /** Box wall ns of the video's first frame; cue times are relative to it. */
+  videoStartWallNs: bigint;
+  /** A value older than this is no longer shown (default 15 s); NIBP stays until replaced. */
+  staleMs?: number;
+  /** Cue granularity in ms (default 1000). */
+  stepMs?: number;
+}
+
+function vttTime(ns: bigint): string {
+  const ms = Number(ns / 1_000_000n);
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor(ms / 60_000) % 60;
+  const s = Math.floor(ms / 1000) % 60;
+  const f = ms % 1000;
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${String(f).padStart(3, '0')}`;
+}
+
+function escapeVtt(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/-->/g, '--&gt;');
+}
+
+function fmt(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '--';
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
+
+/**
+ * WebVTT with one cue per step in which the shown text changes. The text: current numerics
+ * (NIBP as SYS/DIA (MEAN)), active alarms, and "NO DATA (<reason>)" during a gap.
+ */
+export function toWebVtt(samples: readonly VitalSample[], opts: VttOptions): string {
+  const stepNs = BigInt(opts.stepMs ?? 1000) * 1_000_000n;
+  const staleNs = BigInt(opts.staleMs ?? 15_000) * 1_000_000n;
+  const events = samples.filter((s) => s.kind !== 'wave' && s.hostWallNs >= opts.videoStartWallNs).sort((a, b) => (a.hostWallNs < b.hostWallNs ? -1 : a.hostWallNs > b.hostWallNs ? 1 : 0));
+  const latest = new Map<string, { s: VitalSample; at: bigint }>();
+  const alarms = new Map<string, VitalSample>();
+  const openGaps = new Map<string, VitalSample>();
+  const cues: { from: bigint; to: bigint; text: string }[] = [];
+  let i = 0;
+  if (!events.length) return 'WEBVTT\n';
+  const last = events[events.length - 1]!.hostWallNs;
+  let prevText = '';
+  for (let t = opts.videoStartWallNs; t <= last + stepNs; t += stepNs) {
+    while (i < events.length && events[i]!.hostWallNs < t + stepNs) {
+      const s = events[i++]!;
+      if (s.kind === 'numeric') latest.set(`${s.port}/${s.label}`, { s, at: s.hostWallNs });
+      else if (s.kind === 'alarm') {
+        if (s.alarmPriority === 'none' || !s.alarmText) for (const k of [...alarms.keys()]) { if (k.startsWith(`${s.port}/`)) alarms.delete(k); }
+        else alarms.set(`${s.port}/${s.alarmText}`, s);
+      } else if (s.kind === 'gap') {
+        if (s.gapEndNs === 0n) openGaps.set(s.port, s);
+        else openGaps.delete(s.port);
+      }
+    }
+    const parts: string[] = [];
+    const shown = (label: string) => {
+      const e = [...latest.values()].find((x) => x.s.label === label);
+      if (!e) return undefined;
+      if (!label.startsWith('NIBP') && t - e.at > staleNs) return undefined;
+      return e.s;
+    };
+    for (const [k, e] of latest) {
+      const s = e.s;
+      if (s.label.startsWith('NIBP')) continue;
+      if (t - e.at > staleNs) continue;
+      void k;
+      parts.push(`${s.label} ${fmt(s.value)}${s.unit ? ' ' + s.unit : ''}`);
+    }
+    const sys = shown('NIBP_SYS');
+    if (sys) parts.push(`NIBP ${fmt(sys.value)}/${fmt(shown('NIBP_DIA')?.value)} (${fmt(shown('NIBP_MEAN')?.value)}) ${sys.unit}`);
+    const lines = [parts.join('  ')];
+    for (const a of alarms.values()) lines.push(`ALARM ${a.alarmPriority.toUpperCase()}: ${a.alarmText}`);
+    for (const g of openGaps.values()) lines.push(`NO DATA ${g.port} (${g.gapReason})`);
+    const text = lines.filter(Boolean).join('\n');
+    if (text !== prevText) {
+      const from = t - opts.videoStartWallNs;
+      if (cues.length) cues[cues.length - 1]!.to = from;
+      if (text) cues.push({ from, to: from + stepNs, text });
+      prevText = text;
+    } else if (cues.length && text) cues[cues.length - 1]!.to = t - opts.videoStartWallNs + stepNs;
+  }
+  let out = 'WEBVTT\n';
+  cues.forEach((c, n) => {
+    out += `\n${n + 1}\n${vttTime(c.from)} --> ${vttTime(c.to)}\n${escapeVtt(c.text)}\n`;
+  });
+  return out;
+}
