@@ -53,6 +53,14 @@ export const FleetConsoleConfigSchema = z.object({
   key: pem,
   /** MQTT client id prefix; a random suffix lets several consoles run at once. */
   clientIdPrefix: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/).default('fleet-console'),
+  /**
+   * A persistent session: fixed client id, clean=false, so acknowledgements and events published
+   * while this console was away are delivered when it comes back (a console service, or a test
+   * that restarts the broker). Omitted: a fresh session per start (interactive CLI).
+   */
+  sessionId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  /** Session lifetime while disconnected, seconds (persistent sessions only). */
+  sessionExpiryS: z.number().int().min(1).max(0xffffffff).default(3600),
   connectTimeoutMs: z.number().int().positive().default(10_000),
   checkServerIdentity: z.boolean().default(true),
 });
@@ -149,8 +157,9 @@ export class FleetConsole extends EventEmitter<FleetConsoleEvents> {
     if (this.client || this.closed) throw new FleetStateError('start', this.closed ? 'closed' : 'started');
     const opts: IClientOptions = {
       protocolVersion: 5,
-      clientId: `${this.cfg.clientIdPrefix}-${randomBytes(4).toString('hex')}`,
-      clean: true,
+      clientId: this.cfg.sessionId ?? `${this.cfg.clientIdPrefix}-${randomBytes(4).toString('hex')}`,
+      clean: this.cfg.sessionId === undefined,
+      ...(this.cfg.sessionId !== undefined ? { properties: { sessionExpiryInterval: this.cfg.sessionExpiryS } } : {}),
       reconnectPeriod: 0,
       connectTimeout: this.cfg.connectTimeoutMs,
       ca: pemOf(this.cfg.ca),
