@@ -41,6 +41,7 @@ import {
   encodeCommand,
 } from './codec.js';
 import { FleetBrokerError, FleetClosedError, FleetConfigError, FleetError, FleetStateError, FleetTimeoutError, reasonCodeOf } from './errors.js';
+import { disableNagle } from './nagle.js';
 import { nextSeq } from './seq.js';
 import { filterAllBoxes, parseTopic, topicFor } from './topics.js';
 
@@ -169,6 +170,7 @@ export class FleetConsole extends EventEmitter<FleetConsoleEvents> {
     };
     if (!this.cfg.checkServerIdentity) (opts as { checkServerIdentity?: () => undefined }).checkServerIdentity = () => undefined;
     const client = mqtt.connect(this.cfg.url, opts);
+    disableNagle(client);
     this.client = client;
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     try {

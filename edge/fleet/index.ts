@@ -18,3 +18,4 @@ export { FleetError, FleetConfigError, FleetBrokerError, FleetStateError, FleetD
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { nextSeq, seqDistance } from './seq.js';
 export { topicFor, parseTopic, isBoxId, TOPIC_ROOT } from './topics.js';
+export { disableNagle } from './nagle.js';

@@ -56,6 +56,7 @@ import {
 import { type FleetLinkConfig, type FleetLinkConfigInput, parseFleetLinkConfig } from './config.js';
 import { FleetBrokerError, FleetClosedError, FleetError, FleetStateError, FleetTimeoutError, reasonCodeOf } from './errors.js';
 import { type MetricDefinition, MetricSet } from './metrics.js';
+import { disableNagle } from './nagle.js';
 import { nextSeq } from './seq.js';
 import { FleetStore } from './store.js';
 import { topicFor } from './topics.js';
@@ -366,6 +367,7 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
       this.scheduleReconnect();
       return;
     }
+    disableNagle(client);
     this.client = client;
     let markClosed!: () => void;
     this.clientClosed = new Promise<void>((r) => (markClosed = r));

@@ -13,8 +13,13 @@
  *     turns into a FAILED ack instead of running it again. Bounded to `ledgerMax` newest ids.
  *   meta(key TEXT PRIMARY KEY, value TEXT): bd_seq, event_seq.
  *
- * Durability: WAL with synchronous=FULL by default, so a power cut after the PUBACK cannot lose
- * the ledger row; 'normal' survives process crashes only and is faster (for tests/benches).
+ * Durability (WAL): with 'full' (default) only the write that exactly-once depends on, the
+ * ledger row inserted before the PUBACK, is committed with synchronous=FULL (one fsync per
+ * command): a power cut after the PUBACK cannot make the box forget it saw the id. Everything
+ * else commits with synchronous=NORMAL (survives a process crash; a power cut may lose the last
+ * moments): a lost outbox delete means a record is sent twice (receivers dedup), a lost final
+ * answer means the next start reports the command FAILED "interrupted" instead of re-running it.
+ * 'normal' also skips the ledger fsync (tests, benches on slow disks).
  *
  * Lifecycle: constructor validates; open() creates/opens the file; close() is idempotent.
  * Runs on: the control worker (one writer; the file is not shared across processes).
@@ -63,7 +68,7 @@ export class FleetStore {
     mkdirSync(this.opts.dir, { recursive: true });
     const db = new Database(join(this.opts.dir, STORE_FILE));
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${this.opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('synchronous = NORMAL');
     db.exec(`
       CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, created_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, state TEXT NOT NULL, ack BLOB, updated_ms INTEGER NOT NULL);
@@ -165,7 +170,15 @@ export class FleetStore {
 
   /** Records that `commandId` is about to run. False when the id is already known (a duplicate). */
   beginCommand(commandId: string, nowMs: number): boolean {
-    const inserted = this.d && this.stmts.ledgerBegin.run(commandId, nowMs).changes === 1;
+    const db = this.d;
+    const durable = this.opts.durability !== 'normal';
+    if (durable) db.pragma('synchronous = FULL');
+    let inserted: boolean;
+    try {
+      inserted = this.stmts.ledgerBegin.run(commandId, nowMs).changes === 1;
+    } finally {
+      if (durable) db.pragma('synchronous = NORMAL');
+    }
     if (inserted && ++this.ledgerInserts % 256 === 0) this.stmts.ledgerPrune.run(this.opts.ledgerMax);
     return inserted;
   }
