@@ -677,7 +677,7 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
     const bytes = encodeAck(ack);
     this.afterEnqueue(this.store.finishCommand(commandId, this.topics.ack, bytes, this.nowMs()));
     if (cmd) {
-      this.counters.executed++;
+      if (result.state !== 'expired') this.counters.executed++;
       this.emit('commandDone', cmd, ack);
     }
   }

@@ -9,7 +9,7 @@ import { boxLinkConfig, consoleConfig, startLocalBroker } from '../../../test-ri
 import { type Ack, type CommandResult, type FleetCommand, FleetConsole, type FleetEvent, FleetLink, standardMetrics } from '../index.js';
 import { spawnBox, waitFor } from './helpers.js';
 
-const broker = await startLocalBroker({ boxIds: ['box-1', 'box-2', 'box-k', 'box-d', 'box-o', 'box-q'] });
+const broker = await startLocalBroker({ boxIds: ['box-1', 'box-2', 'box-k', 'box-d', 'box-o', 'box-q', 'box-i'] });
 const tmp = mkdtempSync(join(tmpdir(), 'orbox-link-'));
 t.teardown(async () => {
   await broker.stop();
@@ -198,4 +198,48 @@ t.test('offline: events and acks queue on disk and drain in order after a broker
   t.same(seqs, sent, 'every queued event, in order');
   t.same(offline.slice(0, 3).map((e) => e.fields.i), ['0', '1', '2']);
   await waitFor(() => link.stats.outboxRecords === 0, 10_000, 'outbox empty');
+});
+
+t.test('telemetry seq wraps 255 -> 0 after a birth, with no gap seen by the console', async (t) => {
+  const fc = await startConsole();
+  t.teardown(() => fc.close());
+  const seqs: number[] = [];
+  const gaps: number[] = [];
+  fc.on('telemetry', (u) => { if (u.boxId === 'box-2') seqs.push(u.seq); });
+  fc.on('seqGap', (id, _e, got) => { if (id === 'box-2') gaps.push(got); });
+  const link = new FleetLink(boxLinkConfig(broker, 'box-2', join(tmp, 'box-2')), recorder().handlers, { metrics: [{ name: 'n', type: 'int' }] });
+  t.teardown(() => link.close());
+  await link.start();
+  await link.waitOnline(10_000);
+  await waitFor(() => fc.box('box-2')?.state === 'online', 10_000, 'birth');
+  for (let i = 1; i <= 260; i++) {
+    link.setMetrics({ n: BigInt(i) });
+    link.publishTelemetry();
+  }
+  await waitFor(() => seqs.length === 260, 10_000, '260 telemetry messages');
+  t.same(seqs.slice(253, 258), [254, 255, 0, 1, 2], 'wraps at 256');
+  t.same(gaps, []);
+  t.equal(fc.box('box-2')?.metrics.get('n')?.value, 260n);
+});
+
+t.test('a command interrupted by a box restart is answered FAILED and never run again', async (t) => {
+  const fc = await startConsole();
+  t.teardown(() => fc.close());
+  let runs = 0;
+  const dir = join(tmp, 'box-i');
+  let link = new FleetLink(boxLinkConfig(broker, 'box-i', dir), {
+    onCommand: () => { runs++; return new Promise(() => undefined); }, // hangs, like a box that dies mid-command
+  });
+  await link.start();
+  await link.waitOnline(10_000);
+  const answer = fc.send('box-i', { kind: 'restartWorker', worker: 'guard' }, { commandId: 'hang-1', timeoutMs: 20_000 });
+  await waitFor(() => runs === 1, 10_000, 'command running');
+  await link.close(); // gives up on the running command after its grace period
+  link = new FleetLink(boxLinkConfig(broker, 'box-i', dir), { onCommand: async () => { runs++; return { state: 'finished' }; } });
+  t.teardown(() => link.close());
+  await link.start();
+  const ack = await answer;
+  t.equal(ack?.state, 'failed');
+  t.match(ack?.message, /interrupted/);
+  t.equal(runs, 1, 'not run again');
 });
