@@ -1,0 +1,171 @@
+/**
+ * Thread bodies for ring.bench.ts. Each role runs one measurement and posts its result.
+ * Flow control for the throughput runs: the consumer publishes how many records it has
+ * taken (every 256) in a shared counter and the producer stays at most half a ring ahead,
+ * so the figure is lossless throughput, not the rate of overruns. (The ring itself never
+ * makes a producer wait; this is the benchmark's pacing.)
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { FLAG_SYNC, READ_EMPTY, RingConsumer, RingProducer, SlotConsumer, SlotProducer } from '../../edge/lib/ring/index.js';
+
+interface Args {
+  role: string;
+  sab?: SharedArrayBuffer;
+  credit?: SharedArrayBuffer;
+  port?: MessagePort;
+  count: number;
+  size: number;
+  window?: number;
+  intervalUs?: number;
+}
+const a = workerData as Args;
+const post = (m: unknown) => parentPort!.postMessage(m);
+const hr = () => process.hrtime.bigint();
+
+async function main(): Promise<void> {
+  const credit = a.credit ? new Int32Array(a.credit) : undefined;
+  switch (a.role) {
+    case 'ring-producer': {
+      const p = new RingProducer(a.sab!);
+      const payload = new Uint8Array(a.size).fill(7);
+      const window = a.window!;
+      for (let i = 0; i < a.count; i++) {
+        while (i - Atomics.load(credit!, 0) > window) Atomics.wait(credit!, 0, Atomics.load(credit!, 0), 1);
+        p.write(1, FLAG_SYNC, 0n, 0n, payload);
+      }
+      post({ done: true });
+      return;
+    }
+    case 'ring-consumer': {
+      const c = new RingConsumer(a.sab!, 0, 'oldest');
+      const buf = new Uint8Array(c.maxPayload);
+      let n = 0;
+      let sum = 0;
+      const t0 = hr();
+      while (n < a.count) {
+        const len = c.readInto(buf);
+        if (len === READ_EMPTY) { await c.wait(100); continue; }
+        sum += buf[0];
+        n++;
+        if ((n & 255) === 0) { Atomics.store(credit!, 0, n); Atomics.notify(credit!, 0); }
+      }
+      post({ ns: Number(hr() - t0), n, sum });
+      return;
+    }
+    case 'pm-producer': {
+      const port = a.port!;
+      const window = a.window!;
+      const payload = new Uint8Array(a.size).fill(7);
+      for (let i = 0; i < a.count; i++) {
+        while (i - Atomics.load(credit!, 0) > window) Atomics.wait(credit!, 0, Atomics.load(credit!, 0), 1);
+        port.postMessage(payload);
+      }
+      post({ done: true });
+      return;
+    }
+    case 'pm-consumer': {
+      const port = a.port!;
+      let n = 0;
+      let sum = 0;
+      const t0 = hr();
+      await new Promise<void>((resolve) => {
+        port.on('message', (m: Uint8Array) => {
+          sum += m[0];
+          n++;
+          if ((n & 255) === 0) { Atomics.store(credit!, 0, n); Atomics.notify(credit!, 0); }
+          if (n === a.count) resolve();
+        });
+      });
+      port.close();
+      post({ ns: Number(hr() - t0), n, sum });
+      return;
+    }
+    case 'slot-producer': {
+      const p = new SlotProducer(a.sab!);
+      const frame = new Uint8Array(a.size);
+      for (let i = 0; i < frame.length; i += 4096) frame[i] = i & 0xff;
+      let published = 0;
+      while (published < a.count) {
+        const claim = p.claim();
+        if (!claim) { Atomics.wait(credit!, 0, Atomics.load(credit!, 0), 1); continue; }
+        claim.bytes.set(frame);
+        p.publish(claim, frame.length, { kind: 1, flags: 1, wallNs: 0n, monoNs: 0n, user0: 0, user1: 0 });
+        published++;
+        // Stay at most a few frames ahead so no frame is lost (lossless bandwidth).
+        while (published - Atomics.load(credit!, 0) > a.window!) Atomics.wait(credit!, 0, Atomics.load(credit!, 0), 1);
+      }
+      post({ done: true });
+      return;
+    }
+    case 'slot-consumer': {
+      const c = new SlotConsumer(a.sab!, 0);
+      let n = 0;
+      let sum = 0;
+      const t0 = hr();
+      while (n < a.count) {
+        const f = c.acquire();
+        if (!f) { await c.wait(100); continue; }
+        sum += f.bytes[4096];
+        c.release(f);
+        n++;
+        Atomics.store(credit!, 0, n);
+        Atomics.notify(credit!, 0);
+      }
+      post({ ns: Number(hr() - t0), n, sum });
+      return;
+    }
+    case 'latency-producer': {
+      const p = new RingProducer(a.sab!);
+      const payload = new Uint8Array(a.size);
+      const stepNs = BigInt(a.intervalUs! * 1000);
+      let next = hr();
+      for (let i = 0; i < a.count; i++) {
+        next += stepNs;
+        while (hr() < next) { /* pace without sleeping: sleeps on this machine are coarse */ }
+        const now = hr();
+        p.write(1, FLAG_SYNC, 0n, now, payload);
+      }
+      post({ done: true });
+      return;
+    }
+    case 'latency-consumer': {
+      const c = new RingConsumer(a.sab!, 0, 'oldest');
+      const buf = new Uint8Array(c.maxPayload);
+      const hops: number[] = [];
+      const keep = setInterval(() => {}, 1000);
+      while (hops.length < a.count) {
+        const len = c.readInto(buf);
+        if (len === READ_EMPTY) { await c.wait(1000); continue; }
+        hops.push(Number(hr() - c.meta.monoNs));
+      }
+      clearInterval(keep);
+      post({ hops });
+      return;
+    }
+    case 'pm-latency-consumer': {
+      const hops: number[] = [];
+      await new Promise<void>((resolve) => {
+        a.port!.on('message', (sent: bigint) => {
+          hops.push(Number(hr() - sent));
+          if (hops.length === a.count) resolve();
+        });
+      });
+      a.port!.close();
+      post({ hops });
+      return;
+    }
+    case 'pm-latency-producer': {
+      const stepNs = BigInt(a.intervalUs! * 1000);
+      let next = hr();
+      for (let i = 0; i < a.count; i++) {
+        next += stepNs;
+        while (hr() < next) { /* paced */ }
+        a.port!.postMessage(hr());
+      }
+      post({ done: true });
+      return;
+    }
+  }
+}
+
+void main();
