@@ -31,7 +31,10 @@ export function parseUtcStamp(s: string): bigint | null {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/.exec(s);
   if (!m) return null;
   const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]);
-  return Number.isNaN(ms) ? null : BigInt(ms) * 1_000_000n;
+  if (Number.isNaN(ms)) return null;
+  const ns = BigInt(ms) * 1_000_000n;
+  // Date.UTC rolls month 13 into next year: only a stamp that formats back to itself is valid.
+  return utcStamp(ns) === s ? ns : null;
 }
 
 export interface RecordingLocation {
