@@ -1,0 +1,243 @@
+/**
+ * Builds the gst-launch description of one channel's encode pipeline from a profile.
+ *
+ * Owns: the shape of the pipeline the video-encode worker runs per channel:
+ *
+ *   input (appsrc with caps | source description) -> queue -> tee <ch>-raw
+ *     <ch>-raw -> queue -> [videorate] -> convert/scale -> caps -> encoder -> [caps] ->
+ *       h264parse -> video/x-h264,stream-format=byte-stream,alignment=au ->
+ *         hq: tee -> queue -> appsink <ch>-hq-sink            (encoded ring)
+ *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments)
+ *         lq:        appsink <ch>-lq-sink
+ *     <ch>-raw -> queue -> videorate (1 per intervalS) -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
+ *
+ * Element names are prefixed by the channel so that several channels can share a pipeline
+ * and bus messages say which channel they are from.
+ *
+ * Why these settings:
+ * - appsinks: `sync=false` (live, never wait on the clock), `drop=true` with a bound (a slow
+ *   JS consumer loses its oldest samples, never stalls the encoder or the recording),
+ *   `wait-on-eos=false` (EOS finishes the pipeline even if nobody drains the sink).
+ * - the recording branch never leaks: its queue holds up to 3 s so a slow disk write does not
+ *   back-pressure the live branches at once.
+ * - splitmuxsink with `async-finalize=true` so muxer and sink are created by factory with
+ *   their properties, `send-keyframe-requests=true` so segments start on a keyframe near the
+ *   wanted length, Matroska or MPEG-TS (never plain MP4: a crash leaves no playable moov).
+ * - SPS/PPS are repeated before every IDR (`h264parse config-interval=-1`) for RTP joiners.
+ *
+ * Errors: `BuildError` for options that cannot be built (bad channel name, unknown role,
+ * location without a %d pattern). Runs on: video-encode (builds), tests.
+ */
+import type { ElementSpec, H264Role, Profile, Role } from './schema.js';
+import { ROLES } from './schema.js';
+import { renderCaps, renderElement } from './launch.js';
+
+export class BuildError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'BuildError';
+  }
+}
+
+interface InputBase {
+  /** Raw frame size and rate the input delivers. */
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  /** Raw pixel format; default the profile's `rawFormat`. */
+  readonly format?: string;
+}
+
+/** Frames pushed from the raw ring through an appsrc (the box). */
+export interface AppsrcInput extends InputBase { readonly kind: 'appsrc' }
+
+/** Frames from a GStreamer source description that yields raw video (tests, labs). */
+export interface DescriptionInput extends InputBase {
+  readonly kind: 'description';
+  /** e.g. `videotestsrc is-live=true pattern=ball`; the builder adds the caps. */
+  readonly description: string;
+}
+
+export interface RecordingTarget {
+  /**
+   * splitmuxsink location pattern with exactly one `%0Nd` for the segment index, from
+   * edge/recording's naming (derived from the recording's capture start time).
+   */
+  readonly location: string;
+  /** Segment length in ns (`max-size-time`); segments cut at the next keyframe after it. */
+  readonly segmentNs: bigint;
+  /** First segment index (continue numbering after a restart). Default 0. */
+  readonly startIndex?: number;
+}
+
+export interface ChannelPipelineOptions {
+  /** Channel name: lower-case letters, digits, `-`; prefixes every element name. */
+  readonly channel: string;
+  readonly input: AppsrcInput | DescriptionInput;
+  /** Roles to build; default all three. */
+  readonly roles?: readonly Role[];
+  /** Record the hq stream (requires the hq role). */
+  readonly recording?: RecordingTarget;
+  /** Factories to render as a caps-agnostic stand-in (parse checks of profiles for other boards; see launch.ts STAND_IN). */
+  readonly standIn?: ReadonlySet<string>;
+  /** Encoded samples each appsink keeps before dropping the oldest. Default 120. */
+  readonly sinkMaxBuffers?: number;
+}
+
+export interface ChannelPipeline {
+  readonly channel: string;
+  readonly profileId: string;
+  /** The gst-launch description (for `new Pipeline(...)` or gst-launch-1.0 after toLaunchArgv). */
+  readonly description: string;
+  readonly roles: readonly Role[];
+  /** Element names the worker looks up with findChild. */
+  readonly names: {
+    readonly source: string;
+    readonly sinks: Readonly<Partial<Record<Role, string>>>;
+    readonly recorder?: string;
+  };
+}
+
+const CHANNEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const H264_CAPS = 'video/x-h264,stream-format=byte-stream,alignment=au';
+
+function rawCaps(format: string, width: number, height: number, fps: number): string {
+  return `video/x-raw,format=${format},width=${width},height=${height},framerate=${fps}/1`;
+}
+
+/** Every factory a profile's encode pipeline uses (the probe checks they exist). */
+export function profileFactories(p: Profile, withCapture = true): string[] {
+  const specs: ElementSpec[] = [
+    ...p.encode.convert,
+    p.roles.hq.encoder,
+    p.roles.lq.encoder,
+    ...p.roles.snapshot.convert,
+    p.roles.snapshot.encoder,
+    ...(withCapture ? [p.capture.source, ...p.capture.convert] : []),
+  ];
+  const fixed = ['appsrc', 'appsink', 'tee', 'queue', 'capsfilter', 'videorate', 'h264parse', 'splitmuxsink', p.recording.muxer];
+  return [...new Set([...specs.map((s) => s.factory), ...fixed])];
+}
+
+/** Builds the description of one channel. Throws BuildError. */
+export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOptions): ChannelPipeline {
+  const ch = opts.channel;
+  if (!CHANNEL_RE.test(ch)) throw new BuildError('channel', `"${ch}" must match ${CHANNEL_RE}`);
+  const roles = [...new Set(opts.roles ?? ROLES)];
+  for (const r of roles) if (!ROLES.includes(r)) throw new BuildError('roles', `unknown role "${r}"`);
+  if (roles.length === 0) throw new BuildError('roles', 'at least one role');
+  if (opts.recording && !roles.includes('hq')) throw new BuildError('recording', 'recording needs the hq role');
+  if (opts.recording && !/%0?\d*d/.test(opts.recording.location)) {
+    throw new BuildError('recording.location', 'needs a %05d-style segment index');
+  }
+  const inp = opts.input;
+  for (const k of ['width', 'height', 'fps'] as const) {
+    if (!Number.isInteger(inp[k]) || inp[k] <= 0) throw new BuildError(`input.${k}`, 'positive integer');
+  }
+  const standIn = opts.standIn;
+  const maxBuffers = opts.sinkMaxBuffers ?? 120;
+  const format = inp.format ?? profile.rawFormat;
+  const inCaps = rawCaps(format, inp.width, inp.height, inp.fps);
+  const el = (spec: ElementSpec | string, name?: string, extra?: Record<string, string | number | boolean | undefined>): string =>
+    renderElement(spec, { name, extra, standIn });
+
+  const lines: string[] = [];
+  // With a source description the named element is the capsfilter after it (the description
+  // may be a chain, and naming its last element would be a guess).
+  const source = inp.kind === 'appsrc' ? `${ch}-src` : `${ch}-in-caps`;
+  if (inp.kind === 'appsrc') {
+    // format=time + is-live: the worker stamps each buffer with its capture time (PTS).
+    // The queue bound makes a stalled pipeline show up as a full appsrc, not as memory growth.
+    lines.push(
+      `appsrc name=${source} is-live=true format=time do-timestamp=false max-buffers=4 leaky-type=downstream caps="${inCaps}"` +
+        ` ! queue name=${ch}-in-q max-size-buffers=2 max-size-bytes=0 max-size-time=0 ! tee name=${ch}-raw`,
+    );
+  } else {
+    lines.push(`${inp.description} ! ${renderCaps(inCaps, source)} ! queue name=${ch}-in-q max-size-buffers=2 max-size-bytes=0 max-size-time=0 ! tee name=${ch}-raw`);
+  }
+
+  const sinks: Partial<Record<Role, string>> = {};
+  const appsink = (name: string, max: number): string =>
+    `appsink name=${name} sync=false async=false emit-signals=false max-buffers=${max} drop=true wait-on-eos=false`;
+
+  for (const role of roles) {
+    if (role === 'snapshot') {
+      const s = profile.roles.snapshot;
+      const sink = `${ch}-snapshot-sink`;
+      sinks.snapshot = sink;
+      lines.push(
+        [
+          `${ch}-raw. ! queue name=${ch}-snapshot-q leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0`,
+          `videorate name=${ch}-snapshot-rate drop-only=true`,
+          renderCaps(`video/x-raw,framerate=1/${s.intervalS}`),
+          ...s.convert.map((c, i) => el(c, `${ch}-snapshot-conv${i}`)),
+          renderCaps(`video/x-raw,format=${s.format},width=${s.width},height=${s.height}`),
+          el(s.encoder, `${ch}-snapshot-enc`),
+          appsink(sink, 1),
+        ].join(' ! '),
+      );
+      continue;
+    }
+    const r = profile.roles[role as H264Role];
+    const chain: string[] = [
+      `${ch}-raw. ! queue name=${ch}-${role}-q ${r.leaky ? 'leaky=downstream max-size-buffers=2' : 'max-size-buffers=6'} max-size-bytes=0 max-size-time=0`,
+    ];
+    if (r.fps < inp.fps) {
+      chain.push(`videorate name=${ch}-${role}-rate drop-only=true`, renderCaps(`video/x-raw,framerate=${r.fps}/1`));
+    }
+    chain.push(...profile.encode.convert.map((c, i) => el(c, `${ch}-${role}-conv${i}`)));
+    const feat = profile.encode.memory ? `(${profile.encode.memory})` : '';
+    const scaling = profile.encode.scaling;
+    if (scaling.by === 'caps') {
+      chain.push(renderCaps(`video/x-raw${feat},format=${profile.encode.format},width=${r.width},height=${r.height}`));
+      chain.push(el(r.encoder, `${ch}-${role}-enc`));
+    } else {
+      chain.push(renderCaps(`video/x-raw${feat},format=${profile.encode.format}`));
+      chain.push(el(r.encoder, `${ch}-${role}-enc`, { [scaling.widthProp]: r.width, [scaling.heightProp]: r.height }));
+    }
+    if (r.outputCaps) chain.push(renderCaps(r.outputCaps));
+    chain.push(`h264parse name=${ch}-${role}-parse config-interval=-1`, renderCaps(H264_CAPS));
+    const sink = `${ch}-${role}-sink`;
+    sinks[role] = sink;
+    if (role === 'hq' && opts.recording) {
+      const t = `${ch}-hq-t`;
+      chain.push(`tee name=${t}`);
+      lines.push(chain.join(' ! '));
+      lines.push(`${t}. ! queue name=${ch}-hq-sink-q leaky=downstream max-size-buffers=30 max-size-bytes=0 max-size-time=0 ! ${appsink(sink, maxBuffers)}`);
+      lines.push(recordingBranch(profile, ch, t, opts.recording));
+    } else {
+      chain.push(appsink(sink, maxBuffers));
+      lines.push(chain.join(' ! '));
+    }
+  }
+  return {
+    channel: ch,
+    profileId: profile.id,
+    description: lines.join('  '),
+    roles,
+    names: { source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}) },
+  };
+}
+
+function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
+  const mkv = profile.recording.muxer === 'matroskamux';
+  // Matroska stores AVC (length-prefixed NALs + codec private data); MPEG-TS stores Annex B.
+  const caps = `video/x-h264,stream-format=${mkv ? 'avc' : 'byte-stream'},alignment=au`;
+  const muxProps = Object.entries(profile.recording.muxerProps)
+    .map(([k, v]) => `,${k}=${String(v)}`)
+    .join('');
+  const split = [
+    `splitmuxsink name=${ch}-rec async-finalize=true muxer-factory=${profile.recording.muxer}`,
+    `muxer-properties="properties${muxProps}"`,
+    `location="${rec.location}"`,
+    `max-size-time=${rec.segmentNs}`,
+    `send-keyframe-requests=true`,
+    `start-index=${rec.startIndex ?? 0}`,
+  ].join(' ');
+  return [
+    `${tee}. ! queue name=${ch}-rec-q max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000`,
+    `h264parse name=${ch}-rec-parse`,
+    renderCaps(caps),
+    split,
+  ].join(' ! ');
+}
