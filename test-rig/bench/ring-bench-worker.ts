@@ -6,7 +6,7 @@
  * makes a producer wait; this is the benchmark's pacing.)
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { FLAG_SYNC, READ_EMPTY, RingConsumer, RingProducer, SlotConsumer, SlotProducer } from '../../edge/lib/ring/index.js';
+import { FLAG_SYNC, READ_EMPTY, RingBatch, RingConsumer, RingProducer, SlotConsumer, SlotProducer } from '../../edge/lib/ring/index.js';
 
 interface Args {
   role: string;
@@ -17,12 +17,23 @@ interface Args {
   size: number;
   window?: number;
   intervalUs?: number;
+  batch?: boolean;
 }
 const a = workerData as Args;
 const post = (m: unknown) => parentPort!.postMessage(m);
 const hr = () => process.hrtime.bigint();
 
 async function main(): Promise<void> {
+  // A pending Atomics.waitAsync does not keep a thread's event loop alive; this does.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  try {
+    await run();
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function run(): Promise<void> {
   const credit = a.credit ? new Int32Array(a.credit) : undefined;
   switch (a.role) {
     case 'ring-producer': {
@@ -42,6 +53,20 @@ async function main(): Promise<void> {
       let n = 0;
       let sum = 0;
       const t0 = hr();
+      if (a.batch) {
+        const dst = new Uint8Array(64 * 1024);
+        const batch = new RingBatch(512);
+        let credited = 0;
+        while (n < a.count) {
+          const k = c.readBatch(dst, batch);
+          if (k === 0) { await c.wait(100); continue; }
+          for (let i = 0; i < k; i++) sum += dst[batch.offset[i]];
+          n += k;
+          if (n - credited >= 256) { credited = n; Atomics.store(credit!, 0, n); Atomics.notify(credit!, 0); }
+        }
+        post({ ns: Number(hr() - t0), n, sum });
+        return;
+      }
       while (n < a.count) {
         const len = c.readInto(buf);
         if (len === READ_EMPTY) { await c.wait(100); continue; }
@@ -132,13 +157,11 @@ async function main(): Promise<void> {
       const c = new RingConsumer(a.sab!, 0, 'oldest');
       const buf = new Uint8Array(c.maxPayload);
       const hops: number[] = [];
-      const keep = setInterval(() => {}, 1000);
       while (hops.length < a.count) {
         const len = c.readInto(buf);
         if (len === READ_EMPTY) { await c.wait(1000); continue; }
         hops.push(Number(hr() - c.meta.monoNs));
       }
-      clearInterval(keep);
       post({ hops });
       return;
     }

@@ -8,10 +8,10 @@
  *    it gets overrun. Posts its tally.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../ring.js';
+import { RingBatch, RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../ring.js';
 import { fillPayload, payloadMatches, prng, sizeOf } from './fixtures.js';
 
-interface Args { producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
+interface Args { batch?: boolean; producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
 const a = workerData as Args;
 const rnd = prng(a.seed * 7 + a.index + (a.role === 'producer' ? 1 : 100));
 const spin = (n: number) => { const end = performance.now() + n; while (performance.now() < end); };
@@ -30,7 +30,30 @@ if (a.role === 'producer') {
   const buf = new Uint8Array(a.maxSize);
   let read = 0, bad = 0, restarts = 0, lastSeq = -1, outOfOrder = 0, badSize = 0;
   const keepAlive = setInterval(() => {}, 1000);
-  for (;;) {
+  if (a.batch) {
+    // The batch reader: a destination of a few records' worth, so runs end mid-ring too.
+    const dst = new Uint8Array(Math.max(a.maxSize + 32, 4096));
+    const batch = new RingBatch(64);
+    let done = false;
+    while (!done) {
+      const n = c.readBatch(dst, batch);
+      if (n === 0) { await c.wait(50); continue; }
+      for (let i = 0; i < n; i++) {
+        const seq = batch.seq[i];
+        const p = dst.subarray(batch.offset[i], batch.offset[i] + batch.length[i]);
+        if (seq <= lastSeq) outOfOrder++;
+        if (p.length !== sizeOf(seq, a.seed, a.maxSize)) badSize++;
+        else if (!payloadMatches(p, seq)) bad++;
+        if (batch.wallNs(i) !== BigInt(seq) * 1000n) bad++;
+        lastSeq = seq; read++;
+        if (seq === a.count - 1) done = true;
+      }
+      if (rnd() < a.stallProb) spin(rnd() * 3);
+      if (rnd() < a.restartProb * 10) { c = new RingConsumer(a.sab, a.index); restarts++; }
+    }
+    clearInterval(keepAlive);
+    parentPort!.postMessage({ read, bad, badSize, restarts, outOfOrder });
+  } else for (;;) {
     const n = c.readInto(buf);
     if (n === READ_EMPTY) { await c.wait(50); continue; }
     const seq = c.meta.seq;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import {
-  createRing, RingProducer, RingConsumer, ringStats, FLAG_SYNC, READ_EMPTY, RECORD_HEADER_BYTES,
+  createRing, RingBatch, RingProducer, RingConsumer, ringStats, FLAG_SYNC, READ_EMPTY, RECORD_HEADER_BYTES,
   RecordTooLargeError, RingLayoutError,
 } from '../index.js';
 import { fillPayload, payloadMatches } from './fixtures.js';
@@ -124,6 +124,37 @@ t.test('a restarted consumer resumes at its cursor; a restarted producer pads a 
   t.equal(ringStats(sab).producerEpoch, 2);
 });
 
+t.test('readBatch hands out runs of whole records, across pads and wraps, with the same accounting', async (t) => {
+  const sab = createRing(512, 2);
+  const p = new RingProducer(sab);
+  const one = new RingConsumer(sab, 0);
+  const many = new RingConsumer(sab, 1);
+  const dst = new Uint8Array(300);
+  const batch = new RingBatch(4);
+  t.equal(many.readBatch(dst, batch), 0, 'empty');
+  const seen: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    p.write(9, FLAG_SYNC, BigInt(i) * 10n, BigInt(i), bytes((i * 13) % 40, i));
+    one.read();
+    if (i % 3 === 2) {
+      for (let n = many.readBatch(dst, batch); n > 0; n = many.readBatch(dst, batch)) {
+        t.ok(n <= 4, 'never more than the batch holds');
+        for (let k = 0; k < n; k++) {
+          const seq = batch.seq[k];
+          seen.push(seq);
+          if (!payloadMatches(dst.subarray(batch.offset[k], batch.offset[k] + batch.length[k]), seq)) t.fail(`record ${seq} corrupted`);
+          if (batch.wallNs(k) !== BigInt(seq) * 10n || batch.monoNs(k) !== BigInt(seq) || batch.kind[k] !== 9) t.fail(`record ${seq} meta`);
+        }
+      }
+    }
+  }
+  t.same(seen, [...Array(198).keys()], 'every record once, in order');
+  const s = ringStats(sab);
+  t.equal(s.consumers[1].recordsRead, 198);
+  t.equal(s.consumers[1].overruns, 0);
+  t.throws(() => { p.write(1, FLAG_SYNC, 0n, 0n, bytes(400)); many.readBatch(dst, batch); many.readBatch(dst, batch); }, RangeError, 'a record larger than the destination is refused, not truncated');
+});
+
 t.test('wait() resolves on a commit from another thread without blocking the event loop', async (t) => {
   const sab = createRing(1024, 1);
   const c = new RingConsumer(sab, 0);
@@ -164,7 +195,8 @@ t.test('random schedules across threads: wrap-around, overruns, empty and max re
     const common = { sab, seed, count, syncEvery: 5, maxSize, producerPause: seed % 2 ? 0.3 : 0.005 };
     // Consumers attach before the producer starts, so each must account for every record.
     for (const index of [0, 1, 2]) new RingConsumer(sab, index, 'oldest');
-    const consumers = [0, 1, 2].map((index) => runThread({ ...common, role: 'consumer', index, stallProb: [0, 0.002, 0.02][index], restartProb: 0.001 }));
+    // Consumer 2 reads with readBatch(), the others record by record.
+    const consumers = [0, 1, 2].map((index) => runThread({ ...common, role: 'consumer', index, batch: index === 2, stallProb: [0, 0.002, 0.02][index], restartProb: 0.001 }));
     await runThread({ ...common, role: 'producer', index: 0, stallProb: 0, restartProb: 0 });
     const tallies = await Promise.all(consumers);
     const s = ringStats(sab);
