@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { GstPipeline } from '../../edge/gst/index.js';
 
 const WORKERS = 2;
-const FRAMES = 300;
+const FRAMES = 900;
 const W = 1920;
 const H = 1080;
 const FRAME_BYTES = (W * H * 3) / 2;
