@@ -6,6 +6,9 @@
  *   debug fault WORKER MODE       make a worker exit, throw or hang (debug.faultInjection only)
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
@@ -13,6 +16,22 @@ import { callLocalApi } from '../control/local-api.js';
 import { formatStatus, type BoxStatus } from '../control/status.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { WORKER_NAMES } from '../lib/health.js';
+import { registerDevicesCommands } from '../devices/index.js';
+import { registerFleetCommands } from '../fleet/index.js';
+
+/**
+ * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
+ * simulated patient monitor speaking IntelliVue on a pseudo-terminal (from test-rig).
+ */
+async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> }> {
+  const child = spawn(process.execPath, [new URL('../../test-rig/devices/demo-monitor.js', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const { path } = JSON.parse(line) as { path: string };
+  return {
+    config: demoConfig(process.env.ORBOX_DATA_DIR ?? 'var', { monitorPath: path }),
+    close: async () => { child.kill('SIGTERM'); await once(child, 'exit'); },
+  };
+}
 
 function configFrom(file: string | undefined): BoxConfig {
   return file ? loadConfig(file) : demoConfig(process.env.ORBOX_DATA_DIR ?? 'var');
@@ -32,7 +51,8 @@ export function buildProgram(): Command {
     .description('start the box in the foreground (the built-in demo configuration when no --config is given)')
     .option('-c, --config <file>', 'box configuration (YAML or JSON)')
     .action(async (opts: { config?: string }) => {
-      const config = configFrom(opts.config);
+      const demo = opts.config ? undefined : await startDemo();
+      const config = demo?.config ?? configFrom(opts.config);
       const sup = new Supervisor(config);
       let stopping = false;
       const stop = async (signal: string) => {
@@ -40,6 +60,7 @@ export function buildProgram(): Command {
         stopping = true;
         process.stderr.write(`\n${signal}: stopping orbox...\n`);
         await sup.stop();
+        await demo?.close();
         process.exit(0);
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -84,6 +105,8 @@ export function buildProgram(): Command {
       process.stdout.write(`fault "${mode}" sent to ${worker}\n`);
     });
 
+  registerDevicesCommands(program);
+  registerFleetCommands(program);
   return program;
 }
 

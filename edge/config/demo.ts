@@ -6,7 +6,12 @@
 import type { BoxConfig } from './schema.js';
 import { validateConfig } from './load.js';
 
-export function demoConfig(dataDir = 'var'): BoxConfig {
+export interface DemoParts {
+  /** Serial path of the simulated patient monitor (an IntelliVue on a pseudo-terminal). */
+  monitorPath?: string;
+}
+
+export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
   return validateConfig({
     box: { id: 'orbox-demo', room: 'Demo OR', dataDir },
     api: { socket: `${dataDir}/orbox.sock` },
@@ -25,7 +30,7 @@ export function demoConfig(dataDir = 'var'): BoxConfig {
       },
     ],
     audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
-    devices: { ports: [] },
+    devices: { ports: parts.monitorPath ? [{ name: 'monitor', path: parts.monitorPath, protocol: 'intellivue' }] : [] },
     rtsp: { host: '0.0.0.0', port: 8554 },
   }, 'built-in demo configuration');
 }

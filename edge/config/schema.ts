@@ -6,6 +6,8 @@
  * Errors: ConfigError lists every problem as `<key path>: <what was expected>, found <value>`.
  */
 import { z } from 'zod';
+import { DevicesConfigSchema } from '../devices/config.js';
+import { FleetLinkConfigSchema } from '../fleet/config.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a lower-case name of letters, digits, - or _ (at most 32)');
 
@@ -73,8 +75,10 @@ export const configSchema = z.object({
   }).strict(),
   channels: z.array(channel).max(16).default([]),
   audio: z.object({ inputs: z.array(audioInput).max(4).default([]) }).strict().default({ inputs: [] }),
-  devices: z.object({ ports: z.array(z.record(z.string(), z.unknown())).default([]) }).strict().default({ ports: [] }),
-  fleet: z.record(z.string(), z.unknown()).optional(),
+  /** Serial (and LAN) medical devices; see edge/devices/config.ts. */
+  devices: DevicesConfigSchema.default({ ports: [] }),
+  /** The fleet link (MQTT over mutual TLS); the box runs fully without it. See edge/fleet/config.ts. */
+  fleet: FleetLinkConfigSchema.optional(),
   rtsp: z.object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(1).max(65535).default(8554) }).strict().default({ host: '0.0.0.0', port: 8554 }),
   guard: z.object({
     heartbeatMs: z.number().int().min(10).max(5000).default(100),

@@ -1,18 +1,75 @@
 /**
- * device-data worker: serial and LAN medical devices (protocol drivers, time-stamping, MDC
- * normalisation, gap marking, remote device commands) into the vitals ring, and the vitals
- * track recording. Produces: vitals. The drivers arrive with the device-data capability;
- * until then the worker runs its lifecycle and owns its ring.
+ * device-data worker: serial (and LAN) medical devices into the vitals ring and the vitals
+ * track, on the box clock.
+ *
+ * Owns: the DeviceDataService (protocol drivers, association, silence and cable handling,
+ * gap marking: edge/devices), the producer side of the `vitals` ring (one protobuf
+ * VitalSample per record, every record a sync point: samples stand alone), and the vitals
+ * track recording (crash-safe append-only files under <dataDir>/vitals/). Remote device
+ * commands arrive in its inbox as `{type:'command', name:'device', args}` and their result
+ * goes back as a `command-result` event, keyed by the command id.
+ * Events: `device` (connection state, gaps, device ids), `vitals-track` (opened/closed, for
+ * the catalog), `command-result`.
  */
-import { runWorker, drainInputs } from './runtime.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeviceDataService, VitalsTrackWriter, encodeVitalSample, type DeviceEvent, type VitalSample } from '../devices/index.js';
+import { FLAG_SYNC } from '../lib/ring/index.js';
+import { runWorker, type WorkerContext } from './runtime.js';
 
-let loops: Promise<unknown> | undefined;
+/** Record kind of a protobuf VitalSample in the vitals ring. */
+export const VITALS_KIND_SAMPLE = 1;
+
+let service: DeviceDataService | undefined;
+let track: VitalsTrackWriter | undefined;
+let context: WorkerContext | undefined;
+
+const jsonSafe = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
+
+function trackPath(ctx: WorkerContext, wallNs: bigint): string {
+  const iso = new Date(Number(wallNs / 1_000_000n)).toISOString();
+  const dir = join(ctx.config.box.dataDir, 'vitals', iso.slice(0, 10).replaceAll('-', ''));
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `vitals-${iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-i${ctx.incarnation}.ovt`);
+}
+
+/** Events also go to JSON (status, fleet): bigints become decimal strings. */
+const plain = (e: DeviceEvent) => jsonSafe(e) as Record<string, unknown>;
 
 runWorker({
-  start(ctx) {
-    loops = drainInputs(ctx);
+  async start(ctx) {
+    context = ctx;
+    const ports = ctx.config.devices.ports;
+    if (ports.length === 0) return;
+    const vitals = ctx.producer('vitals');
+    const created = ctx.clock.wallNs();
+    track = new VitalsTrackWriter(trackPath(ctx, created), { createdWallNs: created });
+    track.open();
+    ctx.emit({ type: 'vitals-track', state: 'opened', path: track.path, startWallNs: created.toString() });
+    service = new DeviceDataService({
+      ports,
+      clock: ctx.clock,
+      onSample: (s: VitalSample) => {
+        vitals.write(VITALS_KIND_SAMPLE, FLAG_SYNC, s.hostWallNs, s.hostMonoNs, encodeVitalSample(s));
+        track!.append(s);
+      },
+      onEvent: (e) => {
+        if (e.type === 'error') ctx.log.warn({ port: e.port, message: e.message }, 'device error');
+        else if (e.type === 'state' || e.type === 'gap') ctx.log.info(plain(e), `device ${e.type}`);
+        ctx.emit({ type: 'device', event: plain(e) });
+      },
+    });
+    service.start();
   },
   async stop() {
-    await loops;
+    await service?.close();
+    if (track) context?.emit({ type: 'vitals-track', state: 'closed', ...(jsonSafe(track.close()) as object) });
+  },
+  async onMessage(msg) {
+    if (msg.type !== 'command' || msg.name !== 'device') return;
+    const result = service
+      ? await service.command(msg.args)
+      : { state: 'unsupported', reason: 'no device ports are configured on this box' };
+    context?.emit({ type: 'command-result', id: msg.id, result: jsonSafe(result) });
   },
 });
