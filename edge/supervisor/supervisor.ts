@@ -186,7 +186,8 @@ export class Supervisor extends EventEmitter {
         this.send(m.to, m.msg);
         return;
       case 'restart':
-        if (name === 'guard') this.restart(m.worker, m.fault, m.delayMs);
+        // The guard restarts what failed; control restarts what an operator asked for.
+        if (name === 'guard' || (name === 'control' && m.worker !== 'control')) this.restart(m.worker, m.fault, m.delayMs);
         return;
     }
   }

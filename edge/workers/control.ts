@@ -1,20 +1,35 @@
 /**
  * control worker: the box's command plane. Owns the local API socket (status, debug
- * commands), the events of all workers (its inbox), and reads the vitals ring. The fleet
- * link, case state and the recording catalog join it with their capabilities.
+ * commands), the events of all workers (its inbox), the fleet link when one is configured
+ * (birth/death, telemetry by exception, commands with acknowledgements; the box runs fully
+ * without it), and the command router that carries commands to the workers. Reads the
+ * vitals ring.
  */
+import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';
 import { collectStatus } from '../control/status.js';
+import { CommandRouter } from '../control/commands.js';
+import { sampleTelemetry } from '../control/telemetry.js';
+import { FleetLink, standardMetrics } from '../fleet/index.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
 
 let api: LocalApi | undefined;
+let fleet: FleetLink | undefined;
+let router: CommandRouter | undefined;
+let telemetryTimer: NodeJS.Timeout | undefined;
 let loops: Promise<unknown> | undefined;
 const startedMs = Date.now() - Math.round(performance.now());
+/** Device port -> connected, from device-data's events. */
+const devices = new Map<string, boolean>();
 
 function methods(ctx: WorkerContext) {
   return {
-    status: () => collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? []),
+    status: () => ({
+      ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? []),
+      fleet: fleet ? { state: fleet.state } : undefined,
+      devices: Object.fromEntries(devices),
+    }),
     ping: () => ({ pong: true, worker: ctx.name }),
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
@@ -28,14 +43,49 @@ function methods(ctx: WorkerContext) {
   };
 }
 
+async function startFleet(ctx: WorkerContext): Promise<void> {
+  const cfg = ctx.config.fleet;
+  if (!cfg) return;
+  mkdirSync(cfg.queueDir, { recursive: true });
+  const rings = ctx.boot.observe ?? [];
+  fleet = new FleetLink(cfg, {
+    onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body),
+  }, {
+    clock: ctx.clock,
+    log: ctx.log,
+    metrics: standardMetrics({
+      workers: [...WORKER_NAMES],
+      rings: rings.map((r) => r.spec.name),
+      channels: ctx.config.channels.map((c) => c.name),
+      devices: ctx.config.devices.ports.map((p) => p.name),
+    }),
+  });
+  fleet.on('commandRejected', (r) => ctx.log.warn({ reason: r }, 'fleet command rejected'));
+  await fleet.start();
+  telemetryTimer = setInterval(() => {
+    fleet!.setMetrics(sampleTelemetry(ctx.health, rings, devices, ctx.config.box.dataDir));
+    fleet!.publishTelemetry();
+  }, 1000);
+}
+
 runWorker({
   async start(ctx) {
+    router = new CommandRouter(ctx);
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
+    await startFleet(ctx);
     loops = drainInputs(ctx);
   },
   async stop() {
+    clearInterval(telemetryTimer);
+    await fleet?.close();
     await api?.close();
     await loops;
+  },
+  onMessage(msg) {
+    if (msg.type !== 'event') return;
+    const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
+    if (router?.onEvent(e as never)) return;
+    if (e.type === 'device' && e.event?.type === 'state' && e.event.port) devices.set(e.event.port, e.event.state === 'connected');
   },
 });

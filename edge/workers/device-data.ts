@@ -67,8 +67,11 @@ runWorker({
   },
   async onMessage(msg) {
     if (msg.type !== 'command' || msg.name !== 'device') return;
+    // The inbox carries JSON: the arrival time comes as a decimal string.
+    const args = { ...(msg.args as Record<string, unknown>) };
+    if (typeof args.arrivedMonoNs === 'string' && /^\d+$/.test(args.arrivedMonoNs)) args.arrivedMonoNs = BigInt(args.arrivedMonoNs);
     const result = service
-      ? await service.command(msg.args)
+      ? await service.command(args)
       : { state: 'unsupported', reason: 'no device ports are configured on this box' };
     context?.emit({ type: 'command-result', id: msg.id, result: jsonSafe(result) });
   },
