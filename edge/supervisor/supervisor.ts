@@ -58,6 +58,18 @@ export class Supervisor extends EventEmitter {
   private readonly encoder = new TextEncoder();
   /** Pre-booted standby threads (workers/standby.ts); two, so failures in quick succession both restart fast. */
   private readonly spares: Worker[] = [];
+  private readonly spareReady = new Set<Worker>();
+  private readonly spareDetach = new Map<Worker, () => void>();
+
+  /**
+   * Resolves once the standby threads have booted: from then on a restart costs only the
+   * worker's own start. (A box is usable before; restarts are just slower until then.)
+   */
+  async settled(): Promise<void> {
+    while (this.state === 'running' && !this.customEntry && this.spareReady.size < SPARES) {
+      await new Promise((r) => this.once('standby-ready', r));
+    }
+  }
 
   constructor(readonly config: BoxConfig, opts: SupervisorOptions = {}) {
     super();
@@ -129,10 +141,13 @@ export class Supervisor extends EventEmitter {
     };
     this.health.markStarting(name);
     let w: Worker;
-    const spare = this.state === 'running' && !this.customEntry ? this.spares.shift() : undefined;
+    // Only a standby that has finished loading is faster than a fresh thread.
+    const i = this.state === 'running' && !this.customEntry ? this.spares.findIndex((x) => this.spareReady.has(x)) : -1;
+    const spare = i >= 0 ? this.spares.splice(i, 1)[0] : undefined;
     if (spare) {
       w = spare;
-      w.removeAllListeners();
+      this.spareDetach.get(w)?.();
+      this.spareDetach.delete(w);
       w.postMessage({ type: 'become', boot });
       setImmediate(() => this.bootSpare());
     } else {
@@ -155,17 +170,38 @@ export class Supervisor extends EventEmitter {
       this.health.markExited(name, code, fault);
       this.log.warn({ target: name, code, fault: Fault[fault].toLowerCase() }, 'worker exited');
       this.emit('worker-exit', name, code, fault);
+      if (name === 'guard') this.watchGuard(); // nobody else will notice
+
     });
   }
 
   /** Boots the standby thread that the next restart will use (see workers/standby.ts). */
   private bootSpare(): void {
-    while (this.spares.length < SPARES && this.state === 'running' && !this.customEntry) {
+    // One at a time: a standby loads every heavy library, and two loading at once compete
+    // for the CPU with the worker that is being restarted right then.
+    if (this.spares.length >= SPARES || this.state !== 'running' || this.customEntry) return;
+    if (this.spares.some((x) => !this.spareReady.has(x))) return;
+    {
       const w = new Worker(new URL('../workers/standby.js', import.meta.url), { execArgv: this.execArgv, name: 'orbox-standby' });
-      w.on('error', (err) => this.log.error({ err }, 'standby thread failed'));
-      w.on('exit', () => {
+      const onReady = () => { this.spareReady.add(w); this.emit('standby-ready', this.spareReady.size); this.bootSpare(); };
+      const onError = (err: Error) => this.log.error({ err }, 'standby thread failed');
+      const onExit = () => {
         const i = this.spares.indexOf(w);
-        if (i >= 0) { this.spares.splice(i, 1); setTimeout(() => this.bootSpare(), 1000); }
+        if (i < 0) return;
+        this.spareReady.delete(w);
+        this.spares.splice(i, 1);
+        setTimeout(() => this.bootSpare(), 1000);
+      };
+      w.once('message', onReady);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      // Taking a spare removes exactly these listeners: removeAllListeners() would also drop
+      // the ones Node uses to keep the worker's message port referenced.
+      this.spareDetach.set(w, () => {
+        w.off('message', onReady);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        this.spareReady.delete(w);
       });
       this.spares.push(w);
     }

@@ -10,7 +10,7 @@ import { LocalApi } from '../control/local-api.js';
 import { collectStatus } from '../control/status.js';
 import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
-import { FleetLink, standardMetrics } from '../fleet/index.js';
+import type { FleetLink } from '../fleet/index.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
 
@@ -47,6 +47,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   const cfg = ctx.config.fleet;
   if (!cfg) return;
   mkdirSync(cfg.queueDir, { recursive: true });
+  const { FleetLink, standardMetrics } = await import('../fleet/index.js'); // only boxes on a fleet pay for MQTT
   const rings = ctx.boot.observe ?? [];
   fleet = new FleetLink(cfg, {
     onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body),

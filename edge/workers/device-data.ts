@@ -13,7 +13,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeviceDataService, VitalsTrackWriter, encodeVitalSample, type DeviceEvent, type VitalSample } from '../devices/index.js';
+import type { DeviceDataService, VitalsTrackWriter, DeviceEvent, VitalSample } from '../devices/index.js';
 import { FLAG_SYNC } from '../lib/ring/index.js';
 import { runWorker, type WorkerContext } from './runtime.js';
 
@@ -41,6 +41,8 @@ runWorker({
     context = ctx;
     const ports = ctx.config.devices.ports;
     if (ports.length === 0) return;
+    // Only boxes with devices pay for the drivers, serialport and the protobuf schema.
+    const { DeviceDataService, VitalsTrackWriter, encodeVitalSample } = await import('../devices/index.js');
     const vitals = ctx.producer('vitals');
     const created = ctx.clock.wallNs();
     track = new VitalsTrackWriter(trackPath(ctx, created), { createdWallNs: created });

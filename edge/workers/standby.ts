@@ -8,15 +8,22 @@
 import { parentPort } from 'node:worker_threads';
 import { setBoot } from './runtime.js';
 import type { WorkerBoot } from './boot.js';
+// What every worker imports, loaded ahead of need. Heavy libraries that only some boxes use
+// (the fleet link, the device drivers: ~250 ms each here) are not preloaded: a standby that
+// loads them takes the CPU a restart needs on a 2-core board. Workers import them lazily,
+// only when configured.
 import '../lib/log.js';
 import '../lib/ring/index.js';
 import '../control/local-api.js';
 import '../control/status.js';
+import '../control/commands.js';
+import '../control/telemetry.js';
 
 parentPort!.once('message', (m: { type: 'become'; boot: WorkerBoot }) => {
   setBoot(m.boot);
   void import(new URL(`./${m.boot.name}.js`, import.meta.url).href);
 });
+parentPort!.postMessage({ type: 'standby-ready' });
 // Hold the loop open until the supervisor says what to become.
 const hold = setInterval(() => {}, 1 << 30);
 parentPort!.once('message', () => clearInterval(hold));

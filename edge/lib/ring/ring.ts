@@ -8,14 +8,14 @@
  *
  * Memory layout (all words native-endian; every offset is a named constant below):
  *
- *   0                  64                 64+32*maxConsumers         dataOffset
- *   +------------------+------------------+--------- ... ------------+-------------------------+
- *   | ring header      | consumer 0       | consumer 1 ...           | data (capacity bytes,   |
- *   | 16 x i32         | 8 x i32          |                          | power of two)           |
- *   +------------------+------------------+--------- ... ------------+-------------------------+
+ *   0              64             128            128+32*maxConsumers        dataOffset
+ *   +--------------+--------------+--------------+------- ... ------------+-----------------+
+ *   | header line  | RESERVE line | consumer 0   | consumer 1 ...         | data (capacity  |
+ *   | 16 x i32     | 16 x i32     | 8 x i32      |                        | bytes, 2^n)     |
+ *   +--------------+--------------+--------------+------- ... ------------+-----------------+
  *
- *   header words: MAGIC 'ORBR', VERSION, CAPACITY, MAX_CONSUMERS, RESERVE, COMMIT, LAST_SYNC,
- *   HAS_SYNC, NEXT_SEQ, WAITERS, PRODUCER_EPOCH, BYTES_WRITTEN_LO/HI
+ *   header words: MAGIC 'ORBR', VERSION, CAPACITY, MAX_CONSUMERS, -, COMMIT, LAST_SYNC,
+ *   HAS_SYNC, NEXT_SEQ, WAITERS, PRODUCER_EPOCH, BYTES_WRITTEN_LO/HI; word 16: RESERVE
  *   consumer words: ATTACHED, READ_POS, RECORDS_READ, OVERRUNS, LOST, AWAIT_SYNC, EXPECT_SEQ
  *
  *   record at an 8-aligned data position (never split across the end of the data area):
@@ -33,7 +33,10 @@
  * capacity is at most 2^30, so every distance the two sides compare is below 2^31.
  *
  * Ordering argument (Atomics are sequentially consistent; plain typed-array accesses are not):
- *  - The producer advances RESERVE (Atomics.store) before it writes a single byte, and
+ *  - The producer advances RESERVE (Atomics.store) before it writes a single byte (in chunks:
+ *    it reserves up to RESERVE_AHEAD bytes beyond the record, so most records need no RESERVE
+ *    store; consumers then treat data as overwritten up to one chunk early, i.e. a ring gives
+ *    a slow consumer capacity - RESERVE_AHEAD bytes of slack), and
  *    advances COMMIT (Atomics.store) only after the record and the header words NEXT_SEQ,
  *    LAST_SYNC, BYTES_WRITTEN are written with plain stores: a consumer that reads COMMIT
  *    with Atomics.load is ordered after all of them. A consumer reads records only below
@@ -65,14 +68,13 @@
  */
 
 export const RING_MAGIC = 0x5242524f; // 'ORBR' little-endian
-export const RING_VERSION = 1;
+export const RING_VERSION = 2;
 
 // Header words (i32 index).
 const H_MAGIC = 0;
 const H_VERSION = 1;
 const H_CAPACITY = 2;
 const H_MAX_CONSUMERS = 3;
-const H_RESERVE = 4;
 const H_COMMIT = 5;
 const H_LAST_SYNC = 6;
 const H_HAS_SYNC = 7;
@@ -81,7 +83,11 @@ const H_WAITERS = 9;
 const H_PRODUCER_EPOCH = 10;
 const H_BYTES_LO = 11;
 const H_BYTES_HI = 12;
-const HEADER_WORDS = 16;
+// RESERVE sits alone on the second cache line: the producer moves it once per reserved chunk
+// and consumers read it for every record (the seqlock check), so it must not share a line
+// with COMMIT, which the producer writes for every record.
+const H_RESERVE = 16;
+const HEADER_WORDS = 32;
 
 // Consumer words (i32 index relative to the consumer's block).
 const C_ATTACHED = 0;
@@ -107,6 +113,8 @@ const KIND_PAD = 0xffff;
 export const FLAG_SYNC = 1;
 
 export const MAX_CONSUMERS = 16;
+/** Bytes the producer reserves beyond a record (at most capacity/16). */
+export const RESERVE_AHEAD = 16 * 1024;
 const MAX_CAPACITY = 1 << 30;
 const MIN_CAPACITY = 256;
 
@@ -272,12 +280,17 @@ class LastMeta implements RecordMeta {
 export class RingProducer extends RingView {
   private pos: number;
   private seq: number;
+  /** What RESERVE says; the producer writes freely below it. */
+  private reserved: number;
+  private readonly ahead: number;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
     this.recover();
     this.pos = u32(Atomics.load(this.words, H_COMMIT));
+    this.reserved = this.pos;
     this.seq = u32(Atomics.load(this.words, H_NEXT_SEQ));
+    this.ahead = Math.min(RESERVE_AHEAD, this.capacity >> 4);
     Atomics.add(this.words, H_PRODUCER_EPOCH, 1);
   }
 
@@ -335,13 +348,20 @@ export class RingProducer extends RingView {
     const total = align8(RECORD_HEADER_BYTES + len);
     let off = this.pos & this.mask;
     const tail = this.capacity - off;
-    if (total > tail) {
-      Atomics.store(this.words, H_RESERVE, u32(this.pos + tail + total) | 0);
+    const pad = total > tail ? tail : 0;
+    const end = u32(this.pos + pad + total);
+    const beyond = u32(end - this.reserved);
+    if (beyond !== 0 && beyond < 0x80000000) {
+      // Reserve past this record too, but never so far that a consumer which has read
+      // everything before this record would count as overrun.
+      const ahead = Math.max(0, Math.min(this.ahead, this.capacity - pad - total));
+      this.reserved = u32(end + ahead);
+      Atomics.store(this.words, H_RESERVE, this.reserved | 0);
+    }
+    if (pad) {
       this.writePad(off, tail);
       this.pos = u32(this.pos + tail);
       off = 0;
-    } else {
-      Atomics.store(this.words, H_RESERVE, u32(this.pos + total) | 0);
     }
     return off;
   }

@@ -26,6 +26,7 @@ export function testConfig(over: Record<string, unknown> = {}): BoxConfig {
 export async function startBox(cfg = testConfig()): Promise<Supervisor> {
   const sup = new Supervisor(cfg);
   await sup.start();
+  await sup.settled();
   return sup;
 }
 

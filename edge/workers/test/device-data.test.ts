@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDemoIntelliVue } from '../../../test-rig/devices/index.js';
+import { createPtyPair, startDemoIntelliVue, MedibusSimulator, S5Simulator } from '../../../test-rig/devices/index.js';
 import { readVitalsTrack } from '../../devices/index.js';
 import { ringStats } from '../../lib/ring/index.js';
 import type { WorkerName } from '../../lib/health.js';
@@ -58,4 +58,36 @@ t.test('a simulated IntelliVue on a pty reaches the vitals ring and track throug
   t.ok(hr.every((s, i) => i === 0 || s.hostWallNs >= hr[i - 1].hostWallNs), 'stamped in order on the box clock');
   const now = BigInt(Date.now()) * 1_000_000n;
   t.ok(hr.every((s) => now - s.hostWallNs < 120_000_000_000n), 'host capture time is box wall time of this run');
+});
+
+t.test('IntelliVue, GE S/5 and Draeger MEDIBUS on three ptys, one box: every device recorded on the box clock', async (t) => {
+  const iv = await startDemoIntelliVue();
+  t.teardown(() => iv.close());
+  const s5pty = await createPtyPair();
+  const s5 = new S5Simulator(s5pty.devicePath, {});
+  await s5.start();
+  t.teardown(async () => { await s5.close(); await s5pty.close(); });
+  const mbpty = await createPtyPair();
+  const mb = new MedibusSimulator(mbpty.devicePath, {});
+  await mb.start();
+  t.teardown(async () => { await mb.close(); await mbpty.close(); });
+  const cfg = testConfig({ devices: { ports: [
+    { name: 'monitor', path: iv.path, protocol: 'intellivue' },
+    { name: 'or-monitor-ge', path: s5pty.boxPath, protocol: 's5', intervalS: 1 },
+    { name: 'anesthesia', path: mbpty.boxPath, protocol: 'medibus' },
+  ] } });
+  const t0 = BigInt(Date.now()) * 1_000_000n;
+  const sup = await startBox(cfg);
+  await until('samples from all three devices', () => ringStats(sup.rings.get('vitals')!.sab).recordsWritten >= 60, 20_000);
+  await new Promise((r) => setTimeout(r, 3000));
+  await sup.stop();
+  const dir = join(cfg.box.dataDir, 'vitals');
+  const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.ovt')).map((f) => join(dir, f));
+  const samples = files.flatMap((f) => readVitalsTrack(f).samples);
+  const t1 = BigInt(Date.now()) * 1_000_000n;
+  for (const port of ['monitor', 'or-monitor-ge', 'anesthesia']) {
+    const mine = samples.filter((s) => s.port === port && s.kind === 'numeric' && s.value !== undefined);
+    t.ok(mine.length > 0, `${port}: ${mine.length} numeric samples recorded (${[...new Set(mine.map((s) => s.label))].slice(0, 6).join(', ')})`);
+    t.ok(mine.every((s) => s.hostWallNs >= t0 && s.hostWallNs <= t1), `${port}: stamped within the run on the box clock`);
+  }
 });

@@ -113,8 +113,8 @@ t.test('a restarted consumer resumes at its cursor; a restarted producer pads a 
   c = new RingConsumer(sab, 0); // the worker died and came back
   t.equal(c.read()!.seq, 1, 'no record read twice, none skipped');
   // A producer that dies after reserving but before committing:
-  const words = new Int32Array(sab, 0, 16);
-  Atomics.add(words, 4, 64); // RESERVE += 64, nothing committed
+  const words = new Int32Array(sab, 0, 32);
+  Atomics.add(words, 16, 64); // RESERVE moved on (a reserved chunk), nothing committed
   p = new RingProducer(sab);
   p.write(1, FLAG_SYNC, 99n, 0n, bytes(10, 99));
   t.equal(c.read()!.seq, 2);
