@@ -13,7 +13,7 @@ import { encodeFloat } from '../../edge/devices/intellivue/float.js';
 import { BeWriter, CMD, encodeAbsTime, NOM, RO, RORLS, sessionSpdu, SESSION_ID, SPDU } from '../../edge/devices/intellivue/mib.js';
 import { createPtyPair, type PtyPair } from './pty.js';
 import { VitalsScript } from './script.js';
-import { SimPort, type DeviceSimulator } from './sim-port.js';
+import { PtySimulator } from './sim-port.js';
 
 export interface IntelliVueSimOptions {
   script?: VitalsScript;
@@ -317,35 +317,9 @@ export class IntelliVueMonitorCore {
 }
 
 /** The core on a pty, ticking every 16 ms of real time. */
-export class IntelliVueSimulator implements DeviceSimulator {
-  readonly core: IntelliVueMonitorCore;
-  private readonly port: SimPort;
-  private timer: NodeJS.Timeout | undefined;
-  constructor(readonly path: string, opts: IntelliVueSimOptions = {}) {
-    this.port = new SimPort(path, 115200, (c) => this.core.receive(c));
-    this.core = new IntelliVueMonitorCore((b) => this.port.write(b), () => Date.now(), opts);
-  }
-  get stats(): Record<string, number> {
-    return this.core.stats;
-  }
-  async start(): Promise<void> {
-    await this.port.open();
-    this.timer = setInterval(() => this.core.tick(), 16);
-  }
-  async reopen(): Promise<void> {
-    await this.port.close();
-    await this.port.open();
-  }
-  setSilent(on: boolean): void {
-    this.core.silent = on;
-  }
-  injectNoise(bytes: Uint8Array): void {
-    this.port.write(bytes);
-  }
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.port.close();
+export class IntelliVueSimulator extends PtySimulator<IntelliVueMonitorCore> {
+  constructor(path: string, opts: IntelliVueSimOptions = {}) {
+    super(path, 115200, 16, (write, now) => new IntelliVueMonitorCore(write, now, opts));
   }
 }
 

@@ -8,7 +8,7 @@
 import { asciiBytes, encodeMessage, encodeRealtime, ESC, MedibusFramer, NAK, SOH } from '../../edge/devices/medibus/frame.js';
 import { formatCurveIds, formatMeasured, formatRealtimeConfig, MB, parseCurveIds, type CurveConfig } from '../../edge/devices/medibus/codec.js';
 import { VitalsScript } from './script.js';
-import { SimPort, type DeviceSimulator } from './sim-port.js';
+import { PtySimulator } from './sim-port.js';
 
 export interface MedibusSimOptions {
   script?: VitalsScript;
@@ -179,34 +179,8 @@ export class MedibusDeviceCore {
   }
 }
 
-export class MedibusSimulator implements DeviceSimulator {
-  readonly core: MedibusDeviceCore;
-  private readonly port: SimPort;
-  private timer: NodeJS.Timeout | undefined;
-  constructor(readonly path: string, opts: MedibusSimOptions = {}) {
-    this.port = new SimPort(path, 9600, (c) => this.core.receive(c));
-    this.core = new MedibusDeviceCore((b) => this.port.write(b), () => Date.now(), opts);
-  }
-  get stats(): Record<string, number> {
-    return this.core.stats;
-  }
-  async start(): Promise<void> {
-    await this.port.open();
-    this.timer = setInterval(() => this.core.tick(), 16);
-  }
-  async reopen(): Promise<void> {
-    await this.port.close();
-    await this.port.open();
-  }
-  setSilent(on: boolean): void {
-    this.core.silent = on;
-  }
-  injectNoise(bytes: Uint8Array): void {
-    this.port.write(bytes);
-  }
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.port.close();
+export class MedibusSimulator extends PtySimulator<MedibusDeviceCore> {
+  constructor(path: string, opts: MedibusSimOptions = {}) {
+    super(path, 9600, 16, (write, now) => new MedibusDeviceCore(write, now, opts));
   }
 }

@@ -9,7 +9,7 @@
 import { encodeS5Frame, S5Framer } from '../../edge/devices/s5/frame.js';
 import { ALARM_SUBRECORD_LEN, buildRecord, MAINTYPE, parseHeader, PHDB_SUBRECORD_LEN } from '../../edge/devices/s5/record.js';
 import { VitalsScript } from './script.js';
-import { SimPort, type DeviceSimulator } from './sim-port.js';
+import { PtySimulator } from './sim-port.js';
 
 export interface S5SimOptions {
   script?: VitalsScript;
@@ -172,34 +172,8 @@ export class S5MonitorCore {
   }
 }
 
-export class S5Simulator implements DeviceSimulator {
-  readonly core: S5MonitorCore;
-  private readonly port: SimPort;
-  private timer: NodeJS.Timeout | undefined;
-  constructor(readonly path: string, opts: S5SimOptions = {}) {
-    this.port = new SimPort(path, 19200, (c) => this.core.receive(c));
-    this.core = new S5MonitorCore((b) => this.port.write(b), () => Date.now(), opts);
-  }
-  get stats(): Record<string, number> {
-    return this.core.stats;
-  }
-  async start(): Promise<void> {
-    await this.port.open();
-    this.timer = setInterval(() => this.core.tick(), 20);
-  }
-  async reopen(): Promise<void> {
-    await this.port.close();
-    await this.port.open();
-  }
-  setSilent(on: boolean): void {
-    this.core.silent = on;
-  }
-  injectNoise(bytes: Uint8Array): void {
-    this.port.write(bytes);
-  }
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.port.close();
+export class S5Simulator extends PtySimulator<S5MonitorCore> {
+  constructor(path: string, opts: S5SimOptions = {}) {
+    super(path, 19200, 20, (write, now) => new S5MonitorCore(write, now, opts));
   }
 }

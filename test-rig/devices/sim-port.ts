@@ -66,3 +66,53 @@ export interface DeviceSimulator {
   close(): Promise<void>;
   readonly stats: Record<string, number>;
 }
+
+/** What a protocol's device core offers its pty wrapper. */
+export interface SimCore {
+  receive(chunk: Uint8Array): void;
+  tick(): void;
+  silent: boolean;
+  readonly stats: Record<string, number>;
+}
+
+/**
+ * A device core on the device end of a pty: the wrapper all three simulators share (open,
+ * tick, replug, silence, noise, close); each protocol supplies its core, line rate and tick.
+ */
+export class PtySimulator<Core extends SimCore> implements DeviceSimulator {
+  readonly core: Core;
+  private readonly port: SimPort;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly path: string,
+    baudRate: number,
+    private readonly tickMs: number,
+    makeCore: (write: (b: Uint8Array) => void, now: () => number) => Core,
+  ) {
+    this.port = new SimPort(path, baudRate, (c) => this.core.receive(c));
+    this.core = makeCore((b) => this.port.write(b), () => Date.now());
+  }
+  get stats(): Record<string, number> {
+    return this.core.stats;
+  }
+  async start(): Promise<void> {
+    await this.port.open();
+    this.timer = setInterval(() => this.core.tick(), this.tickMs);
+  }
+  async reopen(): Promise<void> {
+    await this.port.close();
+    await this.port.open();
+  }
+  setSilent(on: boolean): void {
+    this.core.silent = on;
+  }
+  injectNoise(bytes: Uint8Array): void {
+    this.port.write(bytes);
+  }
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.port.close();
+  }
+}

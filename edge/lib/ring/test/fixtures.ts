@@ -1,16 +1,8 @@
 /** Shared by the ring tests and their worker threads: seeded PRNG and checkable payloads. */
 
-/** mulberry32: small, seedable, good enough to drive schedules. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG that drives the schedules (shared with the device simulators and fuzzers). */
+import { mulberry32 as prng } from '../../../../test-rig/devices/prng.js';
+export { prng };
 
 /** Fills `dst` with bytes that are a function of (seq, index), so a torn copy is detectable. */
 export function fillPayload(dst: Uint8Array, seq: number): void {
