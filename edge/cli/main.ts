@@ -13,6 +13,7 @@ import { callLocalApi } from '../control/local-api.js';
 import { formatStatus, type BoxStatus } from '../control/status.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { WORKER_NAMES } from '../lib/health.js';
+import { videoBanner } from '../video/index.js';
 
 function configFrom(file: string | undefined): BoxConfig {
   return file ? loadConfig(file) : demoConfig(process.env.ORBOX_DATA_DIR ?? 'var');
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
       const channels = config.channels.map((c) => c.name).join(', ') || 'none';
       process.stdout.write(
         `orbox ${config.box.id} running: ${WORKER_NAMES.length} workers, ${sup.rings.size} rings, channels: ${channels}\n` +
+        videoBanner(config) +
         `  status:   npx orbox status${opts.config ? ` --config ${opts.config}` : ''}\n` +
         `  stop:     Ctrl-C\n`,
       );
