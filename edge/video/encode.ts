@@ -179,15 +179,21 @@ export class ChannelEncoder {
     let first = input.acquire();
     while (!first && this.state === 'running') { await input.wait(250); first = input.acquire(); }
     if (!first) return;
-    // The first frame's capture time names the recording and is running time 0.
+    // The first frame's capture time names the recording and is running time 0. It is held
+    // (one slot of the ring) while the pipeline is built, then pushed like any other.
     this.baseMono = first.monoNs;
-    const firstWall = first.wallNs;
-    input.release(first);
-    await this.build(firstWall);
+    let held: typeof first | undefined = first;
+    try {
+      await this.build(first.wallNs);
+    } catch (e) {
+      input.release(first);
+      throw e;
+    }
     const src = this.pipeline!.appsrc(`${this.name}-src`);
     const frameNs = Math.round(1e9 / this.opts.channel.source.fps);
     while (this.state === 'running') {
-      const f = input.acquire();
+      const f = held ?? input.acquire();
+      held = undefined;
       if (!f) { await input.wait(250); continue; }
       try {
         const pts = Number(f.monoNs - this.baseMono);
