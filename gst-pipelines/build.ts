@@ -233,6 +233,11 @@ function recordingBranch(profile: Profile, ch: string, tee: string, rec: Recordi
   const split = [
     `splitmuxsink name=${ch}-rec async-finalize=true muxer-factory=${profile.recording.muxer}`,
     `muxer-properties="properties${muxProps}"`,
+    // filesink's default 64 KiB buffer holds seconds of a low-bitrate picture in the process,
+    // all lost on a crash; unbuffered, each muxer write reaches the page cache at once
+    // (survives kill -9) and the fsync loop makes it durable. What a crash still loses is
+    // the GOP splitmuxsink gathers before writing it (it needs the GOP to decide the cut).
+    `sink-properties="properties,buffer-mode=2"`,
     `location="${rec.location}"`,
     `max-size-time=${rec.segmentNs}`,
     `send-keyframe-requests=true`,

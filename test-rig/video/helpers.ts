@@ -20,6 +20,8 @@ export interface ChannelSpec {
   height?: number;
   fps?: number;
   lq?: { width: number; height: number };
+  /** hq keyframe interval in frames (default: one second). */
+  gop?: number;
 }
 
 /** A box with the given channels, RTSP on 127.0.0.1:`port`, short segments, quiet logs. */
@@ -33,7 +35,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
       return {
         name: c.name,
         source: c.source ?? { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps },
-        hq: { width: w, height: h, bitrateKbps: 1500, gop: fps },
+        hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? fps },
         lq: { ...(c.lq ?? { width: w / 2, height: h / 2 }), bitrateKbps: 400, gop: Math.max(1, fps / 2) },
       };
     }),
