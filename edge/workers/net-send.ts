@@ -4,8 +4,10 @@
  * server in a guarded child process; StreamSender: ring -> RFC 6184 packets + RTCP SR).
  * Consumes: video.*; the other inputs (audio, vitals) are drained until their senders land.
  *
- * Lifecycle: start() starts RtspOut (resolves when the server listens) and one sender per
- * encoded ring; stop() stops the senders and the server child. Events to control: `net-stats`
+ * Lifecycle: start() returns at once; the RTSP server (RtspOut) is started right after, with
+ * retries, and one sender per encoded ring once it listens. While it starts, the encoded
+ * rings keep their records (a sender starts at the live end: it needs a keyframe anyway).
+ * stop() stops the senders and the server child. Events to control: `net-stats`
  * every 2 s (per stream: packets, SRs, capture -> first packet latency).
  */
 import { RtspOut } from '../net/rtsp/index.js';
@@ -16,6 +18,7 @@ let out: RtspOut | undefined;
 const senders: StreamSender[] = [];
 let loops: Promise<unknown>[] = [];
 let statsTimer: NodeJS.Timeout | undefined;
+let retryTimer: NodeJS.Timeout | undefined;
 
 /** Drains the inputs net-send does not send yet (audio, vitals), keeping their cursors live. */
 function drainOthers(ctx: WorkerContext): Promise<unknown> {
@@ -25,30 +28,45 @@ function drainOthers(ctx: WorkerContext): Promise<unknown> {
   return drainInputs(others);
 }
 
-runWorker({
-  async start(ctx) {
-    const channels = ctx.config.channels;
-    if (channels.length > 0) {
-      out = new RtspOut({
-        host: ctx.config.rtsp.host, port: ctx.config.rtsp.port,
-        log: (level, msg) => ctx.log[level](msg),
+/**
+ * Starts the RTSP server and the senders. Runs after the worker is ready: the server child
+ * takes a second or more to listen, and a restarted net-send must not be held up by it (nor
+ * fail when the previous incarnation's child still holds the port for a moment): a failed
+ * start is retried with capped backoff and jitter.
+ */
+async function serve(ctx: WorkerContext, attempt = 0): Promise<void> {
+  if (!ctx.running) return;
+  const o = new RtspOut({ host: ctx.config.rtsp.host, port: ctx.config.rtsp.port, log: (level, msg) => ctx.log[level](msg) });
+  out = o;
+  try {
+    await o.start();
+  } catch (err) {
+    const delay = Math.round(Math.min(5000, 250 * 2 ** attempt) * (0.5 + 0.5 * Math.random()));
+    ctx.log.warn({ err, retryMs: delay }, 'RTSP server did not start; retrying');
+    retryTimer = setTimeout(() => void serve(ctx, attempt + 1), delay);
+    return;
+  }
+  if (!ctx.running) { await o.close(); return; }
+  for (const ch of ctx.config.channels) {
+    for (const role of ['hq', 'lq'] as const) {
+      const s = new StreamSender({
+        channel: ch.name, role, ring: ctx.consumer(`video.${ch.name}.${role}`), out: o, clock: ctx.clock,
+        fps: ch.source.fps, cname: `${ctx.config.box.id}/${ch.name}`, log: ctx.log,
       });
-      await out.start();
-      for (const ch of channels) {
-        for (const role of ['hq', 'lq'] as const) {
-          const s = new StreamSender({
-            channel: ch.name, role, ring: ctx.consumer(`video.${ch.name}.${role}`), out, clock: ctx.clock,
-            fps: ch.source.fps, cname: `${ctx.config.box.id}/${ch.name}`, log: ctx.log,
-          });
-          senders.push(s);
-          loops.push(s.run());
-        }
-      }
-      statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()) }), 2000);
+      senders.push(s);
+      loops.push(s.run());
     }
+  }
+  statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()) }), 2000);
+}
+
+runWorker({
+  start(ctx) {
+    if (ctx.config.channels.length > 0) setImmediate(() => void serve(ctx));
     loops.push(drainOthers(ctx));
   },
   async stop() {
+    clearTimeout(retryTimer);
     clearInterval(statsTimer);
     await Promise.all(senders.map((s) => s.stop()));
     await out?.close();

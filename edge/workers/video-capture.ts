@@ -13,13 +13,13 @@ import { mkdirSync } from 'node:fs';
 import { probeProfile } from '../../gst-pipelines/index.js';
 import { ChannelCapture } from '../video/capture.js';
 import type { Yuv420Format } from '../video/overlay.js';
-import { runWorker } from './runtime.js';
+import { runWorker, type WorkerContext } from './runtime.js';
 
 const captures: ChannelCapture[] = [];
 let statsTimer: NodeJS.Timeout | undefined;
 
-runWorker({
-  async start(ctx) {
+/** Probes the raw format and starts the captures; runs right after the worker is ready. */
+async function setup(ctx: WorkerContext): Promise<void> {
     let format: Yuv420Format = 'NV12';
     try {
       mkdirSync(ctx.config.box.dataDir, { recursive: true });
@@ -29,6 +29,7 @@ runWorker({
       ctx.log.warn({ err }, 'no pipeline profile; capturing NV12');
     }
     for (const ch of ctx.config.channels) {
+      if (!ctx.running) return;
       const c = new ChannelCapture({
         channel: ch, format, ring: ctx.slotProducer(`raw.${ch.name}`), clock: ctx.clock, log: ctx.log,
         onEvent: (e) => ctx.emit({ ...e }),
@@ -39,8 +40,16 @@ runWorker({
     statsTimer = setInterval(() => {
       ctx.emit({ type: 'capture-stats', channels: Object.fromEntries(captures.map((c) => [c.name, c.stats()])) });
     }, 2000);
+}
+
+let setupDone: Promise<void> | undefined;
+
+runWorker({
+  start(ctx) {
+    setupDone = setup(ctx).catch((err) => ctx.log.error({ err }, 'video capture setup failed'));
   },
-  stop() {
+  async stop() {
+    await setupDone;
     clearInterval(statsTimer);
     for (const c of captures) c.close();
   },

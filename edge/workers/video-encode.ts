@@ -23,10 +23,9 @@ const encoders = new Map<string, ChannelEncoder>();
 let statsTimer: NodeJS.Timeout | undefined;
 let context: WorkerContext | undefined;
 
-runWorker({
-  async start(ctx) {
-    context = ctx;
-    if (ctx.config.channels.length === 0) return;
+/** Probes the profile and starts the encoders; runs right after the worker is ready (a
+ *  restarted worker is ready at once; its encoders follow within the probe's time). */
+async function setup(ctx: WorkerContext): Promise<void> {
     mkdirSync(ctx.config.box.dataDir, { recursive: true });
     const rep = await probeProfile({ cacheFile: join(ctx.config.box.dataDir, 'gst-profile.json') });
     const profile = rep.picked;
@@ -48,14 +47,28 @@ runWorker({
           setTimeout(() => process.exit(1), 50);
         },
       });
+      if (!ctx.running) return;
       enc.start();
       encoders.set(ch.name, enc);
     }
     statsTimer = setInterval(() => {
       ctx.emit({ type: 'encode-stats', channels: Object.fromEntries([...encoders].map(([n, e]) => [n, e.stats()])) });
     }, 2000);
+}
+
+let setupDone: Promise<void> | undefined;
+
+runWorker({
+  start(ctx) {
+    context = ctx;
+    if (ctx.config.channels.length === 0) return;
+    setupDone = setup(ctx).catch((err) => {
+      ctx.log.fatal({ err }, 'video encode setup failed; worker exits for a restart');
+      setTimeout(() => process.exit(1), 50);
+    });
   },
   async stop(deadlineMs) {
+    await setupDone;
     clearInterval(statsTimer);
     await Promise.all([...encoders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
   },
