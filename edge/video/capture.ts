@@ -260,6 +260,7 @@ export class ChannelCapture {
     const delay = Math.round(base * (0.5 + 0.5 * this.random())); // jitter: boxes of a fleet must not retry in step
     this.attempts++;
     if (wasLive || this.attempts === 1) this.opts.log?.warn({ channel: this.name, reason, retryMs: delay }, 'source lost; slate on');
+    else this.opts.log?.info({ channel: this.name, reason, retryMs: delay }, 'source lost; slate on');
     this.opts.onEvent?.({ type: 'source-lost', channel: this.name, reason, attempt: this.attempts });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.startSource(), delay);

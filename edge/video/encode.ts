@@ -85,6 +85,7 @@ export class ChannelEncoder {
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private baseMono = 0n;
   private firstPushedPts = -1;
+  private preparedDir = '';
   private readonly offsets: Partial<Record<H264Role, number>> = {};
   private syncer: SegmentSyncer | undefined;
   private readonly openSegs = new Map<string, OpenSeg>();
@@ -176,6 +177,14 @@ export class ChannelEncoder {
 
   private async feed(): Promise<void> {
     const input = this.opts.input;
+    // The slow part of a build (the recording folder's fsyncs) is done before the first frame
+    // is held: while a frame is held the ring has one slot less, and a build that takes longer
+    // than the ring's other slots would make the encoder lose frames at start.
+    const rec = this.opts.channel.record ? this.opts.recording : undefined;
+    if (rec) {
+      this.preparedDir = recordingLocation(rec.root, this.name, this.opts.clock.wallNs(), this.profile.recording.extension as SegmentExtension).dir;
+      await prepareRecordingDir(this.preparedDir);
+    }
     let first = input.acquire();
     while (!first && this.state === 'running') { await input.wait(250); first = input.acquire(); }
     if (!first) return;
@@ -215,7 +224,7 @@ export class ChannelEncoder {
     let location: ReturnType<typeof recordingLocation> | undefined;
     if (rec) {
       location = recordingLocation(rec.root, ch.name, firstWallNs, this.profile.recording.extension as SegmentExtension);
-      await prepareRecordingDir(location.dir);
+      if (location.dir !== this.preparedDir) await prepareRecordingDir(location.dir); // the day changed meanwhile
       this.syncer = new SegmentSyncer({
         periodMs: rec.fsyncMs,
         now: () => this.opts.clock.wallNs(),

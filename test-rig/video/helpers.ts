@@ -41,7 +41,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
     }),
     rtsp: { host: '127.0.0.1', port },
     recording: { segmentS: 2, fsyncMs: 250 },
-    log: { level: 'warn' },
+    log: { level: (process.env.ORBOX_TEST_LOG ?? 'warn') as 'warn' },
     ...over,
   }, 'video test configuration');
 }

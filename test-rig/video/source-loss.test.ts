@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Supervisor } from '../../edge/supervisor/supervisor.js';
 import { rtspUrls } from '../../edge/video/index.js';
 import { GstPeer, freeTcpPort, rtspH264Viewer } from '../rtp/gst-peers.js';
@@ -57,6 +58,9 @@ t.test('source loss: the viewer keeps receiving the slate; the source is back wi
 
   // The source returns.
   const up = nextEvent(sup, (e) => e.type === 'source-up', 10_000);
+  // A killed shmsink leaves its socket file behind, and a new one cannot bind over it: the
+  // stand-in camera's "driver" clears it, as a device node reappears on replug.
+  rmSync(socket, { force: true });
   cam = camera(socket);
   await cam.ready();
   const returnedAt = performance.now();
