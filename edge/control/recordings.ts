@@ -42,31 +42,58 @@ export interface VideoStatus {
 const big = (v: unknown): bigint => BigInt(String(v));
 
 export class Recordings {
-  readonly catalog: Catalog;
+  catalog: Catalog;
   readonly root: string;
   private profile: VideoStatus['profile'] = null;
   private readonly openPaths = new Set<string>();
   private closed = 0;
   private latest: { capture?: unknown; encode?: unknown; net?: unknown } = {};
   private waiters: (() => void)[] = [];
+  private ready = false;
+  private readonly queued: WorkerEvent[] = [];
 
   constructor(private readonly opts: RecordingsOptions) {
     this.root = join(opts.dataDir, 'recordings');
-    this.catalog = new Catalog({ path: join(opts.dataDir, 'catalog.db') });
+    this.catalog = this.newCatalog();
   }
 
-  start(): void {
-    mkdirSync(this.opts.dataDir, { recursive: true });
-    this.catalog.open();
-    const rep = this.catalog.recover();
-    const adopted = this.catalog.adoptOrphans(this.root);
-    if (rep.recovered.length || rep.lost.length || adopted.length) {
-      this.opts.log?.warn({ recovered: rep.recovered.length, lost: rep.lost.length, adopted: adopted.length }, 'catalog recovered segments left open by a crash');
-    }
+  /**
+   * Opens the catalog and recovers it right after control is ready, not before: a control
+   * restarted after a crash may wait on SQLite's lock (busy_timeout) until its previous
+   * incarnation's connection is gone, and control must answer the guard before that.
+   * Events that arrive meanwhile are queued and applied in order.
+   */
+  start(attempt = 0): void {
+    setTimeout(() => {
+      try {
+        mkdirSync(this.opts.dataDir, { recursive: true });
+        this.catalog.open();
+        const rep = this.catalog.recover();
+        const adopted = this.catalog.adoptOrphans(this.root);
+        if (rep.recovered.length || rep.lost.length || adopted.length) {
+          this.opts.log?.warn({ recovered: rep.recovered.length, lost: rep.lost.length, adopted: adopted.length }, 'catalog recovered segments left open by a crash');
+        }
+      } catch (err) {
+        // SQLITE_BUSY: the previous incarnation's connection (same process) still holds its
+        // lock until its thread is torn down. Retry without blocking the thread.
+        this.catalog.close();
+        this.catalog = this.newCatalog();
+        if (attempt < 100 && (err as { code?: string }).code === 'SQLITE_BUSY') { this.start(attempt + 1); return; }
+        this.opts.log?.error({ err }, 'recording catalog unavailable');
+        return;
+      }
+      this.ready = true;
+      for (const e of this.queued.splice(0)) this.onEvent(e);
+    }, attempt === 0 ? 0 : 100);
+  }
+
+  private newCatalog(): Catalog {
+    return new Catalog({ path: join(this.opts.dataDir, 'catalog.db'), busyTimeoutMs: 20 });
   }
 
   /** Handles one worker event; returns true when it was a video/recording event. */
   onEvent(event: WorkerEvent): boolean {
+    if (!this.ready && (event.type === 'segment-opened' || event.type === 'segment-closed')) { this.queued.push(event); return true; }
     try {
       switch (event.type) {
         case 'segment-opened': this.opened(event); return true;

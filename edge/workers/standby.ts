@@ -12,6 +12,7 @@ import '../lib/log.js';
 import '../lib/ring/index.js';
 import '../control/local-api.js';
 import '../control/status.js';
+import '../control/recordings.js';
 
 parentPort!.once('message', (m: { type: 'become'; boot: WorkerBoot }) => {
   setBoot(m.boot);
