@@ -147,9 +147,13 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   const source = inp.kind === 'appsrc' ? `${ch}-src` : `${ch}-in-caps`;
   if (inp.kind === 'appsrc') {
     // format=time + is-live: the worker stamps each buffer with its capture time (PTS).
-    // The queue bound makes a stalled pipeline show up as a full appsrc, not as memory growth.
+    // The queue holds one second of frames: a short encoder stall (CPU spike, a viewer
+    // starting) is absorbed and every frame still reaches the recording; a longer one drops
+    // the oldest frames (live wins), never grows memory. max-bytes must be lifted too: its
+    // default (200 000) is less than one 640x360 frame, which made every frame pushed while
+    // the previous one was still queued drop it.
     lines.push(
-      `appsrc name=${source} is-live=true format=time do-timestamp=false max-buffers=4 leaky-type=downstream caps="${inCaps}"` +
+      `appsrc name=${source} is-live=true format=time do-timestamp=false max-buffers=${Math.max(2, inp.fps)} max-bytes=0 max-time=0 leaky-type=downstream caps="${inCaps}"` +
         ` ! queue name=${ch}-in-q max-size-buffers=2 max-size-bytes=0 max-size-time=0 ! tee name=${ch}-raw`,
     );
   } else {
@@ -229,6 +233,11 @@ function recordingBranch(profile: Profile, ch: string, tee: string, rec: Recordi
   const split = [
     `splitmuxsink name=${ch}-rec async-finalize=true muxer-factory=${profile.recording.muxer}`,
     `muxer-properties="properties${muxProps}"`,
+    // filesink's default 64 KiB buffer holds seconds of a low-bitrate picture in the process,
+    // all lost on a crash; unbuffered, each muxer write reaches the page cache at once
+    // (survives kill -9) and the fsync loop makes it durable. What a crash still loses is
+    // the GOP splitmuxsink gathers before writing it (it needs the GOP to decide the cut).
+    `sink-properties="properties,buffer-mode=2"`,
     `location="${rec.location}"`,
     `max-size-time=${rec.segmentNs}`,
     `send-keyframe-requests=true`,

@@ -32,6 +32,7 @@ async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> 
     close: async () => { child.kill('SIGTERM'); await once(child, 'exit'); },
   };
 }
+import { videoBanner } from '../video/index.js';
 
 function configFrom(file: string | undefined): BoxConfig {
   return file ? loadConfig(file) : demoConfig(process.env.ORBOX_DATA_DIR ?? 'var');
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
       const channels = config.channels.map((c) => c.name).join(', ') || 'none';
       process.stdout.write(
         `orbox ${config.box.id} running: ${WORKER_NAMES.length} workers, ${sup.rings.size} rings, channels: ${channels}\n` +
+        videoBanner(config) +
         `  status:   npx orbox status${opts.config ? ` --config ${opts.config}` : ''}\n` +
         `  stop:     Ctrl-C\n`,
       );

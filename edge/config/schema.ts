@@ -91,6 +91,8 @@ export const configSchema = z.object({
     backoffMs: z.number().int().min(0).max(60_000).default(250),
     backoffMaxMs: z.number().int().min(0).max(600_000).default(30_000),
   }).strict().default({ heartbeatMs: 100, hangMs: 400, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
+  /** Local recording (video-encode): segment length and the fsync period of open segments. */
+  recording: z.object({ segmentS: z.number().int().min(1).max(3600).default(60), fsyncMs: z.number().int().min(10).max(1000).default(250) }).strict().default({ segmentS: 60, fsyncMs: 250 }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
   debug: z.object({
     /** Lets `orbox debug fault` make a worker exit, throw or hang, to test the guard. Never on in a hospital. */

@@ -23,6 +23,8 @@ export interface BoxStatus {
   box: { id: string; room: string; healthy: boolean; uptimeMs: number; pid: number };
   workers: WorkerHealth[];
   rings: RingStatus[];
+  /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
+  video?: { profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown };
 }
 
 export function collectStatus(box: { id: string; room: string; startedMs: number }, health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[]): BoxStatus {
@@ -56,6 +58,13 @@ export function formatStatus(s: BoxStatus): string {
   lines.push(pad(['worker', 'state', 'restarts', 'heartbeat', 'last fault'], [14, 10, 9, 10, 12]));
   for (const w of s.workers) {
     lines.push(pad([w.name, w.stateName, String(w.restarts), `${w.heartbeatAgeMs} ms`, w.restarts ? w.lastFault : '-'], [14, 10, 9, 10, 12]));
+  }
+  if (s.video) {
+    const p = s.video.profile;
+    lines.push('');
+    lines.push(`video: profile ${p ? `${p.id} (encoder ${p.encoder}, ${p.board})` : 'not probed yet'}; recording to ${s.video.recordingRoot}: ${s.video.openSegments} open, ${s.video.segmentsClosed} closed segments`);
+    const net = Array.isArray(s.video.net) ? (s.video.net as { url: string; aus: number; srs: number; latencyMs: { p50: number; p99: number } }[]) : [];
+    for (const n of net) lines.push(`  ${n.url}  ${n.aus} frames sent, ${n.srs} SRs, capture->RTP p50 ${n.latencyMs.p50} ms p99 ${n.latencyMs.p99} ms`);
   }
   lines.push('');
   lines.push(pad(['ring', 'capacity', 'fill', 'records', 'consumers (read/overruns/lost)'], [22, 10, 6, 9, 40]));

@@ -83,6 +83,9 @@ export interface CatalogOptions {
   readonly path: string;
   /** Frame scanner (default frame-scan.ts; tests may inject). */
   readonly scan?: (path: string) => FrameScan | null;
+  /** How long a statement waits for another connection's lock before SQLITE_BUSY, ms
+   *  (default 2000). The wait blocks the calling thread. */
+  readonly busyTimeoutMs?: number;
 }
 
 export interface OpenSegment {
@@ -170,7 +173,7 @@ export class Catalog {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 2000');
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.opts.busyTimeoutMs ?? 2000))}`);
       db.defaultSafeIntegers(true);
       const version = Number(db.pragma('user_version', { simple: true }) as bigint);
       for (let v = version; v < MIGRATIONS.length; v++) {

@@ -11,6 +11,7 @@ import { collectStatus } from '../control/status.js';
 import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
 import type { FleetLink } from '../fleet/index.js';
+import { Recordings } from '../control/recordings.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
 
@@ -19,6 +20,7 @@ let fleet: FleetLink | undefined;
 let router: CommandRouter | undefined;
 let telemetryTimer: NodeJS.Timeout | undefined;
 let loops: Promise<unknown> | undefined;
+let recordings: Recordings | undefined;
 const startedMs = Date.now() - Math.round(performance.now());
 /** Device port -> connected, from device-data's events. */
 const devices = new Map<string, boolean>();
@@ -27,6 +29,7 @@ function methods(ctx: WorkerContext) {
   return {
     status: () => ({
       ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? []),
+      video: recordings?.status(),
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: Object.fromEntries(devices),
     }),
@@ -72,19 +75,23 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
 runWorker({
   async start(ctx) {
     router = new CommandRouter(ctx);
+    recordings = new Recordings({ dataDir: ctx.config.box.dataDir, log: ctx.log });
+    recordings.start();
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
     await startFleet(ctx);
     loops = drainInputs(ctx);
   },
-  async stop() {
+  async stop(deadlineMs) {
     clearInterval(telemetryTimer);
+    await recordings?.stop(Math.max(0, deadlineMs - 300));
     await fleet?.close();
     await api?.close();
     await loops;
   },
   onMessage(msg) {
     if (msg.type !== 'event') return;
+    recordings?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
     if (router?.onEvent(e as never)) return;
     if (e.type === 'device' && e.event?.type === 'state' && e.event.port) devices.set(e.event.port, e.event.state === 'connected');

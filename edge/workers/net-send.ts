@@ -1,17 +1,76 @@
 /**
- * net-send worker: everything that leaves over the network (RTP/RTCP, RTSP serving, the
- * resilient uplink). Consumes: video.*, audio.*, vitals. Until the RTP stack lands it
- * consumes its inputs so their cursors and counters are live.
+ * net-send worker: everything that leaves over the network. Today: every channel's hq and lq
+ * stream served over RTSP at `rtsp://<box>:<rtsp.port>/<channel>/hq|lq` (RtspOut: the RTSP
+ * server in a guarded child process; StreamSender: ring -> RFC 6184 packets + RTCP SR).
+ * Consumes: video.*; the other inputs (audio, vitals) are drained until their senders land.
+ *
+ * Lifecycle: start() returns at once; the RTSP server (RtspOut) is started right after, with
+ * retries, and one sender per encoded ring once it listens. While it starts, the encoded
+ * rings keep their records (a sender starts at the live end: it needs a keyframe anyway).
+ * stop() stops the senders and the server child. Events to control: `net-stats`
+ * every 2 s (per stream: packets, SRs, capture -> first packet latency).
  */
-import { runWorker, drainInputs } from './runtime.js';
+import { RtspOut } from '../net/rtsp/index.js';
+import { StreamSender } from '../video/send.js';
+import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
 
-let loops: Promise<unknown> | undefined;
+let out: RtspOut | undefined;
+const senders: StreamSender[] = [];
+let loops: Promise<unknown>[] = [];
+let statsTimer: NodeJS.Timeout | undefined;
+let retryTimer: NodeJS.Timeout | undefined;
+
+/** Drains the inputs net-send does not send yet (audio, vitals), keeping their cursors live. */
+function drainOthers(ctx: WorkerContext): Promise<unknown> {
+  const others: WorkerContext = Object.create(ctx, {
+    rings: { value: (role: 'producer' | 'consumer', prefix = '') => ctx.rings(role, prefix).filter((r) => !r.startsWith('video.')) },
+  });
+  return drainInputs(others);
+}
+
+/**
+ * Starts the RTSP server and the senders. Runs after the worker is ready: the server child
+ * takes a second or more to listen, and a restarted net-send must not be held up by it (nor
+ * fail when the previous incarnation's child still holds the port for a moment): a failed
+ * start is retried with capped backoff and jitter.
+ */
+async function serve(ctx: WorkerContext, attempt = 0): Promise<void> {
+  if (!ctx.running) return;
+  const o = new RtspOut({ host: ctx.config.rtsp.host, port: ctx.config.rtsp.port, log: (level, msg) => ctx.log[level](msg) });
+  out = o;
+  try {
+    await o.start();
+  } catch (err) {
+    const delay = Math.round(Math.min(5000, 250 * 2 ** attempt) * (0.5 + 0.5 * Math.random()));
+    ctx.log.warn({ err, retryMs: delay }, 'RTSP server did not start; retrying');
+    retryTimer = setTimeout(() => void serve(ctx, attempt + 1), delay);
+    return;
+  }
+  if (!ctx.running) { await o.close(); return; }
+  for (const ch of ctx.config.channels) {
+    for (const role of ['hq', 'lq'] as const) {
+      const s = new StreamSender({
+        channel: ch.name, role, ring: ctx.consumer(`video.${ch.name}.${role}`), out: o, clock: ctx.clock,
+        fps: ch.source.fps, cname: `${ctx.config.box.id}/${ch.name}`, log: ctx.log,
+      });
+      senders.push(s);
+      loops.push(s.run());
+    }
+  }
+  statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()) }), 2000);
+}
 
 runWorker({
   start(ctx) {
-    loops = drainInputs(ctx);
+    if (ctx.config.channels.length > 0) setImmediate(() => void serve(ctx));
+    loops.push(drainOthers(ctx));
   },
   async stop() {
-    await loops;
+    clearTimeout(retryTimer);
+    clearInterval(statsTimer);
+    await Promise.all(senders.map((s) => s.stop()));
+    await out?.close();
+    await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 500))]);
+    loops = [];
   },
 });

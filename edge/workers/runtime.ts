@@ -68,6 +68,9 @@ export function runWorker(mod: WorkerModule): void {
   const clock = new BoxClock(boot.anchor);
   const attached = new Map<string, RingProducer | RingConsumer | SlotProducer | SlotConsumer>();
   let running = true;
+  // The inbox stays open while the module stops: control still takes the events the other
+  // workers send as they stop (a recorder's last segment-closed), until the thread exits.
+  let exiting = false;
 
   function attach<T>(ring: string, role: 'producer' | 'consumer', type: 'record' | 'slot'): T {
     const a = boot.rings[ring];
@@ -103,7 +106,7 @@ export function runWorker(mod: WorkerModule): void {
     const inbox = ctx.consumer(`inbox.${boot.name}`);
     const buf = new Uint8Array(inbox.maxPayload);
     const text = new TextDecoder();
-    while (running) {
+    while (!exiting) {
       const n = inbox.readInto(buf);
       if (n === READ_EMPTY) { await inbox.wait(1000); continue; }
       if (inbox.meta.kind !== INBOX_KIND_JSON) continue;
@@ -150,6 +153,7 @@ export function runWorker(mod: WorkerModule): void {
       log.error({ err }, 'stop failed');
     }
     clearInterval(heartbeat);
+    exiting = true;
     process.exit(0);
   });
 

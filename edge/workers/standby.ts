@@ -18,6 +18,7 @@ import '../control/local-api.js';
 import '../control/status.js';
 import '../control/commands.js';
 import '../control/telemetry.js';
+import '../control/recordings.js';
 
 parentPort!.once('message', (m: { type: 'become'; boot: WorkerBoot }) => {
   setBoot(m.boot);

@@ -1,18 +1,56 @@
 /**
- * video-capture worker: video sources (V4L2 with hot-plug and signal lock, RTSP/ONVIF
- * cameras, test patterns) into one raw slot ring per channel, stamped on the box clock, with
- * a "no signal" slate when a source is lost. Produces: raw.<channel>. Sources arrive with
- * the video path; until then the worker runs its lifecycle and owns its rings.
+ * video-capture worker: every configured channel's source (test pattern, V4L2 device,
+ * GStreamer source description) into its raw slot ring `raw.<channel>`, stamped on the box
+ * clock, with a "no signal" slate while a source is lost (edge/video/capture.ts).
+ *
+ * Lifecycle: start() probes the raw pixel format of this board's pipeline profile (cached in
+ * the data folder) and starts one ChannelCapture per channel; stop() closes them. A capture
+ * never throws on a failing source: the slate covers it and the source is retried with
+ * backoff. Events to control: `source-lost`, `source-up`.
  */
-import { runWorker, drainInputs } from './runtime.js';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { probeProfile } from '../../gst-pipelines/index.js';
+import { ChannelCapture } from '../video/capture.js';
+import type { Yuv420Format } from '../video/overlay.js';
+import { runWorker, type WorkerContext } from './runtime.js';
 
-let loops: Promise<unknown> | undefined;
+const captures: ChannelCapture[] = [];
+let statsTimer: NodeJS.Timeout | undefined;
+
+/** Probes the raw format and starts the captures; runs right after the worker is ready. */
+async function setup(ctx: WorkerContext): Promise<void> {
+    let format: Yuv420Format = 'NV12';
+    try {
+      mkdirSync(ctx.config.box.dataDir, { recursive: true });
+      const rep = await probeProfile({ cacheFile: join(ctx.config.box.dataDir, 'gst-profile.json') });
+      if (rep.picked.rawFormat === 'NV12' || rep.picked.rawFormat === 'I420') format = rep.picked.rawFormat;
+    } catch (err) {
+      ctx.log.warn({ err }, 'no pipeline profile; capturing NV12');
+    }
+    for (const ch of ctx.config.channels) {
+      if (!ctx.running) return;
+      const c = new ChannelCapture({
+        channel: ch, format, ring: ctx.slotProducer(`raw.${ch.name}`), clock: ctx.clock, log: ctx.log,
+        onEvent: (e) => ctx.emit({ ...e }),
+      });
+      c.start();
+      captures.push(c);
+    }
+    statsTimer = setInterval(() => {
+      ctx.emit({ type: 'capture-stats', channels: Object.fromEntries(captures.map((c) => [c.name, c.stats()])) });
+    }, 2000);
+}
+
+let setupDone: Promise<void> | undefined;
 
 runWorker({
   start(ctx) {
-    loops = drainInputs(ctx);
+    setupDone = setup(ctx).catch((err) => ctx.log.error({ err }, 'video capture setup failed'));
   },
   async stop() {
-    await loops;
+    await setupDone;
+    clearInterval(statsTimer);
+    for (const c of captures) c.close();
   },
 });

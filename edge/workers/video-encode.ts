@@ -1,18 +1,92 @@
 /**
- * video-encode worker: per channel, raw frames through the board's H.264 encoder into the
- * hq and lq encoded rings, and the channel's recording. Consumes: raw.<channel>. Produces:
- * video.<channel>.hq|lq. Until the encoders land it consumes its inputs (so their cursors
- * and counters are live) and produces nothing.
+ * video-encode worker: per channel, raw frames from `raw.<channel>` through the board's H.264
+ * encoder (the probed gst-pipelines profile) into `video.<channel>.hq|lq`, and the channel's
+ * hq recording into crash-safe segments (edge/video/encode.ts).
+ *
+ * Lifecycle: start() probes the profile (cached in the data folder) and starts one
+ * ChannelEncoder per channel; each builds its pipeline when its first frame arrives. stop()
+ * finalises every open segment (end-of-stream) within the stop deadline. A pipeline error
+ * ends the thread (exit code 1): the supervisor restarts the worker, which starts fresh
+ * pipelines and a fresh recording (capture and RTSP keep running).
+ *
+ * Events to control: `video-profile` (which profile and encoder, for `orbox status`),
+ * `encoder-started`, `segment-opened`, `segment-closed`, `encode-stats` (every 2 s).
+ * Commands (inbox `command`): `set-bitrate {channel, role, kbps}`.
  */
-import { runWorker, drainInputs } from './runtime.js';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { probeProfile, type H264Role } from '../../gst-pipelines/index.js';
+import { ChannelEncoder } from '../video/encode.js';
+import { runWorker, type WorkerContext } from './runtime.js';
 
-let loops: Promise<unknown> | undefined;
+const encoders = new Map<string, ChannelEncoder>();
+let statsTimer: NodeJS.Timeout | undefined;
+let context: WorkerContext | undefined;
+
+/** Probes the profile and starts the encoders; runs right after the worker is ready (a
+ *  restarted worker is ready at once; its encoders follow within the probe's time). */
+async function setup(ctx: WorkerContext): Promise<void> {
+    mkdirSync(ctx.config.box.dataDir, { recursive: true });
+    const rep = await probeProfile({ cacheFile: join(ctx.config.box.dataDir, 'gst-profile.json') });
+    const profile = rep.picked;
+    ctx.emit({ type: 'video-profile', profile: profile.id, board: profile.board, encoder: profile.roles.hq.encoder.factory, tried: rep.tried.map((t) => t.id) });
+    ctx.log.info({ profile: profile.id, encoder: profile.roles.hq.encoder.factory }, 'pipeline profile');
+    const rec = ctx.config.recording;
+    for (const ch of ctx.config.channels) {
+      const enc = new ChannelEncoder({
+        channel: ch, profile,
+        input: ctx.slotConsumer(`raw.${ch.name}`),
+        out: { hq: ctx.producer(`video.${ch.name}.hq`), lq: ctx.producer(`video.${ch.name}.lq`) },
+        clock: ctx.clock, log: ctx.log,
+        recording: { root: join(ctx.config.box.dataDir, 'recordings'), segmentNs: BigInt(rec.segmentS) * 1_000_000_000n, fsyncMs: rec.fsyncMs },
+        onEvent: (e) => ctx.emit(e),
+        onError: (err) => {
+          // A broken pipeline is rebuilt by restarting the worker: its rings and the
+          // other channels' recordings survive, the supervisor's backoff applies.
+          ctx.log.fatal({ err, channel: ch.name }, 'encoder failed; worker exits for a restart');
+          setTimeout(() => process.exit(1), 50);
+        },
+      });
+      if (!ctx.running) return;
+      enc.start();
+      encoders.set(ch.name, enc);
+    }
+    statsTimer = setInterval(() => {
+      ctx.emit({ type: 'encode-stats', channels: Object.fromEntries([...encoders].map(([n, e]) => [n, e.stats()])) });
+    }, 2000);
+}
+
+let setupDone: Promise<void> | undefined;
 
 runWorker({
   start(ctx) {
-    loops = drainInputs(ctx);
+    context = ctx;
+    if (ctx.config.channels.length === 0) return;
+    setupDone = setup(ctx).catch((err) => {
+      ctx.log.fatal({ err }, 'video encode setup failed; worker exits for a restart');
+      setTimeout(() => process.exit(1), 50);
+    });
   },
-  async stop() {
-    await loops;
+  async stop(deadlineMs) {
+    await setupDone;
+    clearInterval(statsTimer);
+    await Promise.all([...encoders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
+  },
+  onMessage(msg) {
+    if (msg.type !== 'command') return;
+    if (msg.name === 'set-bitrate') {
+      const a = (msg.args ?? {}) as { channel?: string; role?: string; kbps?: number };
+      const enc = encoders.get(String(a.channel));
+      let result: { ok: boolean; error?: string };
+      try {
+        if (!enc) throw new RangeError(`unknown channel "${a.channel}"`);
+        if (a.role !== 'hq' && a.role !== 'lq') throw new RangeError(`role must be hq or lq, got "${a.role}"`);
+        enc.setBitrate(a.role as H264Role, Number(a.kbps));
+        result = { ok: true };
+      } catch (e) {
+        result = { ok: false, error: (e as Error).message };
+      }
+      context?.emit({ type: 'command-result', id: msg.id, name: msg.name, ...result });
+    }
   },
 });

@@ -58,6 +58,11 @@ const count = (what: string): void => { guarded[what] = (guarded[what] ?? 0) + 1
 
 // The parent is gone: nothing may outlive it (no stale mounts).
 process.on('disconnect', () => process.exit(0));
+// Belt and braces: an orphan was seen listening on the RTSP port after its parent process had
+// gone (re-parented to init, no 'disconnect'); it held the port, so every later box failed to
+// serve. Re-parenting is checked directly.
+const parentPid = process.ppid;
+setInterval(() => { if (process.ppid !== parentPid) process.exit(0); }, 1000).unref();
 // Last resort: a defect not guarded below. Report and exit; the parent restarts us.
 process.on('uncaughtException', (e) => { send({ t: 'fatal', message: `uncaught: ${e.stack ?? e}` }); process.exit(70); });
 process.on('unhandledRejection', (e) => { send({ t: 'fatal', message: `unhandled rejection: ${(e as Error)?.stack ?? e}` }); process.exit(70); });

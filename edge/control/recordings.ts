@@ -1,0 +1,155 @@
+/**
+ * The recording catalog in the control worker, and the video part of the box status.
+ *
+ * Owns: the Catalog (SQLite, `<dataDir>/catalog.db`). At start it recovers segments a crash
+ * left open (scanned from disk) and adopts segment files the catalog never heard of; then it
+ * applies the recorders' transitions as their events arrive: `segment-opened` -> an open row,
+ * `segment-closed` -> closed with end, bytes and the frames counted in the file by frame-scan
+ * (a close whose open was never seen, e.g.
+ * sent while control restarted, is recorded as an open + close). Segments have no case yet
+ * (caseId null) until case control lands.
+ *
+ * Also keeps the latest video facts reported by the workers (probed profile, capture, encode
+ * and RTSP stats) for `orbox status`.
+ *
+ * Lifecycle: new Recordings(opts); start() opens and recovers; onEvent(from, event) for every
+ * event in control's inbox (ignores what is not its own); stop(deadlineMs) waits, bounded, for
+ * the segments still open to be closed by their recorders (they finalise at stop), then
+ * closes the database. Errors in a transition are logged, never thrown to the inbox loop.
+ * Runs on: control.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { Catalog, scanSegment, type SegmentRecord } from '../recording/index.js';
+import type { Logger } from '../lib/log.js';
+import type { WorkerEvent } from '../workers/boot.js';
+
+export interface RecordingsOptions {
+  dataDir: string;
+  log?: Logger;
+}
+
+export interface VideoStatus {
+  profile: { id: string; encoder: string; board: string } | null;
+  recordingRoot: string;
+  openSegments: number;
+  segmentsClosed: number;
+  capture?: unknown;
+  encode?: unknown;
+  net?: unknown;
+}
+
+const big = (v: unknown): bigint => BigInt(String(v));
+
+export class Recordings {
+  catalog: Catalog;
+  readonly root: string;
+  private profile: VideoStatus['profile'] = null;
+  private readonly openPaths = new Set<string>();
+  private closed = 0;
+  private latest: { capture?: unknown; encode?: unknown; net?: unknown } = {};
+  private waiters: (() => void)[] = [];
+  private ready = false;
+  private readonly queued: WorkerEvent[] = [];
+
+  constructor(private readonly opts: RecordingsOptions) {
+    this.root = join(opts.dataDir, 'recordings');
+    this.catalog = this.newCatalog();
+  }
+
+  /**
+   * Opens the catalog and recovers it right after control is ready, not before: a control
+   * restarted after a crash may wait on SQLite's lock (busy_timeout) until its previous
+   * incarnation's connection is gone, and control must answer the guard before that.
+   * Events that arrive meanwhile are queued and applied in order.
+   */
+  start(attempt = 0): void {
+    setTimeout(() => {
+      try {
+        mkdirSync(this.opts.dataDir, { recursive: true });
+        this.catalog.open();
+        const rep = this.catalog.recover();
+        const adopted = this.catalog.adoptOrphans(this.root);
+        if (rep.recovered.length || rep.lost.length || adopted.length) {
+          this.opts.log?.warn({ recovered: rep.recovered.length, lost: rep.lost.length, adopted: adopted.length }, 'catalog recovered segments left open by a crash');
+        }
+      } catch (err) {
+        // SQLITE_BUSY: the previous incarnation's connection (same process) still holds its
+        // lock until its thread is torn down. Retry without blocking the thread.
+        this.catalog.close();
+        this.catalog = this.newCatalog();
+        if (attempt < 100 && (err as { code?: string }).code === 'SQLITE_BUSY') { this.start(attempt + 1); return; }
+        this.opts.log?.error({ err }, 'recording catalog unavailable');
+        return;
+      }
+      this.ready = true;
+      for (const e of this.queued.splice(0)) this.onEvent(e);
+    }, attempt === 0 ? 0 : 100);
+  }
+
+  private newCatalog(): Catalog {
+    return new Catalog({ path: join(this.opts.dataDir, 'catalog.db'), busyTimeoutMs: 20 });
+  }
+
+  /** Handles one worker event; returns true when it was a video/recording event. */
+  onEvent(event: WorkerEvent): boolean {
+    if (!this.ready && (event.type === 'segment-opened' || event.type === 'segment-closed')) { this.queued.push(event); return true; }
+    try {
+      switch (event.type) {
+        case 'segment-opened': this.opened(event); return true;
+        case 'segment-closed': this.closedSeg(event); return true;
+        case 'video-profile':
+          this.profile = { id: String(event.profile), encoder: String(event.encoder), board: String(event.board) };
+          return true;
+        case 'capture-stats': this.latest.capture = event.channels; return true;
+        case 'encode-stats': this.latest.encode = event.channels; return true;
+        case 'net-stats': this.latest.net = event.streams; return true;
+        default: return false;
+      }
+    } catch (err) {
+      this.opts.log?.error({ err, event: event.type }, 'recording event not applied');
+      return true;
+    }
+  }
+
+  status(): VideoStatus {
+    return { profile: this.profile, recordingRoot: this.root, openSegments: this.openPaths.size, segmentsClosed: this.closed, ...this.latest };
+  }
+
+  /** Segments of a channel whose capture span overlaps [fromNs, toNs). */
+  segments(fromNs: bigint, toNs: bigint, channel?: string): SegmentRecord[] {
+    return this.catalog.segmentsInRange(fromNs, toNs, channel);
+  }
+
+  async stop(deadlineMs: number): Promise<void> {
+    if (this.openPaths.size > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, deadlineMs);
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+    this.catalog.close();
+  }
+
+  private opened(e: WorkerEvent): void {
+    const path = String(e.path);
+    if (!this.catalog.getSegment(path)) {
+      this.catalog.openSegment({ channel: String(e.channel), caseId: null, seq: Number(e.seq), path, startNs: big(e.startNs) });
+    }
+    this.openPaths.add(path);
+  }
+
+  private closedSeg(e: WorkerEvent): void {
+    const path = String(e.path);
+    const cur = this.catalog.getSegment(path);
+    if (!cur) this.catalog.openSegment({ channel: String(e.channel), caseId: null, seq: Number(e.seq), path, startNs: big(e.startNs) });
+    if (!cur || cur.state === 'open') {
+      // Recorders do not count frames; the closed file is scanned (headers only, no decoder).
+      const frames = e.frames === null || e.frames === undefined ? scanSegment(path)?.frames ?? null : Number(e.frames);
+      this.catalog.closeSegment(path, { endNs: big(e.endNs), bytes: Number(e.bytes), frames });
+    }
+    this.closed++;
+    this.openPaths.delete(path);
+    if (this.openPaths.size === 0) for (const w of this.waiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * One channel's encode pipeline: raw frames from the slot ring through the board profile's
+ * H.264 encoder into the `hq` and `lq` encoded rings, and the hq stream's recording.
+ *
+ * Contract
+ * - Owns: the channel's GstPipeline (appsrc -> tee -> hq/lq encoders -> appsinks, hq also ->
+ *   splitmuxsink; built by gst-pipelines/build.ts), the SegmentSyncer of its recording, the
+ *   frame counts of its segments. Writes video.<channel>.hq|lq; reads raw.<channel>.
+ * - Time: the pipeline's timestamps are capture times. A frame's PTS is its capture time on
+ *   the monotonic clock minus `baseMono` (the capture time of the first frame this pipeline
+ *   saw), so running time = capture time since the first frame. Encoders may add a constant
+ *   (x264enc adds 1000 h); it is measured on each appsink's first sample and taken off again,
+ *   so every access unit written to a ring carries the capture time of its raw frame (wall =
+ *   the box clock's mapping of that monotonic time).
+ * - Records: kind RECORD_KIND_H264_AU, one Annex B access unit each (SPS/PPS repeated before
+ *   every IDR by h264parse), FLAG_SYNC on keyframes.
+ * - Recording: segments named by the capture time of the first frame (edge/recording
+ *   naming), cut by splitmuxsink at the keyframe after `segmentNs`; each open segment is
+ *   fdatasync'ed every `fsyncMs` (SegmentSyncer); `segment-opened` / `segment-closed` events
+ *   (times as decimal ns strings: events travel as JSON) carry what the catalog needs. Frames
+ *   per segment are left to the catalog's owner, which counts them in the closed file
+ *   (counting timestamps here was off by one at cuts: splitmuxsink's fragment running times
+ *   are not exactly the keyframes' own).
+ * - Lifecycle: constructor validates and builds nothing; start() begins waiting for the first
+ *   frame, then builds and plays the pipeline; close() sends end-of-stream so the open segment
+ *   is finalised (bounded by a deadline), closes the syncer and the pipeline. Idempotent.
+ * - Errors: a pipeline error is reported through `onError` (the worker decides: it exits and
+ *   the supervisor restarts it, a fresh pipeline and a fresh recording); a parse error of the
+ *   built description throws from start().
+ * Runs on: video-encode.
+ */
+import { stat } from 'node:fs/promises';
+import { GstPipeline, type GstAppSink } from '../gst/index.js';
+import { buildChannelPipeline, type H264Role, type Profile } from '../../gst-pipelines/index.js';
+import type { BoxClock } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
+import { FLAG_SYNC, type RingProducer, type SlotConsumer } from '../lib/ring/index.js';
+import { SegmentSyncer, parseSegmentPath, prepareRecordingDir, recordingLocation, type SegmentExtension } from '../recording/index.js';
+import type { ChannelConfig } from '../config/index.js';
+import { bitrateProperty, channelProfile } from './profile.js';
+
+/** Record kind of one H.264 access unit (Annex B) in an encoded ring. */
+export const RECORD_KIND_H264_AU = 1;
+
+export interface EncoderRecording {
+  /** Root folder of recordings (segments go to <root>/<channel>/<yyyymmdd>/). */
+  root: string;
+  segmentNs: bigint;
+  fsyncMs: number;
+}
+
+export interface EncoderEvent {
+  type: 'segment-opened' | 'segment-closed' | 'encoder-started';
+  [k: string]: unknown;
+}
+
+export interface EncoderOptions {
+  channel: ChannelConfig;
+  /** The board profile (not yet fitted to the channel). */
+  profile: Profile;
+  input: SlotConsumer;
+  out: Record<H264Role, RingProducer>;
+  clock: BoxClock;
+  recording?: EncoderRecording;
+  log?: Logger;
+  onEvent?: (e: EncoderEvent) => void;
+  onError?: (e: Error) => void;
+}
+
+export interface EncoderStats {
+  framesIn: number;
+  pushRefused: number;
+  out: Record<H264Role, { aus: number; keyframes: number; bytes: number }>;
+  segmentsClosed: number;
+  /** Encode latency (capture -> access unit in the ring), ms, last few seconds: p50/p99. */
+  latencyMs: Record<H264Role, { p50: number; p99: number }>;
+}
+
+interface OpenSeg { path: string; seq: number; startRt: number }
+
+export class ChannelEncoder {
+  readonly name: string;
+  readonly profile: Profile;
+  private pipeline: GstPipeline | undefined;
+  private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
+  private baseMono = 0n;
+  private firstPushedPts = -1;
+  private preparedDir = '';
+  private readonly offsets: Partial<Record<H264Role, number>> = {};
+  private syncer: SegmentSyncer | undefined;
+  private readonly openSegs = new Map<string, OpenSeg>();
+  private closing: Promise<void> | undefined;
+  private loops: Promise<unknown>[] = [];
+  private pendingEvents: Promise<unknown>[] = [];
+  private readonly lat: Record<H264Role, number[]> = { hq: [], lq: [] };
+  private readonly st: EncoderStats = {
+    framesIn: 0, pushRefused: 0, segmentsClosed: 0,
+    out: { hq: { aus: 0, keyframes: 0, bytes: 0 }, lq: { aus: 0, keyframes: 0, bytes: 0 } },
+    latencyMs: { hq: { p50: 0, p99: 0 }, lq: { p50: 0, p99: 0 } },
+  };
+
+  constructor(private readonly opts: EncoderOptions) {
+    this.name = opts.channel.name;
+    this.profile = channelProfile(opts.profile, opts.channel);
+  }
+
+  stats(): EncoderStats {
+    for (const r of ['hq', 'lq'] as H264Role[]) {
+      const a = [...this.lat[r]].sort((x, y) => x - y);
+      const q = (p: number): number => (a.length ? Math.round(a[Math.min(a.length - 1, Math.floor(p * a.length))] * 10) / 10 : 0);
+      this.st.latencyMs[r] = { p50: q(0.5), p99: q(0.99) };
+    }
+    return structuredClone(this.st);
+  }
+
+  /** Starts feeding: the pipeline is built when the first frame arrives. */
+  start(): void {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    this.loops.push(this.feed().catch((e: Error) => this.fail(e)));
+  }
+
+  /** Changes a stream's target bitrate while playing. @throws RangeError where the encoder cannot. */
+  setBitrate(role: H264Role, kbps: number): void {
+    if (!Number.isInteger(kbps) || kbps < 64 || kbps > 100_000) throw new RangeError(`bitrate ${kbps} kbit/s: 64..100000`);
+    const enc = this.profile.roles[role].encoder.factory;
+    const { prop, value } = bitrateProperty(enc, kbps);
+    if (!prop) throw new RangeError(`${enc} takes its bitrate inside a structure; it cannot change while playing`);
+    if (!this.pipeline) throw new RangeError(`channel ${this.name} is not encoding yet`);
+    this.pipeline.set(`${this.name}-${role}-enc`, prop, value);
+  }
+
+  /** Finalises the open segment (end-of-stream, up to `deadlineMs`) and releases everything. */
+  close(deadlineMs = 3000): Promise<void> {
+    this.closing ??= this.doClose(deadlineMs);
+    return this.closing;
+  }
+
+  private async doClose(deadlineMs: number): Promise<void> {
+    const wasRunning = this.state === 'running';
+    this.state = 'closing';
+    const p = this.pipeline;
+    if (p && wasRunning) {
+      const t0 = Date.now();
+      const left = (): number => Math.max(100, deadlineMs - (Date.now() - t0));
+      // End-of-stream from the source end, so every queued frame is encoded and muxed, and
+      // the appsinks hand out what they hold before they report the end.
+      const eos = new Promise<boolean>((resolve) => {
+        p.once('eos', () => resolve(true));
+        p.once('error', () => resolve(false));
+        setTimeout(() => resolve(false), Math.max(200, deadlineMs - 600)).unref?.();
+      });
+      let drained = false;
+      try {
+        drained = p.appsrc(`${this.name}-src`).endOfStream() && (await eos);
+      } catch {
+        drained = false;
+      }
+      if (!drained) this.opts.log?.warn({ channel: this.name }, 'end-of-stream did not drain in time; the last segment is closed by recovery');
+      await Promise.race([Promise.all(this.loops), new Promise((r) => setTimeout(r, Math.min(500, left())))]);
+      await p.stop({ eos: false });
+      // Bus messages of the final fragment arrive with the EOS; let their handlers finish.
+      await Promise.race([Promise.all(this.pendingEvents), new Promise((r) => setTimeout(r, Math.min(1000, left())))]);
+    }
+    await this.syncer?.close();
+    p?.close();
+    this.state = 'closed';
+  }
+
+  private fail(e: Error): void {
+    if (this.state !== 'running') return;
+    this.opts.log?.error({ channel: this.name, err: e }, 'encode pipeline failed');
+    this.opts.onError?.(e);
+  }
+
+  // ---- input ----
+
+  private async feed(): Promise<void> {
+    const input = this.opts.input;
+    // The slow part of a build (the recording folder's fsyncs) is done before the first frame
+    // is held: while a frame is held the ring has one slot less, and a build that takes longer
+    // than the ring's other slots would make the encoder lose frames at start.
+    const rec = this.opts.channel.record ? this.opts.recording : undefined;
+    if (rec) {
+      this.preparedDir = recordingLocation(rec.root, this.name, this.opts.clock.wallNs(), this.profile.recording.extension as SegmentExtension).dir;
+      await prepareRecordingDir(this.preparedDir);
+    }
+    let first = input.acquire();
+    while (!first && this.state === 'running') { await input.wait(250); first = input.acquire(); }
+    if (!first) return;
+    // The first frame's capture time names the recording and is running time 0. It is held
+    // (one slot of the ring) while the pipeline is built, then pushed like any other.
+    this.baseMono = first.monoNs;
+    let held: typeof first | undefined = first;
+    try {
+      await this.build(first.wallNs);
+    } catch (e) {
+      input.release(first);
+      throw e;
+    }
+    const src = this.pipeline!.appsrc(`${this.name}-src`);
+    const frameNs = Math.round(1e9 / this.opts.channel.source.fps);
+    while (this.state === 'running') {
+      const f = held ?? input.acquire();
+      held = undefined;
+      if (!f) { await input.wait(250); continue; }
+      try {
+        const pts = Number(f.monoNs - this.baseMono);
+        if (pts < 0) continue; // a frame older than the first (a restarted producer's leftovers)
+        if (!src.push(f.bytes, { ptsNs: pts, durationNs: frameNs })) this.st.pushRefused++;
+        else {
+          if (this.firstPushedPts < 0) this.firstPushedPts = pts;
+          this.st.framesIn++;
+        }
+      } finally {
+        input.release(f);
+      }
+    }
+  }
+
+  private async build(firstWallNs: bigint): Promise<void> {
+    const ch = this.opts.channel;
+    const rec = ch.record ? this.opts.recording : undefined;
+    let location: ReturnType<typeof recordingLocation> | undefined;
+    if (rec) {
+      location = recordingLocation(rec.root, ch.name, firstWallNs, this.profile.recording.extension as SegmentExtension);
+      if (location.dir !== this.preparedDir) await prepareRecordingDir(location.dir); // the day changed meanwhile
+      this.syncer = new SegmentSyncer({
+        periodMs: rec.fsyncMs,
+        now: () => this.opts.clock.wallNs(),
+        onError: (err, path) => this.opts.log?.warn({ err, path }, 'segment sync failed'),
+      });
+      this.syncer.start();
+    }
+    const built = buildChannelPipeline(this.profile, {
+      channel: ch.name,
+      input: { kind: 'appsrc', width: ch.source.width, height: ch.source.height, fps: ch.source.fps },
+      roles: ['hq', 'lq'],
+      recording: location && rec ? { location: location.pattern, segmentNs: rec.segmentNs } : undefined,
+    });
+    const p = new GstPipeline(built.description, { label: `encode ${ch.name}` });
+    this.pipeline = p;
+    p.on('error', (e) => this.fail(e));
+    p.on('warning', (w) => this.opts.log?.debug({ channel: ch.name, warning: w.message }, 'encode warning'));
+    p.on('element', (m) => {
+      if (m.kind === 'fragment-opened') this.track(this.onOpened(m.location, m.runningTimeNs));
+      else if (m.kind === 'fragment-closed') this.track(this.onClosed(m.location, m.runningTimeNs));
+    });
+    p.start();
+    for (const role of ['hq', 'lq'] as H264Role[]) {
+      this.loops.push(this.drain(role, p.appsink(built.names.sinks[role]!)).catch((e: Error) => this.fail(e)));
+    }
+    this.opts.onEvent?.({ type: 'encoder-started', channel: ch.name, profile: this.profile.id, encoder: this.profile.roles.hq.encoder.factory, recording: location?.dir ?? null });
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((e: Error) => this.opts.log?.warn({ err: e, channel: this.name }, 'segment bookkeeping failed'));
+    this.pendingEvents.push(q);
+    void q.finally(() => { this.pendingEvents = this.pendingEvents.filter((x) => x !== q); });
+  }
+
+  // ---- output ----
+
+  private async drain(role: H264Role, sink: GstAppSink): Promise<void> {
+    const ring = this.opts.out[role];
+    const st = this.st.out[role];
+    const lat = this.lat[role];
+    for (;;) {
+      const s = await sink.pull();
+      if (!s) return;
+      const pts = s.ptsNs ?? 0;
+      // The first access unit is the first frame pushed: the difference is what the encoder
+      // added to every timestamp (x264enc: 1000 h minus the first PTS).
+      const off = (this.offsets[role] ??= pts - Math.max(0, this.firstPushedPts));
+      const rt = pts - off;
+      const mono = this.baseMono + BigInt(rt);
+      const wall = this.opts.clock.toWall(mono);
+      ring.write(RECORD_KIND_H264_AU, s.keyframe ? FLAG_SYNC : 0, wall, mono, s.data);
+      st.aus++;
+      st.bytes += s.data.length;
+      if (s.keyframe) st.keyframes++;
+      lat.push(Number(process.hrtime.bigint() - mono) / 1e6);
+      if (lat.length > 300) lat.splice(0, lat.length - 300);
+    }
+  }
+
+  // ---- recording ----
+
+  private wallAtRt(rt: number): bigint {
+    return this.opts.clock.toWall(this.baseMono + BigInt(Math.max(0, Math.round(rt))));
+  }
+
+  private async onOpened(path: string, rt: number): Promise<void> {
+    const seq = parseSegmentPath(path)?.seq ?? 0;
+    this.openSegs.set(path, { path, seq, startRt: rt });
+    this.opts.onEvent?.({ type: 'segment-opened', channel: this.name, seq, path, startNs: String(this.wallAtRt(rt)) });
+    await this.syncer?.segmentOpened(path);
+  }
+
+  private async onClosed(path: string, rt: number): Promise<void> {
+    // splitmuxsink opens the next fragment before it reports the previous one closed.
+    const seg = this.openSegs.get(path) ?? { path, seq: parseSegmentPath(path)?.seq ?? 0, startRt: 0 };
+    this.openSegs.delete(path);
+    await this.syncer?.segmentClosed(path);
+    this.st.segmentsClosed++;
+    const bytes = await stat(path).then((st) => st.size, () => 0);
+    this.opts.onEvent?.({
+      type: 'segment-closed', channel: this.name, seq: seg.seq, path,
+      startNs: String(this.wallAtRt(seg.startRt)), endNs: String(this.wallAtRt(rt)), bytes,
+      // What the file holds is counted by the catalog's owner in the file itself (frame-scan).
+      frames: null,
+    });
+  }
+}

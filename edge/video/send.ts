@@ -1,0 +1,152 @@
+/**
+ * One encoded stream out over RTSP: `video.<channel>.<role>` -> RFC 6184 packets -> RtspOut
+ * mount `/<channel>/<role>`, with RTCP sender reports.
+ *
+ * Contract
+ * - Owns: the stream's H264Packetizer (SSRC, sequence, timestamp offset), its RtspOut handle
+ *   and its SR timer; reads one encoded ring.
+ * - The mount is created at the first keyframe that carries SPS and PPS (the SDP needs them);
+ *   before that, records are skipped. When the SPS/PPS change (an encoder restarted with other
+ *   settings) the SDP served from then on is updated.
+ * - RTP timestamps are the access unit's capture time at 90 kHz (the packetiser's mapping);
+ *   a compound SR+SDES every `srIntervalMs` (default 2 s, jittered +-25 %) maps the box clock's
+ *   wall time to RTP time, so a receiver can line streams up on the box's one clock.
+ * - Latency: for each access unit, capture time -> its first packet handed to the socket, kept
+ *   for the last few hundred access units (stats()).
+ * - Lifecycle: constructor validates; run() loops until stop(); stop() is idempotent and
+ *   removes the mount.
+ * Runs on: net-send.
+ */
+import type { BoxClock } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
+import { FLAG_SYNC, READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
+import { H264Packetizer, NalSpans, NAL_PPS, NAL_SPS, encodeSenderReportCompound, nalType, splitAnnexB } from '../rtp/index.js';
+import type { RtspOut, RtspStreamHandle, StreamRole } from '../net/rtsp/index.js';
+import { RECORD_KIND_H264_AU } from './encode.js';
+
+export interface SenderOptions {
+  channel: string;
+  role: StreamRole;
+  ring: RingConsumer;
+  out: RtspOut;
+  clock: BoxClock;
+  fps: number;
+  cname: string;
+  srIntervalMs?: number;
+  log?: Logger;
+  random?: () => number;
+}
+
+export interface SenderStats {
+  url: string;
+  mounted: boolean;
+  aus: number;
+  packets: number;
+  dropped: number;
+  srs: number;
+  /** Capture -> first packet sent, ms: p50 / p99 / max over the recent window. */
+  latencyMs: { p50: number; p99: number; max: number; n: number };
+}
+
+const eq = (a: Uint8Array | null, b: Uint8Array | null): boolean => !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
+
+export class StreamSender {
+  private pz: H264Packetizer | undefined;
+  private handle: RtspStreamHandle | undefined;
+  private running = true;
+  private srTimer: NodeJS.Timeout | undefined;
+  private readonly spans = new NalSpans(32);
+  private readonly rtcp = new Uint8Array(512);
+  private readonly lat: number[] = [];
+  private readonly random: () => number;
+  private readonly st = { aus: 0, packets: 0, srs: 0 };
+  readonly url: string;
+
+  constructor(private readonly o: SenderOptions) {
+    this.random = o.random ?? Math.random;
+    this.url = o.out.url(o.channel, o.role);
+  }
+
+  stats(): SenderStats {
+    const a = [...this.lat].sort((x, y) => x - y);
+    const q = (p: number): number => (a.length ? Math.round(a[Math.min(a.length - 1, Math.floor(p * a.length))] * 100) / 100 : 0);
+    return {
+      url: this.url, mounted: !!this.handle, ...this.st, dropped: this.handle?.dropped ?? 0,
+      latencyMs: { p50: q(0.5), p99: q(0.99), max: a.length ? Math.round(a[a.length - 1] * 100) / 100 : 0, n: a.length },
+    };
+  }
+
+  async run(): Promise<void> {
+    const ring = this.o.ring;
+    const buf = new Uint8Array(ring.maxPayload);
+    while (this.running) {
+      const n = ring.readInto(buf);
+      if (n === READ_EMPTY) { await ring.wait(250); continue; }
+      if (ring.meta.kind !== RECORD_KIND_H264_AU) continue;
+      this.onAccessUnit(buf.subarray(0, n), (ring.meta.flags & FLAG_SYNC) !== 0, ring.meta.wallNs, ring.meta.monoNs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.srTimer);
+    await this.handle?.close().catch(() => undefined);
+  }
+
+  private onAccessUnit(au: Uint8Array, keyframe: boolean, wallNs: bigint, monoNs: bigint): void {
+    if (keyframe) this.checkParameterSets(au);
+    const pz = this.pz;
+    const h = this.handle;
+    if (!pz || !h) return;
+    const b = pz.packetize(au, wallNs, keyframe);
+    for (let i = 0; i < b.count; i++) {
+      h.send(b.packets[i], b.lengths[i]);
+      if (i === 0) {
+        this.lat.push(Number(process.hrtime.bigint() - monoNs) / 1e6);
+        if (this.lat.length > 600) this.lat.splice(0, this.lat.length - 600);
+      }
+    }
+    this.st.aus++;
+    this.st.packets += b.count;
+  }
+
+  private checkParameterSets(au: Uint8Array): void {
+    let sps: Uint8Array | null = null;
+    let pps: Uint8Array | null = null;
+    try {
+      splitAnnexB(au, this.spans);
+    } catch {
+      return;
+    }
+    for (let i = 0; i < this.spans.count; i++) {
+      const nal = au.subarray(this.spans.offsets[i], this.spans.offsets[i] + this.spans.lengths[i]);
+      const t = nalType(nal[0]);
+      if (t === NAL_SPS) sps = nal.slice();
+      else if (t === NAL_PPS) pps = nal.slice();
+    }
+    if (!sps || !pps) return;
+    if (!this.handle) {
+      this.pz = new H264Packetizer({ sps, pps });
+      this.handle = this.o.out.addStream(this.o.channel, this.o.role, { sps, pps, framerate: this.o.fps });
+      this.o.log?.info({ url: this.url }, 'stream mounted');
+      this.scheduleSr();
+    } else if (!eq(sps, this.pz!.currentSps) || !eq(pps, this.pz!.currentPps)) {
+      // The packetiser picks the new sets up from the stream itself; viewers joining from now
+      // on get them in the SDP.
+      void this.handle.updateSdp({ sps, pps, framerate: this.o.fps }).catch((e: Error) => this.o.log?.warn({ err: e, url: this.url }, 'SDP update failed'));
+    }
+  }
+
+  private scheduleSr(): void {
+    const base = this.o.srIntervalMs ?? 2000;
+    const delay = Math.round(base * (0.75 + 0.5 * this.random())); // RFC 3550 §6.2: randomised interval
+    this.srTimer = setTimeout(() => {
+      if (!this.running) return;
+      if (this.pz && this.handle && this.pz.packetCount > 0) {
+        const n = encodeSenderReportCompound(this.pz, this.o.cname, this.o.clock.wallNs(), this.rtcp);
+        if (this.handle.sendRtcp(this.rtcp, n)) this.st.srs++;
+      }
+      this.scheduleSr();
+    }, delay);
+  }
+}

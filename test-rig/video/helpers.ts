@@ -1,0 +1,103 @@
+/**
+ * Helpers for the video path's tests with external peers: a box configuration with video
+ * channels, ffprobe frame counts, segment listings, and waiting for worker events of a box
+ * running in-process (edge/supervisor/test/harness.ts).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { validateConfig, type BoxConfig } from '../../edge/config/index.js';
+import type { Supervisor } from '../../edge/supervisor/supervisor.js';
+
+const run = promisify(execFile);
+
+export interface ChannelSpec {
+  name: string;
+  source?: Record<string, unknown>;
+  width?: number;
+  height?: number;
+  fps?: number;
+  lq?: { width: number; height: number };
+  /** hq keyframe interval in frames (default: one second). */
+  gop?: number;
+}
+
+/** A box with the given channels, RTSP on 127.0.0.1:`port`, short segments, quiet logs. */
+export function videoConfig(port: number, channels: ChannelSpec[], over: Record<string, unknown> = {}): BoxConfig {
+  const dir = mkdtempSync(join(tmpdir(), 'orbox-video-'));
+  return validateConfig({
+    box: { id: 'video-test', room: 'Test OR', dataDir: dir },
+    api: { socket: join(dir, 'orbox.sock') },
+    channels: channels.map((c) => {
+      const w = c.width ?? 640, h = c.height ?? 360, fps = c.fps ?? 30;
+      return {
+        name: c.name,
+        source: c.source ?? { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps },
+        hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? fps },
+        lq: { ...(c.lq ?? { width: w / 2, height: h / 2 }), bitrateKbps: 400, gop: Math.max(1, fps / 2) },
+      };
+    }),
+    rtsp: { host: '127.0.0.1', port },
+    recording: { segmentS: 2, fsyncMs: 250 },
+    log: { level: (process.env.ORBOX_TEST_LOG ?? 'warn') as 'warn' },
+    ...over,
+  }, 'video test configuration');
+}
+
+/** Frames ffprobe decodes in a file's first video stream; null when it cannot read it. */
+export async function ffprobeFrames(path: string): Promise<number | null> {
+  try {
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', path]);
+    const n = Number(stdout.trim().split('\n')[0]);
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** PTS (s) of the last video packet ffprobe finds in a file, null when unreadable. */
+export async function ffprobeLastPts(path: string): Promise<number | null> {
+  try {
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', path], { maxBuffer: 64 << 20 });
+    const v = stdout.trim().split('\n').map(Number).filter(Number.isFinite);
+    return v.length ? Math.max(...v) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every segment file under `root` (recursively), sorted by name (= capture order per recording). */
+export function segmentFiles(root: string, channel?: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let names: string[];
+    try { names = readdirSync(d); } catch { return; }
+    for (const n of names) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.(mkv|ts)$/.test(n) && (!channel || n.startsWith(`${channel}-`))) out.push(p);
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+type Ev = { type: string; [k: string]: unknown };
+
+/** Resolves with the first worker event matching `pred`, or rejects after `ms`. */
+export function nextEvent(sup: Supervisor, pred: (e: Ev) => boolean, ms = 10_000): Promise<Ev> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { sup.off('worker-event', on); reject(new Error(`no matching event within ${ms} ms`)); }, ms);
+    const on = (_w: string, e: Ev): void => { if (pred(e)) { clearTimeout(timer); sup.off('worker-event', on); resolve(e); } };
+    sup.on('worker-event', on);
+  });
+}
+
+/** Waits until net-send reports every listed stream mounted. */
+export async function streamsMounted(sup: Supervisor, urls: string[], ms = 15_000): Promise<void> {
+  await nextEvent(sup, (e) => e.type === 'net-stats' && urls.every((u) => (e.streams as { url: string; mounted: boolean }[]).some((s) => s.url === u && s.mounted)), ms);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
