@@ -29,7 +29,7 @@ deps-deb:
 # npm ci when node_modules is missing or older than the lockfile.
 deps-npm: deps-deb
 	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
-	  npm ci --no-audit --no-fund && npx tap build; \
+	  npm ci --no-audit --no-fund; \
 	fi
 
 build: deps-npm

@@ -40,7 +40,7 @@ export interface SupervisorOptions {
   entry?: (name: WorkerName) => URL;
 }
 
-const SPARES = 2;
+const SPARES = 3;
 const defaultEntry = (name: WorkerName) => new URL(`../workers/${name}.js`, import.meta.url);
 
 export class Supervisor extends EventEmitter {
@@ -56,7 +56,7 @@ export class Supervisor extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | undefined;
   private readonly encoder = new TextEncoder();
-  /** Pre-booted standby threads (workers/standby.ts); two, so failures in quick succession both restart fast. */
+  /** Pre-booted standby threads (workers/standby.ts): three, so failures in quick succession all restart fast. */
   private readonly spares: Worker[] = [];
   private readonly spareReady = new Set<Worker>();
   private readonly spareDetach = new Map<Worker, () => void>();

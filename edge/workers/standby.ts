@@ -8,7 +8,8 @@
 import { parentPort } from 'node:worker_threads';
 import { setBoot } from './runtime.js';
 import type { WorkerBoot } from './boot.js';
-// What every worker imports, loaded ahead of need. Heavy libraries that only some boxes use
+// What every worker imports (the video path is on every box), loaded ahead of need.
+// Heavy libraries that only some boxes use
 // (the fleet link, the device drivers: ~250 ms each here) are not preloaded: a standby that
 // loads them takes the CPU a restart needs on a 2-core board. Workers import them lazily,
 // only when configured.
@@ -19,6 +20,7 @@ import '../control/status.js';
 import '../control/commands.js';
 import '../control/telemetry.js';
 import '../control/recordings.js';
+import '../video/index.js';
 
 parentPort!.once('message', (m: { type: 'become'; boot: WorkerBoot }) => {
   setBoot(m.boot);
