@@ -36,7 +36,7 @@ function runFile(file: string): Promise<FileResult> {
   return new Promise((resolve) => {
     const r: FileResult = { passed: 0, failed: 0, skipped: 0, failures: [] };
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TAP: '1' } });
+    const child = spawn(process.execPath, ['--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TAP: '1', TAP_TIMEOUT: String(timeoutS) } });
     let buf = '';
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutS * 1000);
