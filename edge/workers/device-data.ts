@@ -8,8 +8,8 @@
  * track recording (crash-safe append-only files under <dataDir>/vitals/). Remote device
  * commands arrive in its inbox as `{type:'command', name:'device', args}` and their result
  * goes back as a `command-result` event, keyed by the command id.
- * Events: `device` (connection state, gaps, device ids), `vitals-track` (opened/closed, for
- * the catalog), `command-result`.
+ * Events: `device` (connection state, gaps, device ids), `segment-opened`/`segment-closed`
+ * (channel `vitals`, for the catalog, as the video recorders report theirs), `command-result`.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,7 +47,8 @@ runWorker({
     const created = ctx.clock.wallNs();
     track = new VitalsTrackWriter(trackPath(ctx, created), { createdWallNs: created });
     track.open();
-    ctx.emit({ type: 'vitals-track', state: 'opened', path: track.path, startWallNs: created.toString() });
+    // The vitals track is catalogued like a video segment (channel "vitals"): same events.
+    ctx.emit({ type: 'segment-opened', channel: 'vitals', seq: ctx.incarnation, path: track.path, startNs: created.toString() });
     service = new DeviceDataService({
       ports,
       clock: ctx.clock,
@@ -65,7 +66,13 @@ runWorker({
   },
   async stop() {
     await service?.close();
-    if (track) context?.emit({ type: 'vitals-track', state: 'closed', ...(jsonSafe(track.close()) as object) });
+    if (track) {
+      const info = track.close();
+      context?.emit({
+        type: 'segment-closed', channel: 'vitals', seq: context.incarnation, path: info.path,
+        startNs: info.startWallNs.toString(), endNs: info.endWallNs.toString(), bytes: info.bytes, frames: info.samples,
+      });
+    }
   },
   async onMessage(msg) {
     if (msg.type !== 'command' || msg.name !== 'device') return;
