@@ -58,6 +58,9 @@ const count = (what: string): void => { guarded[what] = (guarded[what] ?? 0) + 1
 
 // The parent is gone: nothing may outlive it (no stale mounts).
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal signals the whole process group; the box stops this child itself
+// (RtspOut.close) after its viewers' streams, so the group's SIGINT is not for us.
+process.on('SIGINT', () => {});
 // Belt and braces: an orphan was seen listening on the RTSP port after its parent process had
 // gone (re-parented to init, no 'disconnect'); it held the port, so every later box failed to
 // serve. Re-parenting is checked directly.
