@@ -5,8 +5,9 @@
  *   deviceCommand  -> device-data's inbox; answered by its `command-result` event (the device
  *                     layer applies the 60 s timeout; we wait a little longer for its answer)
  *   restartWorker  -> the supervisor restarts the named worker
- *   recordingStart/recordingStop, channelSettings -> the video path (video-encode); until a
- *                     handler is registered for them they are answered `unsupported`, saying so
+ *   recordingStart/recordingStop -> a case in the recording catalog (registered by control)
+ *   channelSettings -> `set-bitrate` to video-encode, one per role given
+ *                     (settings: hqBitrateKbps, lqBitrateKbps)
  * Runs on the control worker. Results are keyed by the command id, so a result that arrives
  * after its waiter gave up is dropped, never delivered to another command.
  */
@@ -54,11 +55,25 @@ export class CommandRouter {
     if (custom) return custom(body, id);
     switch (body.kind) {
       case 'deviceCommand':
-        return this.ask(id, 'device-data', {
+        return this.ask(id, 'device-data', 'device', {
           transactionId: id, port: body.device, action: body.command,
           args: Object.keys(body.args).length ? body.args : undefined,
           arrivedMonoNs: process.hrtime.bigint().toString(),
         });
+      case 'channelSettings': {
+        const known: Record<string, 'hq' | 'lq'> = { hqBitrateKbps: 'hq', lqBitrateKbps: 'lq' };
+        const bad = Object.keys(body.settings).filter((k) => !(k in known));
+        if (bad.length || Object.keys(body.settings).length === 0) {
+          return { state: 'invalid', message: `settings ${bad.length ? `not known: ${bad.join(', ')}` : 'missing'}; known: ${Object.keys(known).join(', ')}` };
+        }
+        for (const [k, v] of Object.entries(body.settings)) {
+          const kbps = Number(v);
+          if (!Number.isInteger(kbps) || kbps < 64 || kbps > 100_000) return { state: 'invalid', message: `${k} must be an integer from 64 to 100000 kbit/s, got "${v}"` };
+          const r = await this.ask(`${id}/${known[k]}`, 'video-encode', 'set-bitrate', { channel: body.channel, role: known[k], kbps });
+          if (r.state !== 'finished') return r;
+        }
+        return { state: 'finished', message: `${body.channel}: ${Object.entries(body.settings).map(([k, v]) => `${k}=${v}`).join(', ')}` };
+      }
       case 'restartWorker': {
         const w = body.worker as WorkerName;
         if (!WORKER_NAMES.includes(w)) return { state: 'invalid', message: `unknown worker "${body.worker}"; workers: ${WORKER_NAMES.join(', ')}` };
@@ -69,18 +84,18 @@ export class CommandRouter {
       case 'rebirth':
         return { state: 'finished' };
       default:
-        return { state: 'unsupported', message: `${body.kind} is not available on this firmware yet (it arrives with the video path)` };
+        return { state: 'unsupported', message: `${body.kind} is not handled on this box` };
     }
   }
 
-  private ask(id: string, to: WorkerName, args: Record<string, unknown>): Promise<RouterResult> {
+  private ask(id: string, to: WorkerName, name: string, args: Record<string, unknown>): Promise<RouterResult> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         resolve({ state: 'failed', message: `${to} did not answer within ${DEVICE_ANSWER_MS / 1000} s` });
       }, DEVICE_ANSWER_MS);
       this.pending.set(id, (r) => { clearTimeout(timer); resolve(r); });
-      this.ctx.send(to, { type: 'command', id, from: 'control', name: 'device', args });
+      this.ctx.send(to, { type: 'command', id, from: 'control', name, args });
     });
   }
 }

@@ -6,8 +6,8 @@
  * applies the recorders' transitions as their events arrive: `segment-opened` -> an open row,
  * `segment-closed` -> closed with end, bytes and the frames counted in the file by frame-scan
  * (a close whose open was never seen, e.g.
- * sent while control restarted, is recorded as an open + close). Segments have no case yet
- * (caseId null) until case control lands.
+ * sent while control restarted, is recorded as an open + close). Cases: startCase/endCase
+ * (from the fleet's recordingStart/Stop); segments opened during a case belong to it.
  *
  * Also keeps the latest video facts reported by the workers (probed profile, capture, encode
  * and RTSP stats) for `orbox status`.
@@ -20,7 +20,7 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { Catalog, scanSegment, type SegmentRecord } from '../recording/index.js';
+import { Catalog, scanSegment, type CaseRecord, type SegmentRecord } from '../recording/index.js';
 import type { Logger } from '../lib/log.js';
 import type { WorkerEvent } from '../workers/boot.js';
 
@@ -51,6 +51,8 @@ export class Recordings {
   private waiters: (() => void)[] = [];
   private ready = false;
   private readonly queued: WorkerEvent[] = [];
+  /** The case being recorded: segments opened while it runs belong to it. */
+  private current: CaseRecord | null = null;
 
   constructor(private readonly opts: RecordingsOptions) {
     this.root = join(opts.dataDir, 'recordings');
@@ -69,6 +71,8 @@ export class Recordings {
         mkdirSync(this.opts.dataDir, { recursive: true });
         this.catalog.open();
         const rep = this.catalog.recover();
+        // A case still recording when the box (or control) died goes on: the recorders never stopped.
+        this.current = rep.openCases.at(-1) ?? null;
         const adopted = this.catalog.adoptOrphans(this.root);
         if (rep.recovered.length || rep.lost.length || adopted.length) {
           this.opts.log?.warn({ recovered: rep.recovered.length, lost: rep.lost.length, adopted: adopted.length }, 'catalog recovered segments left open by a crash');
@@ -112,6 +116,31 @@ export class Recordings {
     }
   }
 
+  /**
+   * Starts a case (a recording session, named by the caller: the console's case id). The
+   * channels record continuously; a case tags the segments opened while it runs and spans
+   * its time range in the catalog. Throws when a case is already recording.
+   */
+  startCase(uid: string, startNs: bigint): CaseRecord {
+    if (!this.ready) throw new Error('the recording catalog is not open yet');
+    if (this.current) throw new Error(`case "${this.current.uid}" is already recording`);
+    this.current = this.catalog.startCase({ uid, label: uid, startNs });
+    for (const path of this.openPaths) this.catalog.assignCase(path, this.current.id);
+    return this.current;
+  }
+
+  /** Ends the case `uid`. Throws when it is not the case being recorded. */
+  endCase(uid: string, endNs: bigint): CaseRecord {
+    if (!this.current || this.current.uid !== uid) throw new Error(`case "${uid}" is not recording${this.current ? ` (case "${this.current.uid}" is)` : ''}`);
+    const ended = this.catalog.endCase(this.current.id, endNs);
+    this.current = null;
+    return ended;
+  }
+
+  get currentCase(): CaseRecord | null {
+    return this.current;
+  }
+
   status(): VideoStatus {
     return { profile: this.profile, recordingRoot: this.root, openSegments: this.openPaths.size, segmentsClosed: this.closed, ...this.latest };
   }
@@ -134,7 +163,7 @@ export class Recordings {
   private opened(e: WorkerEvent): void {
     const path = String(e.path);
     if (!this.catalog.getSegment(path)) {
-      this.catalog.openSegment({ channel: String(e.channel), caseId: null, seq: Number(e.seq), path, startNs: big(e.startNs) });
+      this.catalog.openSegment({ channel: String(e.channel), caseId: this.current?.id ?? null, seq: Number(e.seq), path, startNs: big(e.startNs) });
     }
     this.openPaths.add(path);
   }

@@ -214,6 +214,15 @@ export class Catalog {
     return toCase(row);
   }
 
+  /**
+   * Gives a segment that belongs to no case to `caseId` (a case that starts while a segment
+   * is being written includes that segment). Returns false when the segment already had a
+   * case or does not exist.
+   */
+  assignCase(path: string, caseId: number): boolean {
+    return this.d.prepare(`UPDATE segments SET case_id = ? WHERE path = ? AND case_id IS NULL`).run(caseId, path).changes === 1;
+  }
+
   /** Ends a recording case. Throws unknown-case / case-not-recording. */
   endCase(caseId: number, endNs: bigint): CaseRecord {
     const c = this.getCase(caseId);

@@ -67,7 +67,12 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   fleet.on('commandRejected', (r) => ctx.log.warn({ reason: r }, 'fleet command rejected'));
   await fleet.start();
   telemetryTimer = setInterval(() => {
-    fleet!.setMetrics(sampleTelemetry(ctx.health, rings, devices, ctx.config.box.dataDir));
+    const current = recordings?.currentCase;
+    fleet!.setMetrics({
+      ...sampleTelemetry(ctx.health, rings, devices, ctx.config.box.dataDir),
+      'recording/state': current ? 'recording' : 'idle',
+      'recording/case_id': current?.uid ?? '',
+    });
     fleet!.publishTelemetry();
   }, 1000);
 }
@@ -77,6 +82,27 @@ runWorker({
     router = new CommandRouter(ctx);
     recordings = new Recordings({ dataDir: ctx.config.box.dataDir, log: ctx.log });
     recordings.start();
+    const rec = recordings;
+    router.handle('recordingStart', async (body) => {
+      if (body.kind !== 'recordingStart') return { state: 'invalid' };
+      const unknown = body.channels.filter((c) => !ctx.config.channels.some((x) => x.name === c));
+      if (unknown.length) return { state: 'invalid', message: `unknown channels: ${unknown.join(', ')}` };
+      try {
+        const c = rec.startCase(body.caseId, ctx.clock.wallNs());
+        return { state: 'finished', message: `case "${c.uid}" recording`, details: { caseId: c.uid } };
+      } catch (err) {
+        return { state: 'invalid', message: (err as Error).message };
+      }
+    });
+    router.handle('recordingStop', async (body) => {
+      if (body.kind !== 'recordingStop') return { state: 'invalid' };
+      try {
+        const c = rec.endCase(body.caseId, ctx.clock.wallNs());
+        return { state: 'finished', message: `case "${c.uid}" ended`, details: { caseId: c.uid } };
+      } catch (err) {
+        return { state: 'invalid', message: (err as Error).message };
+      }
+    });
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
     await startFleet(ctx);

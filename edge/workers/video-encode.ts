@@ -77,16 +77,17 @@ runWorker({
     if (msg.name === 'set-bitrate') {
       const a = (msg.args ?? {}) as { channel?: string; role?: string; kbps?: number };
       const enc = encoders.get(String(a.channel));
-      let result: { ok: boolean; error?: string };
+      let result: { state: 'finished' | 'invalid'; reason?: string };
       try {
         if (!enc) throw new RangeError(`unknown channel "${a.channel}"`);
         if (a.role !== 'hq' && a.role !== 'lq') throw new RangeError(`role must be hq or lq, got "${a.role}"`);
         enc.setBitrate(a.role as H264Role, Number(a.kbps));
-        result = { ok: true };
+        result = { state: 'finished' };
       } catch (e) {
-        result = { ok: false, error: (e as Error).message };
+        result = { state: 'invalid', reason: (e as Error).message };
       }
-      context?.emit({ type: 'command-result', id: msg.id, name: msg.name, ...result });
+      // The same result shape as every worker's commands (control's CommandRouter reads it).
+      context?.emit({ type: 'command-result', id: msg.id, name: msg.name, result });
     }
   },
 });

@@ -4,6 +4,7 @@ import { FleetConsole } from '../../fleet/index.js';
 import { startLocalBroker, boxLinkConfig, consoleConfig } from '../../../test-rig/fleet/index.js';
 import { startDemoIntelliVue } from '../../../test-rig/devices/index.js';
 import { nextReady, startBox, testConfig } from '../../supervisor/test/harness.js';
+import { Catalog } from '../../recording/index.js';
 
 t.test('the box on the fleet: birth with its metrics, device commands, operator restarts, telemetry', async (t) => {
   const broker = await startLocalBroker({ boxIds: ['or-12'] });
@@ -55,4 +56,38 @@ t.test('the box on the fleet: birth with its metrics, device commands, operator 
   t.ok(restartsSeen.includes(1), 'telemetry reports worker/net-send/restarts = 1');
   const inv = await fc.send('or-12', { kind: 'restartWorker', worker: 'toaster' }, { timeoutMs: 10_000 });
   t.equal(inv?.state, 'invalid');
+
+  // A case: started and stopped from the console, its segments tagged in the catalog.
+  const start = await fc.send('or-12', { kind: 'recordingStart', caseId: 'case-0042', channels: ['cam'] }, { timeoutMs: 10_000 });
+  t.equal(start?.state, 'finished', `case started: ${start?.message}`);
+  const again = await fc.send('or-12', { kind: 'recordingStart', caseId: 'case-0043', channels: [] }, { timeoutMs: 10_000 });
+  t.match(again, { state: 'invalid', message: /case "case-0042" is already recording/ });
+  const wrong = await fc.send('or-12', { kind: 'recordingStart', caseId: 'x', channels: ['nope'] }, { timeoutMs: 10_000 });
+  t.match(wrong, { state: 'invalid', message: /unknown channels: nope/ });
+
+  // Channel settings reach the encoder (its pipeline starts right after the worker is ready).
+  let bitrate: Awaited<ReturnType<typeof fc.send>>;
+  const until = Date.now() + 15_000;
+  do {
+    bitrate = await fc.send('or-12', { kind: 'channelSettings', channel: 'cam', settings: { hqBitrateKbps: '300', lqBitrateKbps: '150' } }, { timeoutMs: 10_000 });
+    if (bitrate?.state === 'finished') break;
+    await new Promise((res) => setTimeout(res, 500));
+  } while (Date.now() < until);
+  t.equal(bitrate?.state, 'finished', `bitrate set at run time: ${bitrate?.message}`);
+  const badSetting = await fc.send('or-12', { kind: 'channelSettings', channel: 'cam', settings: { colour: 'blue' } }, { timeoutMs: 10_000 });
+  t.match(badSetting, { state: 'invalid', message: /not known: colour/ });
+
+  await new Promise((res) => setTimeout(res, 2500)); // let a segment open inside the case
+  const stopWrong = await fc.send('or-12', { kind: 'recordingStop', caseId: 'case-9999' }, { timeoutMs: 10_000 });
+  t.equal(stopWrong?.state, 'invalid');
+  const stop = await fc.send('or-12', { kind: 'recordingStop', caseId: 'case-0042' }, { timeoutMs: 10_000 });
+  t.equal(stop?.state, 'finished', `case stopped: ${stop?.message}`);
+  await sup.stop();
+  const catalog = new Catalog({ path: join(base.box.dataDir, 'catalog.db') });
+  catalog.open();
+  const cases = catalog.listCases(0n, BigInt(Date.now() + 60_000) * 1_000_000n);
+  t.match(cases, [{ uid: 'case-0042', state: 'ended' }], 'the case is in the catalog, ended');
+  const inCase = catalog.segmentsOfCase(cases[0].id);
+  t.same([...new Set(inCase.map((x) => x.channel))].sort(), ['cam', 'vitals'], 'the video segment and the vitals track written during the case belong to it');
+  catalog.close();
 });
