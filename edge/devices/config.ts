@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import type { Protocol } from './sample.js';
+import { parseUdpPath } from './udp-transport.js';
 
 export const LINE_DEFAULTS: Record<Protocol, { baudRate: number; parity: 'none' | 'even' | 'odd'; dataBits: 7 | 8; stopBits: 1 | 2; rtscts: boolean }> = {
   intellivue: { baudRate: 115200, parity: 'none', dataBits: 8, stopBits: 1, rtscts: false },
@@ -20,7 +21,10 @@ export const PortConfigSchema = z
   .object({
     /** Port name used in samples, events and logs (e.g. "monitor", "anesthesia"). */
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'letters, digits, _ . - (1..32)'),
-    /** Serial device path, e.g. /dev/ttyUSB0 or a pty link. */
+    /**
+     * Serial device path (e.g. /dev/ttyUSB0 or a pty link), or for an IntelliVue on the LAN
+     * `udp://<monitor address>[:24105]`.
+     */
     path: z.string().min(1),
     protocol: z.enum(['intellivue', 's5', 'medibus']),
     baudRate: z.union(BAUD_RATES.map((b) => z.literal(b)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>, ...z.ZodLiteral<number>[]]).optional(),
@@ -41,7 +45,12 @@ export const PortConfigSchema = z
     /** MEDIBUS poll period, ms. */
     pollMs: z.number().int().min(100).max(60_000).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    if (!p.path.startsWith('udp://')) return;
+    if (p.protocol !== 'intellivue') ctx.addIssue({ code: 'custom', path: ['path'], message: `only IntelliVue speaks UDP; ${p.protocol} needs a serial path` });
+    else if (!parseUdpPath(p.path)) ctx.addIssue({ code: 'custom', path: ['path'], message: `expected udp://<host>[:<port>], got "${p.path}"` });
+  });
 
 export type PortConfigInput = z.input<typeof PortConfigSchema>;
 export type PortConfig = z.output<typeof PortConfigSchema>;

@@ -6,13 +6,14 @@ import type { DriverHost, ProtocolDriver } from './driver.js';
 import { IntelliVueDriver } from './intellivue/driver.js';
 import { MedibusDriver } from './medibus/driver.js';
 import { S5Driver } from './s5/driver.js';
+import { isUdpPath } from './udp-transport.js';
 
 /** Builds the driver of a port; `passive` (replay) decodes without having run the session. */
 export function createDriver(cfg: ResolvedPortConfig, host: DriverHost, passive = false): ProtocolDriver {
   const base = cfg.silenceMs !== undefined ? { silenceMs: cfg.silenceMs } : {};
   switch (cfg.protocol) {
     case 'intellivue':
-      return new IntelliVueDriver(host, { ...base, waves: cfg.waves ?? [], passive });
+      return new IntelliVueDriver(host, { ...base, waves: cfg.waves ?? [], passive, datagram: isUdpPath(cfg.path) });
     case 's5':
       return new S5Driver(host, { ...base, waves: cfg.waves ?? [], ...(cfg.intervalS ? { intervalS: cfg.intervalS } : {}) });
     case 'medibus':

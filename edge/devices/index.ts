@@ -20,6 +20,7 @@ import { createDriver } from './drivers.js';
 import { RawLogWriter } from './raw-log.js';
 import { completeSample, type ClockLike, type ConnectionState, type Protocol, type SampleDraft, type Timestamp, type VitalSample } from './sample.js';
 import { SerialTransport, type PortTransport, type TransportFactory } from './transport.js';
+import { UdpTransport, isUdpPath } from './udp-transport.js';
 
 export * from './sample.js';
 export { PortConfigSchema, DevicesConfigSchema, LINE_DEFAULTS, resolvePortConfig, formatConfigIssues } from './config.js';
@@ -31,6 +32,7 @@ export { VitalsTrackWriter, readVitalsTrack, parseVitalsTrack, type VitalsTrackI
 export { toCsv, toCsvLines, toWebVtt } from './export.js';
 export { replayCapture, registerDevicesCommands } from './replay.js';
 export type { PortTransport, TransportFactory } from './transport.js';
+export { UdpTransport, isUdpPath, parseUdpPath, INTELLIVUE_UDP_PORT } from './udp-transport.js';
 
 /** Events of the service, for control and guard. */
 export type DeviceEvent =
@@ -280,7 +282,7 @@ export class DeviceDataService {
       clock: this.clock,
       onSample: opts.onSample,
       onEvent,
-      factory: opts.transportFactory ?? ((cfg: ResolvedPortConfig) => new SerialTransport(cfg)),
+      factory: opts.transportFactory ?? ((cfg: ResolvedPortConfig) => (isUdpPath(cfg.path) ? new UdpTransport(cfg.path) : new SerialTransport(cfg))),
       reconnect,
       random: opts.random ?? Math.random,
       setTimer: this.setTimer,

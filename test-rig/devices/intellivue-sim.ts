@@ -17,6 +17,8 @@ import { PtySimulator } from './sim-port.js';
 
 export interface IntelliVueSimOptions {
   script?: VitalsScript;
+  /** LAN mode: one message per datagram, no serial framing (see IntelliVueUdpSimulator). */
+  datagram?: boolean;
   /** Device clock minus real clock, ms (staff set the monitor clock wrong). Default -37 000. */
   deviceClockOffsetMs?: number;
   /** Relative time at start, 125 us ticks (set near 2^32 to exercise the wrap). */
@@ -77,10 +79,12 @@ export class IntelliVueMonitorCore {
 
   receive(chunk: Uint8Array): void {
     if (this.silent || this.script.at(this.nowMs() - this.startMs).silent) return;
-    this.framer.push(chunk, (d) => this.onHost(d.slice()));
+    if (this.opts.datagram) this.onHost(chunk.slice());
+    else this.framer.push(chunk, (d) => this.onHost(d.slice()));
   }
 
   private out(userData: Uint8Array): void {
+    if (this.opts.datagram) { this.send(userData); return; }
     const noise = this.script.noise();
     if (noise) this.send(noise);
     this.send(encodeFrame(userData));
@@ -344,4 +348,46 @@ export async function startDemoIntelliVue(opts: IntelliVueSimOptions = {}): Prom
       await pty.close();
     },
   };
+}
+
+/**
+ * A monitor on the LAN: the IntelliVue core answering on a UDP port (127.0.0.1 in tests; a
+ * real monitor listens on 24105). It talks to whoever sent it the last datagram.
+ */
+export class IntelliVueUdpSimulator {
+  readonly core: IntelliVueMonitorCore;
+  private socket: import('node:dgram').Socket | undefined;
+  private peer: { address: string; port: number } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  port = 0;
+
+  constructor(opts: IntelliVueSimOptions = {}) {
+    this.core = new IntelliVueMonitorCore((b) => this.reply(b), () => Date.now(), { ...opts, datagram: true });
+  }
+
+  async start(port = 0): Promise<void> {
+    const { createSocket } = await import('node:dgram');
+    const s = createSocket('udp4');
+    s.on('message', (msg, rinfo) => { this.peer = { address: rinfo.address, port: rinfo.port }; this.core.receive(new Uint8Array(msg)); });
+    await new Promise<void>((r) => s.bind(port, '127.0.0.1', () => r()));
+    this.port = s.address().port;
+    this.socket = s;
+    this.timer = setInterval(() => this.core.tick(), 16);
+  }
+
+  /** The box-side path for this monitor. */
+  get path(): string {
+    return `udp://127.0.0.1:${this.port}`;
+  }
+
+  private reply(b: Uint8Array): void {
+    if (this.peer) this.socket?.send(b, this.peer.port, this.peer.address);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const s = this.socket;
+    this.socket = undefined;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
 }

@@ -81,11 +81,17 @@ export interface IntelliVueOptions extends DriverOptions {
   waves?: readonly string[];
   /** Replay: decode poll results even without having seen the association (capture mid-session). */
   passive?: boolean;
+  /**
+   * LAN (UDP 24105): each datagram is one message, with none of the serial framing (no
+   * C0/C1 flags, escaping or FCS). The protocol stack above is the same.
+   */
+  datagram?: boolean;
 }
 
 export class IntelliVueDriver implements ProtocolDriver {
   readonly protocol = 'intellivue' as const;
   private readonly framer = new IntelliVueFramer();
+  private readonly datagram: boolean;
   private phase: Phase = 'idle';
   private phaseSince = 0n;
   private lastRxMono = 0n;
@@ -125,6 +131,7 @@ export class IntelliVueDriver implements ProtocolDriver {
     if (!(silenceMs > 0)) throw new RangeError(`silenceMs must be > 0, got ${silenceMs}`);
     this.silenceNs = BigInt(Math.round(silenceMs)) * MS;
     this.passive = opts.passive ?? false;
+    this.datagram = opts.datagram ?? false;
     for (const w of opts.waves ?? []) {
       const id = INTELLIVUE_WAVE_LABELS.get(w);
       if (id === undefined) throw new RangeError(`unknown IntelliVue wave ${w}; known: ${[...INTELLIVUE_WAVE_LABELS.keys()].join(', ')}`);
@@ -153,7 +160,8 @@ export class IntelliVueDriver implements ProtocolDriver {
   }
 
   receive(chunk: Uint8Array): void {
-    this.framer.push(chunk, (data) => this.onFrame(data));
+    if (this.datagram) this.onFrame(chunk);
+    else this.framer.push(chunk, (data) => this.onFrame(data));
   }
 
   tick(): void {
@@ -228,7 +236,7 @@ export class IntelliVueDriver implements ProtocolDriver {
 
   private send(userData: Uint8Array): void {
     this.lastTxMono = this.host.now().monoNs;
-    this.host.write(encodeFrame(userData));
+    this.host.write(this.datagram ? userData : encodeFrame(userData));
   }
 
   private associate(): void {

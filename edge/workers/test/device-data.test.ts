@@ -1,7 +1,8 @@
 import t from 'tap';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPtyPair, startDemoIntelliVue, MedibusSimulator, S5Simulator } from '../../../test-rig/devices/index.js';
+import { createPtyPair, startDemoIntelliVue, IntelliVueUdpSimulator, MedibusSimulator, S5Simulator } from '../../../test-rig/devices/index.js';
+import { validateConfig } from '../../config/index.js';
 import { readVitalsTrack } from '../../devices/index.js';
 import { Catalog } from '../../recording/index.js';
 import { ringStats } from '../../lib/ring/index.js';
@@ -98,4 +99,23 @@ t.test('IntelliVue, GE S/5 and Draeger MEDIBUS on three ptys, one box: every dev
     t.ok(mine.length > 0, `${port}: ${mine.length} numeric samples recorded (${[...new Set(mine.map((s) => s.label))].slice(0, 6).join(', ')})`);
     t.ok(mine.every((s) => s.hostWallNs >= t0 && s.hostWallNs <= t1), `${port}: stamped within the run on the box clock`);
   }
+});
+
+t.test('an IntelliVue on the LAN (UDP, no serial framing) through the device-data worker; UDP paths validated', async (t) => {
+  const monitor = new IntelliVueUdpSimulator({ demo: true });
+  await monitor.start();
+  t.teardown(() => monitor.close());
+  const cfg = testConfig({ devices: { ports: [{ name: 'lan-monitor', path: monitor.path, protocol: 'intellivue' }] } });
+  const sup = await startBox(cfg);
+  await until('samples over UDP', () => ringStats(sup.rings.get('vitals')!.sab).recordsWritten >= 10, 15_000);
+  await sup.stop();
+  const dir = join(cfg.box.dataDir, 'vitals');
+  const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.ovt')).map((f) => join(dir, f));
+  const hr = files.flatMap((f) => readVitalsTrack(f).samples).filter((s) => s.port === 'lan-monitor' && s.label === 'HR' && s.value !== undefined);
+  t.ok(hr.length > 0 && hr.every((s) => s.value! > 20 && s.value! < 250), `heart rate over the LAN (${hr.length} samples)`);
+  t.ok(monitor.core.stats.associations >= 1, 'the monitor saw an association over UDP');
+  const base = { box: { id: 'x', dataDir: '/tmp/x' }, api: { socket: '/tmp/x/s' } };
+  t.throws(() => validateConfig({ ...base, devices: { ports: [{ name: 'a', path: 'udp://10.0.0.9', protocol: 's5' }] } }), /devices\.ports\[0\]\.path: only IntelliVue speaks UDP/);
+  t.throws(() => validateConfig({ ...base, devices: { ports: [{ name: 'a', path: 'udp://', protocol: 'intellivue' }] } }), /devices\.ports\[0\]\.path: expected udp:\/\/<host>/);
+  t.doesNotThrow(() => validateConfig({ ...base, devices: { ports: [{ name: 'a', path: 'udp://10.0.0.9', protocol: 'intellivue' }] } }));
 });
