@@ -59,7 +59,9 @@ export const FleetLinkConfigSchema = z.object({
   /** Largest accepted command payload, bytes. */
   commandMaxBytes: z.number().int().positive().max(1024 * 1024).default(64 * 1024),
   /** A command handler running longer than this is acknowledged FAILED ("timeout"), ms. */
-  commandTimeoutMs: z.number().int().positive().default(30_000),
+  // Longer than a remote device command may take: the device layer reports no answer in 60 s
+  // as invalid, and control waits 65 s for that report (control/commands.ts).
+  commandTimeoutMs: z.number().int().positive().default(70_000),
   /** Reported in the birth. */
   firmwareVersion: z.string().default('0.0.0-dev'),
   /** Verify the broker certificate's name (off only for lab brokers addressed by IP without SAN). */
