@@ -21,20 +21,21 @@ export interface RouterResult {
   details?: Record<string, string>;
 }
 
-/** How long control waits for device-data's answer: the device layer's 60 s, plus slack. */
-export const DEVICE_ANSWER_MS = 65_000;
+/** How long control waits for a worker's answer: the device layer's 60 s timeout, plus slack. */
+export const WORKER_ANSWER_MS = 65_000;
 
-export type CommandHandler = (body: CommandBody, id: string) => Promise<RouterResult>;
+export type CommandHandler<K extends CommandBody['kind'] = CommandBody['kind']> = (body: Extract<CommandBody, { kind: K }>, id: string) => Promise<RouterResult>;
 
 export class CommandRouter {
   private readonly pending = new Map<string, (r: RouterResult) => void>();
-  private readonly handlers = new Map<CommandBody['kind'], CommandHandler>();
+  // Keyed by kind; each handler takes only its kind's body (see handle()).
+  private readonly handlers = new Map<CommandBody['kind'], (body: CommandBody, id: string) => Promise<RouterResult>>();
 
   constructor(private readonly ctx: WorkerContext) {}
 
   /** Lets another part of control (the recording catalog, channel settings) take a command kind. */
-  handle(kind: CommandBody['kind'], h: CommandHandler): void {
-    this.handlers.set(kind, h);
+  handle<K extends CommandBody['kind']>(kind: K, h: CommandHandler<K>): void {
+    this.handlers.set(kind, h as (body: CommandBody, id: string) => Promise<RouterResult>);
   }
 
   /** Feeds a worker event; returns true when it answered a pending command. */
@@ -92,8 +93,8 @@ export class CommandRouter {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        resolve({ state: 'failed', message: `${to} did not answer within ${DEVICE_ANSWER_MS / 1000} s` });
-      }, DEVICE_ANSWER_MS);
+        resolve({ state: 'failed', message: `${to} did not answer within ${WORKER_ANSWER_MS / 1000} s` });
+      }, WORKER_ANSWER_MS);
       this.pending.set(id, (r) => { clearTimeout(timer); resolve(r); });
       this.ctx.send(to, { type: 'command', id, from: 'control', name, args });
     });

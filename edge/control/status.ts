@@ -83,4 +83,3 @@ function human(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(n % (1 << 20) ? 1 : 0)} MiB` : `${Math.round(n / 1024)} KiB`;
 }
 
-export { WORKER_NAMES };

@@ -26,7 +26,7 @@ export enum WorkerState { Stopped = 0, Starting = 1, Ready = 2, Stopping = 3, De
 
 export enum Fault { None = 0, Exited = 1, Threw = 2, Hung = 3, StartTimeout = 4 }
 
-const MAGIC = 0x544c414548425251n; // 'QRBHEALT'-ish tag
+const MAGIC = 0x544c414548425251n; // 'QRBHEALT' as little-endian bytes: marks a health table
 const VERSION = 1n;
 const HEADER = 8;
 const PER = 8;

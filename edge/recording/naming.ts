@@ -17,7 +17,8 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 export const CHANNEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
-export type SegmentExtension = 'mkv' | 'ts';
+/** Video segment containers, and `ovt` for vitals tracks (edge/devices/track.ts). */
+export type SegmentExtension = 'mkv' | 'ts' | 'ovt';
 
 /** `20250131T235959.123Z` for a ns time since the epoch (UTC, ms precision). */
 export function utcStamp(ns: bigint): string {

@@ -17,12 +17,12 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { BoxConfig } from '../config/index.js';
-import { takeAnchor, type ClockAnchor } from '../lib/clock.js';
+import { BoxClock, takeAnchor, type ClockAnchor } from '../lib/clock.js';
 import { Fault, HealthTable, WORKER_NAMES, WorkerState, createHealthTable, type WorkerName } from '../lib/health.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { RingProducer, createRing, createSlotRing, FLAG_SYNC } from '../lib/ring/index.js';
 import { INBOX_KIND_JSON, type InboxMessage, type RingAttachment, type ToSupervisor, type WorkerBoot } from '../workers/boot.js';
-import { backoffDelay } from '../workers/guard-policy.js';
+import { countFailure } from '../workers/guard-policy.js';
 import { planRings, type RingSpec } from './ring-plan.js';
 import { systemdNotifier, type Notifier } from './sd-notify.js';
 
@@ -46,6 +46,7 @@ const defaultEntry = (name: WorkerName) => new URL(`../workers/${name}.js`, impo
 export class Supervisor extends EventEmitter {
   readonly health: HealthTable;
   readonly anchor: ClockAnchor;
+  private readonly clock: BoxClock;
   readonly rings = new Map<string, { spec: RingSpec; sab: SharedArrayBuffer }>();
   private readonly inboxes = new Map<WorkerName, RingProducer>();
   private readonly slots = new Map<WorkerName, Slot>();
@@ -75,6 +76,7 @@ export class Supervisor extends EventEmitter {
     super();
     this.health = new HealthTable(createHealthTable());
     this.anchor = takeAnchor();
+    this.clock = new BoxClock(this.anchor);
     this.log = opts.log ?? createLogger('supervisor', { level: config.log.level });
     this.notifier = opts.notifier ?? systemdNotifier();
     this.entry = opts.entry ?? defaultEntry;
@@ -232,8 +234,8 @@ export class Supervisor extends EventEmitter {
   send(to: WorkerName, msg: InboxMessage): void {
     const inbox = this.inboxes.get(to);
     if (!inbox) throw new Error(`no inbox for ${to}`);
-    const now = process.hrtime.bigint();
-    inbox.write(INBOX_KIND_JSON, FLAG_SYNC, this.anchor.wallNs + (now - this.anchor.monoNs), now, this.encoder.encode(JSON.stringify(msg)));
+    const t = this.clock.now();
+    inbox.write(INBOX_KIND_JSON, FLAG_SYNC, t.wallNs, t.monoNs, this.encoder.encode(JSON.stringify(msg)));
   }
 
   /** Restarts a worker after `delayMs`, terminating its current incarnation if it still runs. */
@@ -262,10 +264,8 @@ export class Supervisor extends EventEmitter {
     const st = this.health.state('guard');
     const hung = st === WorkerState.Ready && this.health.heartbeatAgeMs('guard') > this.config.guard.hangMs;
     if (st !== WorkerState.Dead && !hung) return;
-    const fails = this.health.failsInRow('guard') + 1;
-    this.health.setFailsInRow('guard', fails);
     if (hung) this.health.setFault('guard', Fault.Hung);
-    this.restart('guard', hung ? Fault.Hung : Fault.Exited, backoffDelay(fails, this.config.guard.backoffMs, this.config.guard.backoffMaxMs));
+    this.restart('guard', hung ? Fault.Hung : Fault.Exited, countFailure(this.health, 'guard', this.config.guard).delayMs);
   }
 
   stop(): Promise<void> {

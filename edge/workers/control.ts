@@ -33,7 +33,6 @@ function methods(ctx: WorkerContext) {
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: Object.fromEntries(devices),
     }),
-    ping: () => ({ pong: true, worker: ctx.name }),
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
       const worker = String(p.worker) as WorkerName;
@@ -84,7 +83,6 @@ runWorker({
     recordings.start();
     const rec = recordings;
     router.handle('recordingStart', async (body) => {
-      if (body.kind !== 'recordingStart') return { state: 'invalid' };
       const unknown = body.channels.filter((c) => !ctx.config.channels.some((x) => x.name === c));
       if (unknown.length) return { state: 'invalid', message: `unknown channels: ${unknown.join(', ')}` };
       try {
@@ -95,7 +93,6 @@ runWorker({
       }
     });
     router.handle('recordingStop', async (body) => {
-      if (body.kind !== 'recordingStop') return { state: 'invalid' };
       try {
         const c = rec.endCase(body.caseId, ctx.clock.wallNs());
         return { state: 'finished', message: `case "${c.uid}" ended`, details: { caseId: c.uid } };

@@ -12,9 +12,9 @@
  * (channel `vitals`, for the catalog, as the video recorders report theirs), `command-result`.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DeviceDataService, VitalsTrackWriter, DeviceEvent, VitalSample } from '../devices/index.js';
 import { FLAG_SYNC } from '../lib/ring/index.js';
+import { recordingLocation } from '../recording/naming.js';
 import { runWorker, type WorkerContext } from './runtime.js';
 
 /** Record kind of a protobuf VitalSample in the vitals ring. */
@@ -26,11 +26,11 @@ let context: WorkerContext | undefined;
 
 const jsonSafe = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
 
+/** <dataDir>/vitals/<yyyymmdd>/vitals-<UTC start>-<incarnation>.ovt, named like video segments. */
 function trackPath(ctx: WorkerContext, wallNs: bigint): string {
-  const iso = new Date(Number(wallNs / 1_000_000n)).toISOString();
-  const dir = join(ctx.config.box.dataDir, 'vitals', iso.slice(0, 10).replaceAll('-', ''));
-  mkdirSync(dir, { recursive: true });
-  return join(dir, `vitals-${iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-i${ctx.incarnation}.ovt`);
+  const loc = recordingLocation(ctx.config.box.dataDir, 'vitals', wallNs, 'ovt');
+  mkdirSync(loc.dir, { recursive: true });
+  return loc.pathOf(ctx.incarnation);
 }
 
 /** Events also go to JSON (status, fleet): bigints become decimal strings. */

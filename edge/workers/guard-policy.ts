@@ -1,4 +1,5 @@
 /** The guard's restart policy, apart from the thread so it can be tested as a function. */
+import type { HealthTable, WorkerName } from '../lib/health.js';
 
 /** A worker that has run this long forgets its earlier failures. */
 export const STABLE_MS = 10_000;
@@ -14,4 +15,14 @@ export function backoffDelay(fails: number, baseMs: number, maxMs: number, rando
   if (fails <= IMMEDIATE_RESTARTS) return 0;
   const exp = Math.min(maxMs, baseMs * 2 ** (fails - IMMEDIATE_RESTARTS - 1));
   return Math.round(exp * (0.5 + random() * 0.5));
+}
+
+/**
+ * Counts one more failure in a row of `w` in the health table and returns the restart delay
+ * it earns. Used by the guard for every worker, and by the supervisor for the guard.
+ */
+export function countFailure(h: HealthTable, w: WorkerName, policy: { backoffMs: number; backoffMaxMs: number }): { fails: number; delayMs: number } {
+  const fails = h.failsInRow(w) + 1;
+  h.setFailsInRow(w, fails);
+  return { fails, delayMs: backoffDelay(fails, policy.backoffMs, policy.backoffMaxMs) };
 }

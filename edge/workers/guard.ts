@@ -15,7 +15,7 @@
 import { Fault, WORKER_NAMES, WorkerState, monoNs, type WorkerName } from '../lib/health.js';
 import { runWorker, type WorkerContext } from './runtime.js';
 
-import { STABLE_MS, backoffDelay } from './guard-policy.js';
+import { STABLE_MS, countFailure } from './guard-policy.js';
 
 let running = true;
 
@@ -44,9 +44,7 @@ function requestRestart(ctx: WorkerContext, w: WorkerName, fault: Fault): void {
   const h = ctx.health;
   if (fault !== Fault.None) { h.setFault(w, fault); }
   h.setState(w, WorkerState.Backoff);
-  const fails = h.failsInRow(w) + 1;
-  h.setFailsInRow(w, fails);
-  const delayMs = backoffDelay(fails, ctx.config.guard.backoffMs, ctx.config.guard.backoffMaxMs);
+  const { fails, delayMs } = countFailure(h, w, ctx.config.guard);
   ctx.log.warn({ target: w, fault: Fault[fault].toLowerCase(), fails, delayMs }, 'restart requested');
   ctx.post({ type: 'restart', worker: w, fault, delayMs });
 }

@@ -93,7 +93,6 @@ export class IntelliVueDriver implements ProtocolDriver {
   private readonly framer = new IntelliVueFramer();
   private readonly datagram: boolean;
   private phase: Phase = 'idle';
-  private phaseSince = 0n;
   private lastRxMono = 0n;
   private lastTxMono = 0n;
   private lastNumericPollMono = 0n;
@@ -241,7 +240,6 @@ export class IntelliVueDriver implements ProtocolDriver {
 
   private associate(): void {
     this.phase = 'associating';
-    this.phaseSince = this.host.now().monoNs;
     this.anchor = undefined;
     this.relTime.reset();
     this.linkedExpect.clear();
@@ -338,7 +336,6 @@ export class IntelliVueDriver implements ProtocolDriver {
     this.anchor = mds.absTime ? { absNs: mds.absTime.ns, relTicks: relExt } : undefined;
     if (mds.model || mds.systemId) this.host.setDeviceId([mds.model, mds.systemId].filter(Boolean).join(' '));
     this.phase = 'operating';
-    this.phaseSince = this.host.now().monoNs;
     this.pollNumerics();
     if (this.waveLabels.length) {
       this.send(buildSetRtsaPriorityList(this.nextInvoke(), this.waveLabels));

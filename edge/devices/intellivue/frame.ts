@@ -14,7 +14,7 @@
  * header + data before escaping: init 0xFFFF, reflected polynomial 0x8408, one's complement
  * sent LSB first; a receiver running it over header + data + FCS gets the good value 0xF0B8.
  */
-import type { DriverStats, FrameSink, Framer } from '../driver.js';
+import type { FrameSink, Framer } from '../driver.js';
 
 export const BOF = 0xc0;
 export const EOF = 0xc1;

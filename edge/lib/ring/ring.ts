@@ -99,14 +99,15 @@ const C_AWAIT_SYNC = 5;
 const C_EXPECT_SEQ = 6;
 const CONSUMER_WORDS = 8;
 
-// Record header (bytes).
+// Record header: 32 bytes, read and written as u32 words (index from the record's word).
 export const RECORD_HEADER_BYTES = 32;
-const R_LEN = 0;
-const R_KIND = 4;
-const R_FLAGS = 6;
-const R_SEQ = 8;
-const R_WALL = 16;
-const R_MONO = 24;
+const R_LEN = 0; // payload length; for a pad, the pad's whole size
+const R_KIND_FLAGS = 1; // kind in the low half, flags in the high half
+const R_SEQ = 2;
+const R_WALL_LO = 4; // wall ns as i64: low word, then high word (little-endian)
+const R_WALL_HI = 5;
+const R_MONO_LO = 6;
+const R_MONO_HI = 7;
 const KIND_PAD = 0xffff;
 
 /** Record flag: a point a consumer can resume from after an overrun (a keyframe, a standalone record). */
@@ -210,7 +211,6 @@ class RingView {
   protected readonly mask: number;
   protected readonly words: Int32Array;
   protected readonly bytes: Uint8Array;
-  protected readonly u16: Uint16Array;
   protected readonly u32v: Uint32Array;
   protected readonly i64: BigInt64Array;
 
@@ -229,7 +229,6 @@ class RingView {
     if (sab.byteLength !== off + this.capacity) throw new RingLayoutError('ring size does not match its header');
     this.words = new Int32Array(sab, 0, off / 4);
     this.bytes = new Uint8Array(sab, off, this.capacity);
-    this.u16 = new Uint16Array(sab, off, this.capacity / 2);
     this.u32v = new Uint32Array(sab, off, this.capacity / 4);
     this.i64 = new BigInt64Array(sab, off, this.capacity / 8);
   }
@@ -316,8 +315,8 @@ export class RingProducer extends RingView {
   }
 
   private writePad(off: number, size: number): void {
-    this.u32v[(off + R_LEN) >> 2] = size;
-    this.u16[(off + R_KIND) >> 1] = KIND_PAD;
+    this.u32v[(off >> 2) + R_LEN] = size;
+    this.u32v[(off >> 2) + R_KIND_FLAGS] = KIND_PAD;
   }
 
   /**
@@ -370,12 +369,12 @@ export class RingProducer extends RingView {
     const seq = this.seq;
     const u32v = this.u32v;
     const h = off >> 2;
-    u32v[h] = len;
-    u32v[h + 1] = (kind & 0xffff) | ((flags & 0xffff) << 16);
-    u32v[h + 2] = seq;
+    u32v[h + R_LEN] = len;
+    u32v[h + R_KIND_FLAGS] = (kind & 0xffff) | ((flags & 0xffff) << 16);
+    u32v[h + R_SEQ] = seq;
     u32v[h + 3] = 0;
-    this.i64[(off + R_WALL) >> 3] = wallNs;
-    this.i64[(off + R_MONO) >> 3] = monoNs;
+    this.i64[(h + R_WALL_LO) >> 1] = wallNs;
+    this.i64[(h + R_MONO_LO) >> 1] = monoNs;
     const start = this.pos;
     const total = align8(RECORD_HEADER_BYTES + len);
     this.pos = u32(this.pos + total);
@@ -479,8 +478,8 @@ export class RingConsumer extends RingView {
       const h = off >> 2;
       // Header words may be torn if the producer is overwriting them; everything below is
       // bounded by what was committed, and the seqlock check after the copy decides.
-      const len = u32v[h];
-      const kf = u32v[h + 1];
+      const len = u32v[h + R_LEN];
+      const kf = u32v[h + R_KIND_FLAGS];
       const kind = kf & 0xffff;
       const avail = u32(this.commitSeen - r);
       if (kind === KIND_PAD) {
@@ -493,9 +492,10 @@ export class RingConsumer extends RingView {
       const total = align8(RECORD_HEADER_BYTES + len);
       if (len > this.maxPayload || total > avail || off + total > this.capacity) { this.overrun(); continue; }
       const flags = kf >>> 16;
-      const seq = u32v[h + 2];
+      const seq = u32v[h + R_SEQ];
       const m = this.meta;
-      m.wallLo = u32v[h + 4]; m.wallHi = u32v[h + 5] | 0; m.monoLo = u32v[h + 6]; m.monoHi = u32v[h + 7] | 0;
+      m.wallLo = u32v[h + R_WALL_LO]; m.wallHi = u32v[h + R_WALL_HI] | 0;
+      m.monoLo = u32v[h + R_MONO_LO]; m.monoHi = u32v[h + R_MONO_HI] | 0;
       if (this.awaitSync && (flags & FLAG_SYNC) === 0) {
         // Skipped records are counted as lost through the sequence gap at the next read.
         if (u32(Atomics.load(w, H_RESERVE) - r) > this.capacity) { this.overrun(); continue; }
@@ -559,8 +559,8 @@ export class RingConsumer extends RingView {
       while (p !== commit && n < batch.maxRecords) {
         const off = p & this.mask;
         if (off < startOff && p !== r) break; // wrapped: the next batch starts at offset 0
-        const len = u32v[off >> 2];
-        const kind = u32v[(off >> 2) + 1] & 0xffff;
+        const len = u32v[(off >> 2) + R_LEN];
+        const kind = u32v[(off >> 2) + R_KIND_FLAGS] & 0xffff;
         const avail = u32(commit - p);
         if (kind === KIND_PAD) {
           if (n > 0) break;
@@ -593,10 +593,10 @@ export class RingConsumer extends RingView {
       let lost = 0;
       for (let i = 0; i < n; i++) {
         const h = o >> 2;
-        const len = d32[h];
-        const kf = d32[h + 1];
+        const len = d32[h + R_LEN];
+        const kf = d32[h + R_KIND_FLAGS];
         const flags = kf >>> 16;
-        const seq = d32[h + 2];
+        const seq = d32[h + R_SEQ];
         const total = align8(RECORD_HEADER_BYTES + len);
         if (this.awaitSync && (flags & FLAG_SYNC) === 0) { o += total; continue; }
         this.awaitSync = false;
@@ -608,8 +608,8 @@ export class RingConsumer extends RingView {
         batch.kind[kept] = kf & 0xffff;
         batch.flags[kept] = flags;
         batch.seq[kept] = seq;
-        batch.time[kept * 4] = d32[h + 4]; batch.time[kept * 4 + 1] = d32[h + 5];
-        batch.time[kept * 4 + 2] = d32[h + 6]; batch.time[kept * 4 + 3] = d32[h + 7];
+        batch.time[kept * 4] = d32[h + R_WALL_LO]; batch.time[kept * 4 + 1] = d32[h + R_WALL_HI];
+        batch.time[kept * 4 + 2] = d32[h + R_MONO_LO]; batch.time[kept * 4 + 3] = d32[h + R_MONO_HI];
         kept++;
         o += total;
       }

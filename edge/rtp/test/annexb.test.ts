@@ -1,6 +1,5 @@
 import t from 'tap';
 import { NalSpans, splitAnnexB } from '../annexb.js';
-import { RtpFormatError } from '../errors.js';
 
 function nals(bytes: number[]): number[][] {
   const b = Buffer.from(bytes);

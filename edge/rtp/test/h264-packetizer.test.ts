@@ -1,6 +1,6 @@
 import t from 'tap';
 import { H264Packetizer, type PacketBatch } from '../h264-packetizer.js';
-import { RtpOptionError } from '../errors.js';
+
 import { depayH264 } from '../../../test-rig/rtp/depay.js';
 
 const SSRC = [0x11, 0x22, 0x33, 0x44];

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { decodeRtpHeader, encodeRtpHeader, newRtpHeader, rtpHeaderSize, NEED_MORE, type RtpHeader } from '../header.js';
-import { BufferTooSmallError, RtpFormatError } from '../errors.js';
+import { BufferTooSmallError } from '../errors.js';
 
 // Case table: bytes, the header they mean, payload offset. Drives decode, encode and truncation.
 const cases: { name: string; bytes: number[]; h: Partial<RtpHeader>; payloadOffset: number }[] = [
