@@ -3,7 +3,10 @@
  * Flow control for the throughput runs: the consumer publishes how many records it has
  * taken (every 256) in a shared counter and the producer stays at most half a ring ahead,
  * so the figure is lossless throughput, not the rate of overruns. (The ring itself never
- * makes a producer wait; this is the benchmark's pacing.)
+ * makes a producer wait; this is the benchmark's pacing.) A consumer sets the second credit
+ * word once it is attached, and producers start only then: a slot-ring consumer attaching
+ * after the first frames were published would wait for frames the producer, held back by
+ * the window, never publishes.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { FLAG_SYNC, READ_EMPTY, RingBatch, RingConsumer, RingProducer, SlotConsumer, SlotProducer } from '../../edge/lib/ring/index.js';
@@ -33,8 +36,13 @@ async function main(): Promise<void> {
   }
 }
 
+const ATTACHED = 1;
+const attached = (credit: Int32Array): void => { Atomics.store(credit, ATTACHED, 1); Atomics.notify(credit, ATTACHED); };
+const awaitConsumer = (credit: Int32Array): void => { while (Atomics.load(credit, ATTACHED) === 0) Atomics.wait(credit, ATTACHED, 0, 10); };
+
 async function run(): Promise<void> {
   const credit = a.credit ? new Int32Array(a.credit) : undefined;
+  if (credit && a.role.endsWith('-producer')) awaitConsumer(credit);
   switch (a.role) {
     case 'ring-producer': {
       const p = new RingProducer(a.sab!);
@@ -49,6 +57,7 @@ async function run(): Promise<void> {
     }
     case 'ring-consumer': {
       const c = new RingConsumer(a.sab!, 0, 'oldest');
+      attached(credit!);
       const buf = new Uint8Array(c.maxPayload);
       let n = 0;
       let sum = 0;
@@ -90,6 +99,7 @@ async function run(): Promise<void> {
     }
     case 'pm-consumer': {
       const port = a.port!;
+      attached(credit!);
       let n = 0;
       let sum = 0;
       const t0 = hr();
@@ -124,6 +134,7 @@ async function run(): Promise<void> {
     }
     case 'slot-consumer': {
       const c = new SlotConsumer(a.sab!, 0);
+      attached(credit!);
       let n = 0;
       let sum = 0;
       const t0 = hr();

@@ -31,7 +31,7 @@ const fmt = (x: number, d = 0) => x.toFixed(d);
 async function ringRate(batch: boolean): Promise<number> {
   const count = 2_000_000;
   const size = 64;
-  const credit = new SharedArrayBuffer(4);
+  const credit = new SharedArrayBuffer(8);
   const sab = createRing(1 << 20, 1);
   const window = Math.floor((1 << 20) / (32 + size) / 2);
   const c = thread({ role: 'ring-consumer', sab, credit, count, size, batch });
@@ -43,7 +43,7 @@ async function ringRate(batch: boolean): Promise<number> {
 async function smallRecords(): Promise<{ ring: number; ringBatch: number; pm: number }> {
   const size = 64;
   const pmCount = 200_000;
-  const pmCredit = new SharedArrayBuffer(4);
+  const pmCredit = new SharedArrayBuffer(8);
   const { port1, port2 } = new MessageChannel();
   const pc = thread({ role: 'pm-consumer', port: port2, credit: pmCredit, count: pmCount, size }, [port2]);
   await thread({ role: 'pm-producer', port: port1, credit: pmCredit, count: pmCount, size, window: 4096 }, [port1]);
@@ -55,7 +55,7 @@ async function frames(): Promise<{ fps: number; copyFps: number }> {
   const size = 1920 * 1080 * 3 / 2;
   const count = 300;
   const sab = createSlotRing(4, size, 1);
-  const credit = new SharedArrayBuffer(4);
+  const credit = new SharedArrayBuffer(8);
   const c = thread({ role: 'slot-consumer', sab, credit, count, size });
   await thread({ role: 'slot-producer', sab, credit, count, size, window: 2 });
   const r = await c;
@@ -91,8 +91,11 @@ const small: { ring: number; ringBatch: number; pm: number }[] = [];
 const big: { fps: number; copyFps: number }[] = [];
 const lat: { p50: number; p99: number; pmP50: number; pmP99: number }[] = [];
 for (let i = 0; i < runs; i++) {
+  console.error(`# ring bench run ${i + 1}/${runs}: small records`);
   small.push(await smallRecords());
+  console.error(`# ring bench run ${i + 1}/${runs}: 1080p frames`);
   big.push(await frames());
+  console.error(`# ring bench run ${i + 1}/${runs}: hop latency`);
   lat.push(await latency());
 }
 const pmRate = median(small.map((s) => s.pm));
