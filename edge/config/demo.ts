@@ -19,13 +19,13 @@ export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
       {
         name: 'endoscope',
         source: { type: 'test-pattern', pattern: 'smpte', width: 1920, height: 1080, fps: 30 },
-        hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 30 },
+        hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 20 },
         lq: { width: 960, height: 540, bitrateKbps: 1500, gop: 15 },
       },
       {
         name: 'room',
         source: { type: 'test-pattern', pattern: 'ball', width: 1280, height: 720, fps: 30 },
-        hq: { width: 1280, height: 720, bitrateKbps: 4000, gop: 30 },
+        hq: { width: 1280, height: 720, bitrateKbps: 4000, gop: 20 },
         lq: { width: 640, height: 360, bitrateKbps: 800, gop: 15 },
       },
     ],

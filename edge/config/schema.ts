@@ -91,8 +91,16 @@ export const configSchema = z.object({
     backoffMs: z.number().int().min(0).max(60_000).default(250),
     backoffMaxMs: z.number().int().min(0).max(600_000).default(30_000),
   }).strict().default({ heartbeatMs: 100, hangMs: 400, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
-  /** Local recording (video-encode): segment length and the fsync period of open segments. */
-  recording: z.object({ segmentS: z.number().int().min(1).max(3600).default(60), fsyncMs: z.number().int().min(10).max(1000).default(250) }).strict().default({ segmentS: 60, fsyncMs: 250 }),
+  /**
+   * Local recording (video-encode): segment length, the fsync period of open segments, and the
+   * most recorded video a power cut or a kill may cost (the check below holds every recorded
+   * channel to it).
+   */
+  recording: z.object({
+    segmentS: z.number().int().min(1).max(3600).default(60),
+    fsyncMs: z.number().int().min(10).max(1000).default(250),
+    maxLossMs: z.number().int().min(100).max(60_000).default(1000),
+  }).strict().default({ segmentS: 60, fsyncMs: 250, maxLossMs: 1000 }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
   debug: z.object({
     /** Lets `orbox debug fault` make a worker exit, throw or hang, to test the guard. Never on in a hospital. */
@@ -103,8 +111,34 @@ export const configSchema = z.object({
   cfg.channels.forEach((c, i) => {
     if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['channels', i, 'name'], message: `duplicate channel name "${c.name}"` });
     seen.add(c.name);
+    if (c.record) {
+      const loss = recordingLossMs(c.hq.gop, c.source.fps, cfg.recording.fsyncMs);
+      if (loss > cfg.recording.maxLossMs) {
+        ctx.addIssue({
+          code: 'custom', path: ['channels', i, 'hq', 'gop'],
+          message: `a recorded channel can lose its open GOP, the fsync period and two frames in flight: ${c.hq.gop} frames at ${c.source.fps} fps ` +
+            `come to ${Math.round(loss)} ms, over recording.maxLossMs ${cfg.recording.maxLossMs}; use gop <= ${maxRecordedGop(c.source.fps, cfg.recording)}`,
+        });
+      }
+    }
   });
 });
+
+/**
+ * What a power cut can cost a recorded channel, ms. splitmuxsink keeps the open GOP in memory
+ * until the next keyframe tells it where the GOP ends (it must know whether the GOP still
+ * fits the segment), so up to one GOP is never written; what was written but not yet fsynced
+ * is up to one fsync period; and about two frames are between capture and the encoder's output.
+ * (A kill -9 loses only the first and the last: the page cache survives it.)
+ */
+export function recordingLossMs(gop: number, fps: number, fsyncMs: number): number {
+  return (gop * 1000) / fps + fsyncMs + (2 * 1000) / fps;
+}
+
+/** The largest hq GOP (frames) a recorded channel at `fps` may use. */
+export function maxRecordedGop(fps: number, rec: { fsyncMs: number; maxLossMs: number }): number {
+  return Math.max(1, Math.floor(((rec.maxLossMs - rec.fsyncMs) * fps) / 1000 - 2));
+}
 
 export type BoxConfig = z.infer<typeof configSchema>;
 export type ChannelConfig = BoxConfig['channels'][number];

@@ -20,8 +20,11 @@
  * - Time: every timestamp is in nanoseconds as a JS number (GStreamer running time; exact up to
  *   2^53 ns = 104 days). Encoders such as x264enc add a 1000 h offset to PTS/DTS (3.6e15 ns),
  *   still exact. null means "not set" (GST_CLOCK_TIME_NONE).
- * - Samples are copied into a new Buffer on pull (one copy), and pushed buffers are copied once
- *   into a GstBuffer.
+ * - Samples are copied once on pull: into a new Buffer (pull), or into the caller's memory
+ *   (pullInto: a slot of a shared ring, so raw video allocates nothing per frame). Pushed
+ *   buffers are copied once into a GstBuffer.
+ * - Capture time: a live source stamps buffers with the running time at capture;
+ *   `baseTimeNs() + ptsNs` places it on the monotonic clock of process.hrtime.
  */
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
@@ -112,6 +115,12 @@ export interface GstSample {
   readonly keyframe: boolean;
 }
 
+/** What pullInto() copied: the sample's size and everything else a GstSample carries. */
+export interface PulledInto extends Omit<GstSample, 'data'> {
+  /** The sample's size in bytes (may exceed the destination: then only what fits was copied). */
+  readonly size: number;
+}
+
 /** Timing of one pushed buffer. Numbers must be non-negative integers (ns). */
 export interface PushOptions {
   ptsNs: number | bigint;
@@ -195,6 +204,21 @@ export class GstAppSink {
           keyframe: meta.keyframe,
         });
       });
+    });
+  }
+
+  /**
+   * Like pull(), but the sample's bytes are copied into `into` (e.g. a claimed slot of a shared
+   * ring) and no Buffer is allocated. Resolves with the sample's size (`size > into.byteLength`:
+   * only what fits was copied) and its timing, or null as pull() does.
+   */
+  pullInto(into: Uint8Array): Promise<PulledInto | null> {
+    if (this.owner.state === 'closed') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.element.pull((size, caps, meta) => {
+        if (size === null || !meta) return resolve(null);
+        resolve({ size, caps, ptsNs: meta.pts, dtsNs: meta.dts, durationNs: meta.duration, keyframe: meta.keyframe });
+      }, into);
     });
   }
 
@@ -283,6 +307,16 @@ export class GstPipeline extends EventEmitter<GstPipelineEvents> {
 
   get state(): PipelineState {
     return this.#state;
+  }
+
+  /**
+   * Where running time 0 lies on the monotonic clock (process.hrtime), ns; null while the
+   * pipeline has no clock (not yet playing). A live source's `ptsNs + baseTimeNs()` is the
+   * moment it captured the buffer (for v4l2src, the driver's timestamp).
+   */
+  baseTimeNs(): number | null {
+    if (this.#state !== 'playing') return null;
+    return this.#native.baseTime();
   }
 
   /** Plays the pipeline and starts delivering bus events. Allowed in created and stopped. */

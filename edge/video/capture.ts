@@ -6,9 +6,10 @@
  * - Owns: the source GstPipeline of one channel (test pattern, V4L2 device or a GStreamer
  *   source description, ending in raw 4:2:0 at the channel's size and rate in an appsink),
  *   the slate timer, the retry timer. Writes only into its slot ring (`raw.<channel>`).
- * - Every frame is copied once into a claimed slot and published with its capture time on the
- *   box clock (wall and monotonic ns, taken when the frame reaches this thread; strictly
- *   increasing). Slot meta: kind FRAME_KIND_RAW, flags FRAME_FLAG_SLATE on slate frames,
+ * - Every frame is copied once, by the binding, into a claimed slot and published with its
+ *   capture time on the box clock (wall and monotonic ns; the source's own time, i.e. the
+ *   running time it stamped plus the pipeline's base time, else arrival in this thread;
+ *   strictly increasing). Slot meta: kind FRAME_KIND_RAW, flags FRAME_FLAG_SLATE on slate frames,
  *   user0/user1 = width/height.
  * - Test-pattern frames get a burnt-in capture clock and the channel's name (overlay.ts).
  * - A lost source (bus error, EOS, the source closed, or no frame for `stallMs`, which is how a
@@ -24,10 +25,10 @@
  *   `onEvent`.
  * Runs on: video-capture.
  */
-import { GstPipeline, type GstSample } from '../gst/index.js';
+import { GstPipeline } from '../gst/index.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
-import type { SlotProducer } from '../lib/ring/index.js';
+import type { SlotClaim, SlotProducer } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { clockText, drawText, frameBytes, solidFrame, textScale, textWidth, type Yuv420Format } from './overlay.js';
 
@@ -116,6 +117,8 @@ export class ChannelCapture {
   private watchdog: NodeJS.Timeout | undefined;
   private slateNext = 0;
   private readonly slate: Uint8Array;
+  /** Where a frame goes when every slot is held (it is dropped). */
+  private scratch: Uint8Array | undefined;
   private readonly frameLen: number;
   private readonly intervalMs: number;
   private readonly stallMs: number;
@@ -210,18 +213,45 @@ export class ChannelCapture {
     void this.pullLoop(gen, p);
   }
 
+  /**
+   * Each source frame is copied by the binding straight into a claimed slot (the only copy;
+   * nothing is allocated per frame). The claim is held while the pull waits, which costs the
+   * ring one of its slots, not a frame.
+   */
   private async pullLoop(gen: number, p: GstPipeline): Promise<void> {
     const sink = p.appsink('capture-sink');
     for (;;) {
-      const s = await sink.pull();
-      if (gen !== this.gen) return;
-      if (!s) { this.lost(gen, 'source closed'); return; }
-      this.onSourceFrame(s);
+      const claim = this.opts.ring.claim();
+      const into = claim ? claim.bytes.subarray(0, this.frameLen) : (this.scratch ??= new Uint8Array(this.frameLen));
+      const got = await sink.pullInto(into);
+      if (gen !== this.gen || !got) {
+        if (claim) this.opts.ring.abandon(claim);
+        if (gen === this.gen) this.lost(gen, 'source closed');
+        return;
+      }
+      const arrival = process.hrtime.bigint();
+      this.sourceUp(arrival);
+      if (!claim) { this.st.dropped++; continue; }
+      if (got.size < this.frameLen) into.fill(0, got.size);
+      this.publishClaim(claim, 0, this.captureMono(p, got.ptsNs, arrival));
     }
   }
 
-  private onSourceFrame(s: GstSample): void {
-    const mono = process.hrtime.bigint();
+  /**
+   * The source's own capture time on the monotonic clock: running time at capture (a live
+   * source's PTS; for V4L2 the driver's timestamp) plus the pipeline's base time. Arrival
+   * time when the source gives none, or when its time is not plausible (in the future, or
+   * older than the stall limit: a source clock that is not the host's).
+   */
+  private captureMono(p: GstPipeline, ptsNs: number | null, arrival: bigint): bigint {
+    const base = p.baseTimeNs();
+    if (ptsNs === null || base === null) return arrival;
+    const t = BigInt(Math.round(base + ptsNs));
+    const ageMs = Number(arrival - t) / 1e6;
+    return ageMs >= 0 && ageMs < this.stallMs ? t : arrival;
+  }
+
+  private sourceUp(mono: bigint): void {
     this.lastSourceMono = mono;
     if (this.stateValue === 'slate') {
       this.stateValue = 'live';
@@ -231,7 +261,6 @@ export class ChannelCapture {
       this.opts.onEvent?.({ type: 'source-up', channel: this.name, attempt: this.attempts });
     }
     if (this.attempts > 0 && Number(mono - this.sourceStartedMono) / 1e6 > this.stableMs) this.attempts = 0;
-    this.publish(s.data, 0, mono);
   }
 
   private checkStall(): void {
@@ -270,7 +299,7 @@ export class ChannelCapture {
 
   private slateTick(): void {
     if (this.stateValue !== 'slate') { this.slateTimer = undefined; return; }
-    this.publish(this.slate, FRAME_FLAG_SLATE, process.hrtime.bigint());
+    this.publishSlate();
     // Drift-free: the next deadline follows from the first, not from when this one ran.
     this.slateNext += this.intervalMs;
     const now = performance.now();
@@ -280,17 +309,20 @@ export class ChannelCapture {
 
   // ---- ring ----
 
-  private publish(data: Uint8Array, flags: number, arrivalMono: bigint): void {
+  private publishSlate(): void {
     const claim = this.opts.ring.claim();
     if (!claim) { this.st.dropped++; return; }
+    claim.bytes.set(this.slate);
+    this.publishClaim(claim, FRAME_FLAG_SLATE, process.hrtime.bigint());
+  }
+
+  /** Stamps, overlays and publishes a claimed slot that holds a whole frame. */
+  private publishClaim(claim: SlotClaim, flags: number, captureMono: bigint): void {
     // Capture times strictly increase, even across a source restart or a slate switch.
-    let mono = arrivalMono;
+    let mono = captureMono;
     if (mono <= this.lastStampMono) mono = this.lastStampMono + 1000n;
     this.lastStampMono = mono;
     const wall = this.opts.clock.toWall(mono);
-    const n = Math.min(this.frameLen, data.byteLength);
-    claim.bytes.set(n === data.byteLength ? data : data.subarray(0, n));
-    if (n < this.frameLen) claim.bytes.fill(0, n, this.frameLen);
     const frame = claim.bytes.subarray(0, this.frameLen);
     const g = { width: this.width, height: this.height, format: this.opts.format };
     if (this.overlay || flags & FRAME_FLAG_SLATE) {

@@ -44,6 +44,8 @@ runWorker({
     // Only boxes with devices pay for the drivers, serialport and the protobuf schema.
     const { DeviceDataService, VitalsTrackWriter, encodeVitalSample } = await import('../devices/index.js');
     const vitals = ctx.producer('vitals');
+    let publishQueued = false;
+    const publish = (): void => { publishQueued = false; vitals.publish(); };
     const created = ctx.clock.wallNs();
     track = new VitalsTrackWriter(trackPath(ctx, created), { createdWallNs: created });
     track.open();
@@ -53,7 +55,10 @@ runWorker({
       ports,
       clock: ctx.clock,
       onSample: (s: VitalSample) => {
-        vitals.write(VITALS_KIND_SAMPLE, FLAG_SYNC, s.hostWallNs, s.hostMonoNs, encodeVitalSample(s));
+        // A device message yields its samples in one go: they are published together when
+        // this task ends (one ring commit and one wake-up of the readers per message).
+        vitals.append(VITALS_KIND_SAMPLE, FLAG_SYNC, s.hostWallNs, s.hostMonoNs, encodeVitalSample(s));
+        if (!publishQueued) { publishQueued = true; queueMicrotask(publish); }
         track!.append(s);
       },
       onEvent: (e) => {

@@ -21,6 +21,8 @@ interface Args {
   window?: number;
   intervalUs?: number;
   batch?: boolean;
+  /** ring-producer: records appended per publish() (1: write() each). */
+  burst?: number;
 }
 const a = workerData as Args;
 const post = (m: unknown) => parentPort!.postMessage(m);
@@ -48,10 +50,16 @@ async function run(): Promise<void> {
       const p = new RingProducer(a.sab!);
       const payload = new Uint8Array(a.size).fill(7);
       const window = a.window!;
+      const burst = a.burst ?? 1;
       for (let i = 0; i < a.count; i++) {
-        while (i - Atomics.load(credit!, 0) > window) Atomics.wait(credit!, 0, Atomics.load(credit!, 0), 1);
-        p.write(1, FLAG_SYNC, 0n, 0n, payload);
+        while (i - Atomics.load(credit!, 0) > window) { p.publish(); Atomics.wait(credit!, 0, Atomics.load(credit!, 0), 1); }
+        if (burst === 1) p.write(1, FLAG_SYNC, 0n, 0n, payload);
+        else {
+          p.append(1, FLAG_SYNC, 0n, 0n, payload);
+          if ((i + 1) % burst === 0) p.publish();
+        }
       }
+      p.publish();
       post({ done: true });
       return;
     }

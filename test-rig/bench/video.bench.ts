@@ -66,7 +66,7 @@ function channel(name: string, w: number, h: number, hqKbps: number, lqW: number
   return {
     name, record: true,
     source: { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps: 30 },
-    hq: { width: w, height: h, bitrateKbps: hqKbps, gop: 30 },
+    hq: { width: w, height: h, bitrateKbps: hqKbps, gop: 20 },
     lq: { width: lqW, height: lqH, bitrateKbps: lqKbps, gop: 15 },
   };
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { validateConfig, type BoxConfig } from '../../edge/config/index.js';
+import { maxRecordedGop, validateConfig, type BoxConfig } from '../../edge/config/index.js';
 import type { Supervisor } from '../../edge/supervisor/supervisor.js';
 
 const run = promisify(execFile);
@@ -20,7 +20,7 @@ export interface ChannelSpec {
   height?: number;
   fps?: number;
   lq?: { width: number; height: number };
-  /** hq keyframe interval in frames (default: one second). */
+  /** hq keyframe interval in frames (default: the longest a recorded channel may use). */
   gop?: number;
 }
 
@@ -35,7 +35,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
       return {
         name: c.name,
         source: c.source ?? { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps },
-        hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? fps },
+        hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? maxRecordedGop(fps, { fsyncMs: 250, maxLossMs: 1000 }) },
         lq: { ...(c.lq ?? { width: w / 2, height: h / 2 }), bitrateKbps: 400, gop: Math.max(1, fps / 2) },
       };
     }),

@@ -15,7 +15,7 @@ api: { socket: /tmp/orbox-7/orbox.sock }
 channels:
   - name: endoscope
     source: { type: test-pattern, width: 1920, height: 1080, fps: 30 }
-    hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 30 }
+    hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 20 }
     lq: { width: 960, height: 540, bitrateKbps: 1500, gop: 15 }
 `;
 
@@ -52,6 +52,17 @@ t.test('wrong types, ranges, duplicates and missing sections each name their pla
     name: 'cam', source: { type: 'test-pattern', width: 64, height: 64, fps: 5 },
     hq: { width: 64, height: 64, bitrateKbps: 100, gop: 5 }, lq: { width: 64, height: 64, bitrateKbps: 100, gop: 5 } })) };
   t.match((t.throws(() => validateConfig(dup)) as Error).message, /channels\[1\]\.name: duplicate channel name "cam"/);
+});
+
+t.test('a recorded channel whose GOP could lose more than recording.maxLossMs is refused, with the largest GOP that fits', async (t) => {
+  const oneSecondGop = loadConfig.bind(null, file('gop30.yaml', good.replace('gop: 20', 'gop: 30')));
+  const msg = (t.throws(oneSecondGop) as Error).message;
+  t.match(msg, /channels\[0\]\.hq\.gop: a recorded channel can lose its open GOP.*30 frames at 30 fps come to 1317 ms, over recording\.maxLossMs 1000; use gop <= 20/);
+  const unrecorded = good.replace('gop: 20', 'gop: 30').replace('    lq: {', '    record: false\n    lq: {');
+  t.equal(loadConfig(file('gop30-unrecorded.yaml', unrecorded)).channels[0].hq.gop, 30, 'a channel that is not recorded may use any GOP');
+  const looser = good.replace('gop: 20', 'gop: 30') + 'recording: { fsyncMs: 100, maxLossMs: 1500 }\n';
+  t.equal(loadConfig(file('gop30-looser.yaml', looser)).channels[0].hq.gop, 30, 'a site that accepts more loss may say so');
+  t.equal(loadConfig(file('gop20.yaml', good)).channels[0].hq.gop, 20, 'the largest GOP it names is accepted');
 });
 
 t.test('YAML syntax errors give the line; unreadable files say why', async (t) => {

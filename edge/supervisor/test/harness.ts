@@ -14,7 +14,7 @@ export function testConfig(over: Record<string, unknown> = {}): BoxConfig {
     api: { socket: join(dir, 'orbox.sock') },
     channels: [{
       name: 'cam', source: { type: 'test-pattern', width: 320, height: 240, fps: 30 },
-      hq: { width: 320, height: 240, bitrateKbps: 500, gop: 30 }, lq: { width: 160, height: 120, bitrateKbps: 200, gop: 15 },
+      hq: { width: 320, height: 240, bitrateKbps: 500, gop: 20 }, lq: { width: 160, height: 120, bitrateKbps: 200, gop: 15 },
     }],
     audio: { inputs: [{ name: 'mic', device: 'test-tone' }] },
     log: { level: 'fatal' },

@@ -2,7 +2,7 @@
  * Thread body for the cross-thread ring tests. workerData.role:
  *  - 'producer': writes `count` records (sizes from the seeded schedule, payloads derived
  *    from the seq), pausing at random to vary the interleaving; every `syncEvery`-th record
- *    is flagged SYNC.
+ *    is flagged SYNC. With `bursts`, records are append()ed and publish()ed in bursts.
  *  - 'consumer': reads until it has seen the last seq, checking every payload; "restarts"
  *    itself (a fresh RingConsumer on the same slot) at random points; stalls at random so
  *    it gets overrun. Posts its tally.
@@ -11,17 +11,26 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { RingBatch, RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../ring.js';
 import { fillPayload, payloadMatches, prng, sizeOf } from './fixtures.js';
 
-interface Args { batch?: boolean; producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
+interface Args { batch?: boolean; bursts?: boolean; producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
 const a = workerData as Args;
 const rnd = prng(a.seed * 7 + a.index + (a.role === 'producer' ? 1 : 100));
 const spin = (n: number) => { const end = performance.now() + n; while (performance.now() < end); };
 
 if (a.role === 'producer') {
   const p = new RingProducer(a.sab);
+  const scratch = new Uint8Array(a.maxSize);
   for (let seq = 0; seq < a.count; seq++) {
     const len = sizeOf(seq, a.seed, a.maxSize);
     const flags = seq % a.syncEvery === 0 || seq === a.count - 1 ? FLAG_SYNC : 0;
-    p.writeWith(seq % 7, flags, BigInt(seq) * 1000n, BigInt(seq), len, (dst) => fillPayload(dst, seq));
+    if (a.bursts) {
+      // Bursts of random length (sometimes longer than the ring), published at their end.
+      const payload = scratch.subarray(0, len);
+      fillPayload(payload, seq);
+      p.append(seq % 7, flags, BigInt(seq) * 1000n, BigInt(seq), payload);
+      if (rnd() < 0.25 || seq === a.count - 1) p.publish();
+    } else {
+      p.writeWith(seq % 7, flags, BigInt(seq) * 1000n, BigInt(seq), len, (dst) => fillPayload(dst, seq));
+    }
     if (rnd() < a.producerPause) spin(rnd() * 0.2);
   }
   parentPort!.postMessage({ done: true });

@@ -185,6 +185,37 @@ function runThread(args: object): Promise<any> {
   });
 }
 
+t.test('appended records stay invisible until publish(), then read as written writes would', async (t) => {
+  const sab = createRing(4096, 1);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab, 0);
+  t.equal(p.append(1, 0, 10n, 11n, bytes(40, 1)), 0);
+  t.equal(p.append(2, FLAG_SYNC, 20n, 21n, bytes(0)), 1);
+  t.equal(p.append(3, 0, 30n, 31n, bytes(100, 3)), 2);
+  t.equal(c.read(), undefined, 'nothing visible before publish');
+  t.equal(ringStats(sab).recordsWritten, 0, 'status counts only what is published');
+  let woke = false;
+  const waiting = c.wait(5000).then(() => { woke = true; });
+  await new Promise((r) => setImmediate(r));
+  t.notOk(woke, 'a waiting consumer is not woken by append');
+  p.publish();
+  await waiting;
+  t.ok(woke, 'publish wakes it');
+  const got = [c.read()!, c.read()!, c.read()!];
+  t.same(got.map((r) => [r.kind, r.seq, r.monoNs, r.payload.length]), [[1, 0, 11n, 40], [2, 1, 21n, 0], [3, 2, 31n, 100]]);
+  t.ok(payloadMatches(got[0].payload, 1) && payloadMatches(got[2].payload, 3), 'payloads intact');
+  t.equal(c.read(), undefined);
+  p.publish();
+  t.equal(ringStats(sab).recordsWritten, 3, 'an empty publish changes nothing');
+  // An overtaken consumer resumes at the burst's sync record (its position was published).
+  const late = new RingConsumer(sab, 0);
+  for (let i = 0; i < 80; i++) p.append(5, i === 70 ? FLAG_SYNC : 0, 0n, BigInt(i), bytes(64, i));
+  p.publish();
+  const first = late.read()!;
+  t.equal(first.monoNs, 70n, 'resumed at the last sync record of the burst');
+  t.ok(ringStats(sab).consumers[0].overruns >= 1, 'counted as an overrun');
+});
+
 t.test('random schedules across threads: wrap-around, overruns, empty and max records, restarts', async (t) => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
     const capacity = [1024, 4096, 65536][seed % 3];
@@ -192,7 +223,8 @@ t.test('random schedules across threads: wrap-around, overruns, empty and max re
     const maxSize = capacity - RECORD_HEADER_BYTES;
     const count = 10_000;
     // Odd seeds: a producer that pauses often (consumers mostly keep up); even: flat out.
-    const common = { sab, seed, count, syncEvery: 5, maxSize, producerPause: seed % 2 ? 0.3 : 0.005 };
+    // Seeds 3 and 6: the producer appends bursts and publishes each once.
+    const common = { sab, seed, count, syncEvery: 5, maxSize, producerPause: seed % 2 ? 0.3 : 0.005, bursts: seed % 3 === 0 };
     // Consumers attach before the producer starts, so each must account for every record.
     for (const index of [0, 1, 2]) new RingConsumer(sab, index, 'oldest');
     // Consumer 2 reads with readBatch(), the others record by record.
