@@ -16,6 +16,7 @@
  * the last second" is required.
  */
 import t from 'tap';
+import { maxRecordedGop } from '../../edge/config/index.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,7 +44,10 @@ function startBox(cfgPath: string): { child: ChildProcess; running: Promise<void
 
 t.test('10 x kill -9 of orbox run mid-recording: closed segments play, at most 1 s lost per kill, recovery closes the rest', async (t) => {
   const port = await freeTcpPort();
-  const cfg = videoConfig(port, [{ name: 'endoscope', width: 320, height: 240, gop: 15 }], { recording: { segmentS: 1, fsyncMs: 250 } });
+  // The longest hq GOP the configuration allows a recorded channel (recording.maxLossMs): the
+  // worst case the loss bound has to hold for.
+  const rec = { segmentS: 1, fsyncMs: 250, maxLossMs: 1000 };
+  const cfg = videoConfig(port, [{ name: 'endoscope', width: 320, height: 240, gop: maxRecordedGop(30, rec) }], { recording: rec });
   const cfgPath = join(cfg.box.dataDir, 'box.json');
   writeFileSync(cfgPath, JSON.stringify({ ...cfg, log: { level: 'error' } }));
   const root = join(cfg.box.dataDir, 'recordings');
