@@ -35,8 +35,16 @@ function show(v: unknown): string {
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
-function describe(issue: z.core.$ZodIssue & { input?: unknown }): string {
-  const found = `found ${show(issue.input)}`;
+/** The value at `path` in the document as written (undefined when it is not there). */
+function valueAt(raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let v = raw;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+function describe(issue: z.core.$ZodIssue & { input?: unknown }, raw: unknown): string {
+  // A check across sections reports on the whole document; show the value its path names.
+  const found = `found ${show(issue.code === 'custom' ? valueAt(raw, issue.path) : issue.input)}`;
   switch (issue.code) {
     case 'invalid_type': return `expected ${issue.expected}, ${found}`;
     case 'unrecognized_keys': return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
@@ -51,7 +59,7 @@ export function validateConfig(raw: unknown, source = 'configuration'): BoxConfi
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => {
     const path = i.code === 'unrecognized_keys' && i.keys.length === 1 ? [...i.path, i.keys[0]] : i.path;
-    return { path: keyPath(path), message: describe(i as never) };
+    return { path: keyPath(path), message: describe(i as never, raw) };
   });
   throw new ConfigError(source, problems);
 }
