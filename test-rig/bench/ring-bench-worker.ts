@@ -184,6 +184,21 @@ async function run(): Promise<void> {
       post({ hops });
       return;
     }
+    case 'sync-latency-consumer': {
+      // The floor: the same hop with the consumer blocked in Atomics.wait (a bare futex wake,
+      // no event loop). Workers cannot wait like this (their event loop would stop); it shows
+      // how much of the hop is the machine's wake-up itself.
+      const c = new RingConsumer(a.sab!, 0, 'oldest');
+      const buf = new Uint8Array(c.maxPayload);
+      const hops: number[] = [];
+      while (hops.length < a.count) {
+        const len = c.readInto(buf);
+        if (len === READ_EMPTY) { c.waitBlocking(1000); continue; }
+        hops.push(Number(hr() - c.meta.monoNs));
+      }
+      post({ hops });
+      return;
+    }
     case 'pm-latency-consumer': {
       const hops: number[] = [];
       await new Promise<void>((resolve) => {

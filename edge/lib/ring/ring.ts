@@ -731,6 +731,19 @@ export class RingConsumer extends RingView {
     this.hot = performance.now() - t0 < SPIN_MS;
   }
 
+  /**
+   * Blocks the thread until a record may be available or `timeoutMs` passed (Atomics.wait):
+   * for a thread with no event loop to keep running (a tool, a benchmark's reference). A
+   * worker must use wait().
+   */
+  waitBlocking(timeoutMs: number): void {
+    const w = this.words;
+    if (this.backlog > 0) return;
+    Atomics.add(w, H_PARKS, 1);
+    const seen = Atomics.load(w, H_COMMIT);
+    if (u32(seen) === this.pos) Atomics.wait(w, H_COMMIT, seen, timeoutMs);
+  }
+
   /** Forgets this slot's cursor so the next consumer attaching to it starts afresh. */
   detach(): void {
     Atomics.store(this.words, this.base + C_ATTACHED, 0);

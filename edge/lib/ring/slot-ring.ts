@@ -13,7 +13,7 @@
  *   | header 16 w   | slot meta 16 w each | consumer 8 w each    | (pad to 64)  | slots*slotBytes
  *   +---------------+---------------------+----------------------+--------------+-------------+
  *   header: MAGIC 'ORBS', VERSION, SLOTS, SLOT_BYTES, MAX_CONSUMERS, PUBLISHED (last frame
- *           seq), WAITERS, DROPPED (frames the producer had no slot for), PRODUCER_EPOCH
+ *           seq), PARKS, DROPPED (frames the producer had no slot for), PRODUCER_EPOCH
  *   slot:   HOLDERS (bit c = consumer c holds it, bit 31 = producer writing), SEQ, LEN,
  *           KIND_FLAGS, WALL ns (2 w), MONO ns (2 w), USER0, USER1
  *   consumer: ATTACHED, NEXT (seq wanted), READ, OVERRUNS, LOST
@@ -28,6 +28,10 @@
  * holds a slot re-reads SEQ after taking the hold, so it never keeps a slot that was reused
  * between its scan and its hold.
  *
+ * Wake-ups follow the record ring's PARKS scheme (ring.ts): a consumer counts itself in PARKS
+ * before it re-reads PUBLISHED and parks; the producer notifies only when PARKS moved since its
+ * last notify.
+ *
  * Overrun policy: the producer reuses the oldest slot nobody holds, read or not (it never
  * waits). A consumer whose wanted frame was overwritten counts an overrun, adds the frames
  * it missed to LOST and resumes at the newest frame: for live video the freshest frame is
@@ -41,7 +45,7 @@
 import { RingLayoutError } from './ring.js';
 
 export const SLOT_RING_MAGIC = 0x5342524f; // 'ORBS' little-endian, distinct from the record ring's 'ORBR'
-export const SLOT_RING_VERSION = 1;
+export const SLOT_RING_VERSION = 2;
 
 const H_MAGIC = 0;
 const H_VERSION = 1;
@@ -49,7 +53,7 @@ const H_SLOTS = 2;
 const H_SLOT_BYTES = 3;
 const H_MAX_CONSUMERS = 4;
 const H_PUBLISHED = 5;
-const H_WAITERS = 6;
+const H_PARKS = 6;
 const H_DROPPED = 7;
 const H_PRODUCER_EPOCH = 8;
 const HEADER_WORDS = 16;
@@ -161,6 +165,8 @@ export interface SlotClaim {
 export class SlotProducer extends SlotView {
   private cursor = 0;
   private seq: number;
+  /** PARKS when this producer last notified (never equal at first: a consumer may be parked). */
+  private notifiedParks = 2 ** 40;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
@@ -212,7 +218,11 @@ export class SlotProducer extends SlotView {
     Atomics.store(w, this.sw(s, S_SEQ), this.seq | 0);
     Atomics.and(w, this.sw(s, S_HOLDERS), ~WRITER);
     Atomics.store(w, H_PUBLISHED, this.seq | 0);
-    if (Atomics.load(w, H_WAITERS) > 0) Atomics.notify(w, H_PUBLISHED);
+    const parks = Atomics.load(w, H_PARKS);
+    if (parks !== this.notifiedParks) {
+      this.notifiedParks = parks;
+      Atomics.notify(w, H_PUBLISHED);
+    }
     return this.seq;
   }
 
@@ -312,17 +322,14 @@ export class SlotConsumer extends SlotView {
   /** Resolves when a new frame may be published or `timeoutMs` passed; never blocks the loop. */
   async wait(timeoutMs: number): Promise<void> {
     const w = this.w;
-    Atomics.add(w, H_WAITERS, 1);
-    try {
-      const published = Atomics.load(w, H_PUBLISHED);
-      const want = Atomics.load(w, this.cw(this.index, C_NEXT));
-      if (((published - want) | 0) >= 0) return;
-      const res = Atomics.waitAsync(w, H_PUBLISHED, published, timeoutMs);
-      if (res.async) await res.value;
-    } finally {
-      Atomics.sub(w, H_WAITERS, 1);
-    }
+    Atomics.add(w, H_PARKS, 1);
+    const published = Atomics.load(w, H_PUBLISHED);
+    const want = Atomics.load(w, this.cw(this.index, C_NEXT));
+    if (((published - want) | 0) >= 0) return;
+    const res = Atomics.waitAsync(w, H_PUBLISHED, published, timeoutMs);
+    if (res.async) await res.value;
   }
+
 }
 
 export interface SlotRingStats {
