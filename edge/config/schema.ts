@@ -45,12 +45,24 @@ const stream = z.object({
   gop: z.number().int().min(1).max(600),
 }).strict();
 
+/**
+ * JPEG stills of a channel (edge/video/snapshot.ts): on by default, every `intervalS` seconds
+ * (default: the board profile's interval), `width` px wide (default: the source's width) at
+ * the source's aspect ratio. Checked against the source in checkSnapshots below.
+ */
+const snapshot = z.object({
+  enabled: z.boolean().default(true),
+  intervalS: z.number().int().min(1).max(3600).optional(),
+  width: z.number().int().min(16).max(7680).refine((w) => w % 2 === 0, 'must be even (4:2:0 chroma)').optional(),
+}).strict();
+
 const channel = z.object({
   name,
   source: videoSource,
   hq: stream,
   lq: stream,
   record: z.boolean().default(true),
+  snapshot: snapshot.default({ enabled: true }),
 }).strict();
 
 const audioInput = z.object({
@@ -104,7 +116,18 @@ export const configSchema = z.object({
     if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['channels', i, 'name'], message: `duplicate channel name "${c.name}"` });
     seen.add(c.name);
   });
+  checkSnapshots(cfg.channels, ctx);
 });
+
+/** Stills are never larger than the source (scaling up adds bytes, not detail). */
+function checkSnapshots(channels: z.output<typeof channel>[], ctx: z.RefinementCtx): void {
+  channels.forEach((c, i) => {
+    const w = c.snapshot.width;
+    if (w !== undefined && w > c.source.width) {
+      ctx.addIssue({ code: 'custom', path: ['channels', i, 'snapshot', 'width'], message: `at most the source's width (${c.source.width}); stills are never scaled up`, input: w });
+    }
+  });
+}
 
 export type BoxConfig = z.infer<typeof configSchema>;
 export type ChannelConfig = BoxConfig['channels'][number];
