@@ -27,18 +27,21 @@ export interface RouterResult {
 /** How long control waits for a worker's answer: the device layer's 60 s timeout, plus slack. */
 export const WORKER_ANSWER_MS = 65_000;
 
-export type CommandHandler<K extends CommandBody['kind'] = CommandBody['kind']> = (body: Extract<CommandBody, { kind: K }>, id: string) => Promise<RouterResult>;
+/** Who sent a command: `local` (the CLI over the local API) or `fleet:<issuer>`. */
+export type CommandOrigin = string;
+
+export type CommandHandler<K extends CommandBody['kind'] = CommandBody['kind']> = (body: Extract<CommandBody, { kind: K }>, id: string, origin: CommandOrigin) => Promise<RouterResult>;
 
 export class CommandRouter {
   private readonly pending = new Map<string, (r: RouterResult) => void>();
   // Keyed by kind; each handler takes only its kind's body (see handle()).
-  private readonly handlers = new Map<CommandBody['kind'], (body: CommandBody, id: string) => Promise<RouterResult>>();
+  private readonly handlers = new Map<CommandBody['kind'], (body: CommandBody, id: string, origin: CommandOrigin) => Promise<RouterResult>>();
 
   constructor(private readonly ctx: WorkerContext) {}
 
   /** Lets another part of control (the recording catalog, channel settings) take a command kind. */
   handle<K extends CommandBody['kind']>(kind: K, h: CommandHandler<K>): void {
-    this.handlers.set(kind, h as (body: CommandBody, id: string) => Promise<RouterResult>);
+    this.handlers.set(kind, h as (body: CommandBody, id: string, origin: CommandOrigin) => Promise<RouterResult>);
   }
 
   /** Feeds a worker event; returns true when it answered a pending command. */
@@ -55,9 +58,9 @@ export class CommandRouter {
     return true;
   }
 
-  async run(id: string, body: CommandBody): Promise<RouterResult> {
+  async run(id: string, body: CommandBody, origin: CommandOrigin = 'local'): Promise<RouterResult> {
     const custom = this.handlers.get(body.kind);
-    if (custom) return custom(body, id);
+    if (custom) return custom(body, id, origin);
     switch (body.kind) {
       case 'deviceCommand':
         return this.ask(id, 'device-data', 'device', {

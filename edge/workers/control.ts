@@ -98,16 +98,17 @@ function methods(ctx: WorkerContext) {
 }
 
 /**
- * The fleet's `snapshot`: without save, a thumbnail of the latest still in the ack (bounded by
- * FLEET_THUMBNAIL_MAX_BYTES, see stills.ts); with save, the full still kept on the box. Waits
- * are bounded by stills.ts (at most 60 s), inside the fleet's 70 s command timeout.
+ * The `snapshot` command (the fleet's): without save, a thumbnail of the latest still in the
+ * result (bounded by FLEET_THUMBNAIL_MAX_BYTES, see stills.ts); with save, the full still kept
+ * on the box. Waits are bounded by stills.ts (at most 60 s), inside the fleet's 70 s command
+ * timeout. (The local API's `snapshot` method answers with the full still instead.)
  */
-async function fleetSnapshot(ctx: WorkerContext, body: Extract<CommandBody, { kind: 'snapshot' }>, issuer: string): Promise<RouterResult> {
+async function commandSnapshot(ctx: WorkerContext, body: Extract<CommandBody, { kind: 'snapshot' }>, origin: string): Promise<RouterResult> {
   const s = stills!;
   const opts = { fresh: body.fresh };
   try {
     if (body.save) {
-      const saved = await s.save(body.channel, { ...opts, requestedBy: `fleet:${issuer || 'console'}` });
+      const saved = await s.save(body.channel, { ...opts, requestedBy: origin });
       const d = describeStill(saved.still, ctx.clock.wallNs());
       return {
         state: 'finished',
@@ -139,7 +140,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   const { FleetLink, standardMetrics } = await import('../fleet/index.js'); // only boxes on a fleet pay for MQTT
   const rings = ctx.boot.observe ?? [];
   fleet = new FleetLink(cfg, {
-    onCommand: async (cmd) => cmd.body.kind === 'snapshot' ? fleetSnapshot(ctx, cmd.body, cmd.issuer) : router!.run(cmd.commandId, cmd.body),
+    onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body, `fleet:${cmd.issuer || 'console'}`),
   }, {
     clock: ctx.clock,
     log: ctx.log,
@@ -182,6 +183,7 @@ runWorker({
         return { state: 'invalid', message: (err as Error).message };
       }
     });
+    router.handle('snapshot', (body, _id, origin) => commandSnapshot(ctx, body, origin));
     router.handle('recordingStop', async (body) => {
       try {
         // No case id given: the case being recorded.
