@@ -17,12 +17,12 @@ const base = (snapshot?: unknown, second?: unknown) => ({
   channels: [
     {
       name: 'endoscope', source: { type: 'test-pattern', width: 1920, height: 1080, fps: 30 },
-      hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 30 }, lq: { width: 960, height: 540, bitrateKbps: 1500, gop: 15 },
+      hq: { width: 1920, height: 1080, bitrateKbps: 8000, gop: 15 }, lq: { width: 960, height: 540, bitrateKbps: 1500, gop: 15 },
       ...(snapshot === undefined ? {} : { snapshot }),
     },
     {
       name: 'room', source: { type: 'test-pattern', width: 1280, height: 720, fps: 30 },
-      hq: { width: 1280, height: 720, bitrateKbps: 4000, gop: 30 }, lq: { width: 640, height: 360, bitrateKbps: 800, gop: 15 },
+      hq: { width: 1280, height: 720, bitrateKbps: 4000, gop: 15 }, lq: { width: 640, height: 360, bitrateKbps: 800, gop: 15 },
       ...(second === undefined ? {} : { snapshot: second }),
     },
   ],

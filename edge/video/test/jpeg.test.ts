@@ -61,7 +61,7 @@ function channel(source: { width: number; height: number }, snapshot: Record<str
     box: { id: 'g', dataDir: '/tmp/g' }, api: { socket: '/tmp/g.sock' },
     channels: [{
       name: 'c', source: { type: 'test-pattern', fps: 30, ...source },
-      hq: { width: 64, height: 64, bitrateKbps: 100, gop: 30 }, lq: { width: 64, height: 64, bitrateKbps: 100, gop: 30 }, snapshot,
+      hq: { width: 64, height: 64, bitrateKbps: 100, gop: 15 }, lq: { width: 64, height: 64, bitrateKbps: 100, gop: 15 }, snapshot,
     }],
   }).channels[0];
 }
