@@ -10,6 +10,8 @@
  *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments)
  *         lq:        appsink <ch>-lq-sink
  *     <ch>-raw -> queue -> videorate (1 per intervalS) -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
+ *       with a thumbnail: videorate -> tee <ch>-snapshot-t -> queue -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
+ *                                                         -> queue -> convert/scale (thumbnail size) -> jpegenc -> appsink <ch>-thumbnail-sink
  *
  * Element names are prefixed by the channel so that several channels can share a pipeline
  * and bus messages say which channel they are from.
@@ -24,6 +26,11 @@
  *   their properties, `send-keyframe-requests=true` so segments start on a keyframe near the
  *   wanted length, Matroska or MPEG-TS (never plain MP4: a crash leaves no playable moov).
  * - SPS/PPS are repeated before every IDR (`h264parse config-interval=-1`) for RTP joiners.
+ * - snapshot: `videorate drop-only=true` passes the chosen frame with its own PTS (measured:
+ *   the JPEG's PTS is always one of the pushed frames', never a rewritten grid time, which
+ *   `max-rate` would give), so a still carries the capture time of the frame it shows. Its
+ *   input queue leaks (one frame): a slow JPEG encoder never holds up the video branches.
+ *   Still and thumbnail come from the same frame (a tee after videorate), same PTS.
  *
  * Errors: `BuildError` for options that cannot be built (bad channel name, unknown role,
  * location without a %d pattern). Runs on: video-encode (builds), tests.
@@ -82,6 +89,8 @@ export interface ChannelPipelineOptions {
   readonly standIn?: ReadonlySet<string>;
   /** Encoded samples each appsink keeps before dropping the oldest. Default 120. */
   readonly sinkMaxBuffers?: number;
+  /** With the snapshot role: also a thumbnail JPEG of each still's frame, at this size. */
+  readonly thumbnail?: { readonly width: number; readonly height: number };
 }
 
 export interface ChannelPipeline {
@@ -95,6 +104,8 @@ export interface ChannelPipeline {
     readonly source: string;
     readonly sinks: Readonly<Partial<Record<Role, string>>>;
     readonly recorder?: string;
+    /** The thumbnail appsink (snapshot role with `thumbnail`). */
+    readonly thumbnail?: string;
   };
 }
 
@@ -127,6 +138,13 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   for (const r of roles) if (!ROLES.includes(r)) throw new BuildError('roles', `unknown role "${r}"`);
   if (roles.length === 0) throw new BuildError('roles', 'at least one role');
   if (opts.recording && !roles.includes('hq')) throw new BuildError('recording', 'recording needs the hq role');
+  if (opts.thumbnail && !roles.includes('snapshot')) throw new BuildError('thumbnail', 'a thumbnail needs the snapshot role');
+  if (opts.thumbnail) {
+    for (const k of ['width', 'height'] as const) {
+      const v = opts.thumbnail[k];
+      if (!Number.isInteger(v) || v <= 0 || v % 2 !== 0) throw new BuildError(`thumbnail.${k}`, `positive even integer, got ${v}`);
+    }
+  }
   if (opts.recording && !/%0?\d*d/.test(opts.recording.location)) {
     throw new BuildError('recording.location', 'needs a %05d-style segment index');
   }
@@ -164,22 +182,34 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   const appsink = (name: string, max: number): string =>
     `appsink name=${name} sync=false async=false emit-signals=false max-buffers=${max} drop=true wait-on-eos=false`;
 
+  let thumbnailSink: string | undefined;
   for (const role of roles) {
     if (role === 'snapshot') {
       const s = profile.roles.snapshot;
       const sink = `${ch}-snapshot-sink`;
       sinks.snapshot = sink;
-      lines.push(
-        [
-          `${ch}-raw. ! queue name=${ch}-snapshot-q leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0`,
-          `videorate name=${ch}-snapshot-rate drop-only=true`,
-          renderCaps(`video/x-raw,framerate=1/${s.intervalS}`),
-          ...s.convert.map((c, i) => el(c, `${ch}-snapshot-conv${i}`)),
-          renderCaps(`video/x-raw,format=${s.format},width=${s.width},height=${s.height}`),
-          el(s.encoder, `${ch}-snapshot-enc`),
-          appsink(sink, 1),
-        ].join(' ! '),
-      );
+      const head = [
+        `${ch}-raw. ! queue name=${ch}-snapshot-q leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0`,
+        `videorate name=${ch}-snapshot-rate drop-only=true`,
+        renderCaps(`video/x-raw,framerate=1/${s.intervalS}`),
+      ];
+      // One JPEG branch: convert/scale to `size`, encode, hand to an appsink that keeps the latest.
+      const jpeg = (tag: string, size: { width: number; height: number }, sinkName: string): string[] => [
+        ...s.convert.map((c, i) => el(c, `${ch}-${tag}-conv${i}`)),
+        renderCaps(`video/x-raw,format=${s.format},width=${size.width},height=${size.height}`),
+        el(s.encoder, `${ch}-${tag}-enc`),
+        appsink(sinkName, 1),
+      ];
+      if (!opts.thumbnail) {
+        lines.push([...head, ...jpeg('snapshot', s, sink)].join(' ! '));
+        continue;
+      }
+      thumbnailSink = `${ch}-thumbnail-sink`;
+      const t = `${ch}-snapshot-t`;
+      const q = (name: string): string => `${t}. ! queue name=${name} max-size-buffers=2 max-size-bytes=0 max-size-time=0`;
+      lines.push([...head, `tee name=${t}`].join(' ! '));
+      lines.push([q(`${ch}-still-q`), ...jpeg('snapshot', s, sink)].join(' ! '));
+      lines.push([q(`${ch}-thumbnail-q`), ...jpeg('thumbnail', opts.thumbnail, thumbnailSink)].join(' ! '));
       continue;
     }
     const r = profile.roles[role as H264Role];
@@ -219,7 +249,7 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
     profileId: profile.id,
     description: lines.join('  '),
     roles,
-    names: { source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}) },
+    names: { source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}), ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}) },
   };
 }
 

@@ -4,12 +4,18 @@
  *   status [--json]               ask the running box for its workers and rings
  *   config check FILE | demo      validate a configuration / print the demo one
  *   debug fault WORKER MODE       make a worker exit, throw or hang (debug.faultInjection only)
- * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+ *   snapshot CHANNEL [-o FILE] [--fresh] [--save]   the channel's latest JPEG still
+ *   channel set CHANNEL [--hq-bitrate KBPS] [--lq-bitrate KBPS]   run-time settings
+ *   record start [--case ID] | stop [--case ID]      a case (recording session)
+ * Commands that act on a running box talk to it over its local API socket (--socket, or the
+ * socket of --config's box, or the demo's). Box-side refusals are printed as the box words them.
+ * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
  */
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
 import { callLocalApi } from '../control/local-api.js';
@@ -40,6 +46,25 @@ function configFrom(file: string | undefined): BoxConfig {
 
 function socketFrom(opts: { socket?: string; config?: string }): string {
   return opts.socket ?? configFrom(opts.config).api.socket;
+}
+
+function positiveNumber(v: string, what: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what}: a positive number, got "${v}"`);
+  return n;
+}
+
+/** What the box's `snapshot` method answers (edge/workers/control.ts). */
+interface SnapshotAnswer {
+  channel: string;
+  captureNs: string;
+  capturedAt: string;
+  ageMs: number;
+  width: number;
+  height: number;
+  bytes: number;
+  jpeg: string;
+  saved?: { id: number; path: string; bytes: number; case: string | null };
 }
 
 export function buildProgram(): Command {
@@ -105,6 +130,65 @@ export function buildProgram(): Command {
     .action(async (worker: string, mode: string, opts: { socket?: string; config?: string }) => {
       await callLocalApi(socketFrom(opts), 'fault', { worker, mode });
       process.stdout.write(`fault "${mode}" sent to ${worker}\n`);
+    });
+
+  program.command('snapshot <channel>')
+    .description('the latest JPEG still of a channel, written to a file (default ./<channel>-<capture time>.jpg); --save keeps it on the box with the case being recorded')
+    .option('-o, --out <file>', 'where to write the JPEG (- for stdout)')
+    .option('--fresh', 'wait for a still captured after this request')
+    .option('--save', 'keep the still on the box, next to the channel\'s recording, in the catalog with the current case')
+    .option('--timeout <s>', 'how long to wait for a still, seconds', (v: string) => positiveNumber(v, '--timeout'), 15)
+    .option('--json', 'print what the box answered as JSON (without the image)')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (channel: string, opts: { out?: string; fresh?: boolean; save?: boolean; timeout: number; json?: boolean; socket?: string; config?: string }) => {
+      const waitMs = Math.round(opts.timeout * 1000);
+      // The box answers within waitMs; the socket waits a little longer (saving includes an fsync).
+      const r = (await callLocalApi(socketFrom(opts), 'snapshot', { channel, fresh: Boolean(opts.fresh), save: Boolean(opts.save), waitMs }, waitMs + 5000)) as SnapshotAnswer;
+      const jpeg = Buffer.from(r.jpeg, 'base64');
+      const file = opts.out ?? (opts.save ? undefined : `${channel}-${r.capturedAt.replace(/[-:]/g, '')}.jpg`);
+      if (file === '-') process.stdout.write(jpeg);
+      else if (file) writeFileSync(file, jpeg);
+      const { jpeg: _omit, ...info } = r;
+      const say = (line: string): void => { (file === '-' ? process.stderr : process.stdout).write(line + '\n'); };
+      if (opts.json) { say(JSON.stringify({ ...info, file: file ?? null })); return; }
+      say(`${r.channel}: still ${r.width}x${r.height}, ${r.bytes} bytes, captured ${r.capturedAt} (${(r.ageMs / 1000).toFixed(1)} s ago)${file && file !== '-' ? ` -> ${file}` : ''}`);
+      if (r.saved) say(`saved on the box: ${r.saved.path} (${r.saved.case ? `case "${r.saved.case}"` : 'no case recording'})`);
+    });
+
+  const channelCmd = program.command('channel').description('run-time settings of a channel of the running box (the same command the fleet sends)');
+  channelCmd.command('set <channel>')
+    .description('change a channel\'s encoder settings while it streams and records')
+    .option('--hq-bitrate <kbps>', 'target bitrate of the high-quality (recorded) stream, kbit/s')
+    .option('--lq-bitrate <kbps>', 'target bitrate of the low-latency stream, kbit/s')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (channel: string, opts: { hqBitrate?: string; lqBitrate?: string; socket?: string; config?: string }, cmd: Command) => {
+      if (opts.hqBitrate === undefined && opts.lqBitrate === undefined) cmd.error('channel set: give --hq-bitrate and/or --lq-bitrate', { exitCode: 2 });
+      // Values go to the box as typed: it checks them, the same way it checks the fleet's.
+      const r = (await callLocalApi(socketFrom(opts), 'channelSettings', { channel, hqBitrateKbps: opts.hqBitrate, lqBitrateKbps: opts.lqBitrate }, 15_000)) as { message: string; details: Record<string, string> };
+      const back = Object.entries(r.details).map(([k, v]) => `${k.replace('BitrateKbps', '')} ${v} kbit/s`).join(', ');
+      process.stdout.write(`${r.message}${back ? ` (the encoder reads back ${back})` : ''}\n`);
+    });
+
+  const record = program.command('record').description('cases (recording sessions) of the running box: segments and stills taken during a case belong to it');
+  record.command('start')
+    .description('start a case (the channels record continuously; the case tags what is recorded while it runs)')
+    .option('--case <id>', 'case id (default: case-<start time>)')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (opts: { case?: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'recordingStart', { caseId: opts.case ?? '' })) as { message: string };
+      process.stdout.write(r.message + '\n');
+    });
+  record.command('stop')
+    .description('end the case being recorded')
+    .option('--case <id>', 'the case to end (default: the one recording)')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (opts: { case?: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'recordingStop', { caseId: opts.case ?? '' })) as { message: string };
+      process.stdout.write(r.message + '\n');
     });
 
   registerDevicesCommands(program);

@@ -45,12 +45,24 @@ const stream = z.object({
   gop: z.number().int().min(1).max(600),
 }).strict();
 
+/**
+ * JPEG stills of a channel (edge/video/snapshot.ts): on by default, every `intervalS` seconds
+ * (default: the board profile's interval), `width` px wide (default: the source's width) at
+ * the source's aspect ratio. Checked against the source in checkSnapshots below.
+ */
+const snapshot = z.object({
+  enabled: z.boolean().default(true),
+  intervalS: z.number().int().min(1).max(3600).optional(),
+  width: z.number().int().min(16).max(7680).refine((w) => w % 2 === 0, 'must be even (4:2:0 chroma)').optional(),
+}).strict();
+
 const channel = z.object({
   name,
   source: videoSource,
   hq: stream,
   lq: stream,
   record: z.boolean().default(true),
+  snapshot: snapshot.default({ enabled: true }),
 }).strict();
 
 const audioInput = z.object({
@@ -122,6 +134,7 @@ export const configSchema = z.object({
       }
     }
   });
+  checkSnapshots(cfg.channels, ctx);
 });
 
 /**
@@ -138,6 +151,16 @@ export function recordingLossMs(gop: number, fps: number, fsyncMs: number): numb
 /** The largest hq GOP (frames) a recorded channel at `fps` may use. */
 export function maxRecordedGop(fps: number, rec: { fsyncMs: number; maxLossMs: number }): number {
   return Math.max(1, Math.floor(((rec.maxLossMs - rec.fsyncMs) * fps) / 1000 - 2));
+}
+
+/** Stills are never larger than the source (scaling up adds bytes, not detail). */
+function checkSnapshots(channels: z.output<typeof channel>[], ctx: z.RefinementCtx): void {
+  channels.forEach((c, i) => {
+    const w = c.snapshot.width;
+    if (w !== undefined && w > c.source.width) {
+      ctx.addIssue({ code: 'custom', path: ['channels', i, 'snapshot', 'width'], message: `at most the source's width (${c.source.width}); stills are never scaled up` });
+    }
+  });
 }
 
 export type BoxConfig = z.infer<typeof configSchema>;

@@ -1,13 +1,16 @@
 /**
- * The command router of the control worker: what a command from the fleet console (or, later,
- * the local API) does on this box, and the acknowledgement it earns.
+ * The command router of the control worker: what a command from the fleet console or the
+ * local API (the `orbox` CLI) does on this box, and the acknowledgement it earns. Both go
+ * through run(), so a setting refused from one is refused from the other with the same words.
  *
  *   deviceCommand  -> device-data's inbox; answered by its `command-result` event (the device
  *                     layer applies the 60 s timeout; we wait a little longer for its answer)
  *   restartWorker  -> the supervisor restarts the named worker
  *   recordingStart/recordingStop -> a case in the recording catalog (registered by control)
  *   channelSettings -> `set-bitrate` to video-encode, one per role given
- *                     (settings: hqBitrateKbps, lqBitrateKbps)
+ *                     (settings: hqBitrateKbps, lqBitrateKbps); every value is checked before
+ *                     any is applied; details give what each encoder reads back
+ *   snapshot        -> a still of a channel (registered by control, edge/control/stills.ts)
  * Runs on the control worker. Results are keyed by the command id, so a result that arrives
  * after its waiter gave up is dropped, never delivered to another command.
  */
@@ -24,18 +27,21 @@ export interface RouterResult {
 /** How long control waits for a worker's answer: the device layer's 60 s timeout, plus slack. */
 export const WORKER_ANSWER_MS = 65_000;
 
-export type CommandHandler<K extends CommandBody['kind'] = CommandBody['kind']> = (body: Extract<CommandBody, { kind: K }>, id: string) => Promise<RouterResult>;
+/** Who sent a command: `local` (the CLI over the local API) or `fleet:<issuer>`. */
+export type CommandOrigin = string;
+
+export type CommandHandler<K extends CommandBody['kind'] = CommandBody['kind']> = (body: Extract<CommandBody, { kind: K }>, id: string, origin: CommandOrigin) => Promise<RouterResult>;
 
 export class CommandRouter {
   private readonly pending = new Map<string, (r: RouterResult) => void>();
   // Keyed by kind; each handler takes only its kind's body (see handle()).
-  private readonly handlers = new Map<CommandBody['kind'], (body: CommandBody, id: string) => Promise<RouterResult>>();
+  private readonly handlers = new Map<CommandBody['kind'], (body: CommandBody, id: string, origin: CommandOrigin) => Promise<RouterResult>>();
 
   constructor(private readonly ctx: WorkerContext) {}
 
   /** Lets another part of control (the recording catalog, channel settings) take a command kind. */
   handle<K extends CommandBody['kind']>(kind: K, h: CommandHandler<K>): void {
-    this.handlers.set(kind, h as (body: CommandBody, id: string) => Promise<RouterResult>);
+    this.handlers.set(kind, h as (body: CommandBody, id: string, origin: CommandOrigin) => Promise<RouterResult>);
   }
 
   /** Feeds a worker event; returns true when it answered a pending command. */
@@ -44,16 +50,17 @@ export class CommandRouter {
     const resolve = this.pending.get(event.id);
     if (!resolve) return false;
     this.pending.delete(event.id);
-    const r = event.result as { state?: string; reason?: string; detail?: string };
+    const r = event.result as { state?: string; reason?: string; detail?: string; details?: Record<string, unknown> };
     const known = ['finished', 'failed', 'cancelled', 'invalid', 'unsupported'] as const;
     const state = (known as readonly string[]).includes(r.state ?? '') ? (r.state as RouterResult['state']) : 'failed';
-    resolve({ state, message: r.reason ?? r.detail ?? '', details: {} });
+    const details = Object.fromEntries(Object.entries(r.details ?? {}).map(([k, v]) => [k, String(v)]));
+    resolve({ state, message: r.reason ?? r.detail ?? '', details });
     return true;
   }
 
-  async run(id: string, body: CommandBody): Promise<RouterResult> {
+  async run(id: string, body: CommandBody, origin: CommandOrigin = 'local'): Promise<RouterResult> {
     const custom = this.handlers.get(body.kind);
-    if (custom) return custom(body, id);
+    if (custom) return custom(body, id, origin);
     switch (body.kind) {
       case 'deviceCommand':
         return this.ask(id, 'device-data', 'device', {
@@ -61,20 +68,8 @@ export class CommandRouter {
           args: Object.keys(body.args).length ? body.args : undefined,
           arrivedMonoNs: process.hrtime.bigint().toString(),
         });
-      case 'channelSettings': {
-        const known: Record<string, 'hq' | 'lq'> = { hqBitrateKbps: 'hq', lqBitrateKbps: 'lq' };
-        const bad = Object.keys(body.settings).filter((k) => !(k in known));
-        if (bad.length || Object.keys(body.settings).length === 0) {
-          return { state: 'invalid', message: `settings ${bad.length ? `not known: ${bad.join(', ')}` : 'missing'}; known: ${Object.keys(known).join(', ')}` };
-        }
-        for (const [k, v] of Object.entries(body.settings)) {
-          const kbps = Number(v);
-          if (!Number.isInteger(kbps) || kbps < 64 || kbps > 100_000) return { state: 'invalid', message: `${k} must be an integer from 64 to 100000 kbit/s, got "${v}"` };
-          const r = await this.ask(`${id}/${known[k]}`, 'video-encode', 'set-bitrate', { channel: body.channel, role: known[k], kbps });
-          if (r.state !== 'finished') return r;
-        }
-        return { state: 'finished', message: `${body.channel}: ${Object.entries(body.settings).map(([k, v]) => `${k}=${v}`).join(', ')}` };
-      }
+      case 'channelSettings':
+        return this.channelSettings(id, body.channel, body.settings);
       case 'restartWorker': {
         const w = body.worker as WorkerName;
         if (!WORKER_NAMES.includes(w)) return { state: 'invalid', message: `unknown worker "${body.worker}"; workers: ${WORKER_NAMES.join(', ')}` };
@@ -87,6 +82,35 @@ export class CommandRouter {
       default:
         return { state: 'unsupported', message: `${body.kind} is not handled on this box` };
     }
+  }
+
+  /** Run-time channel settings: every value checked first (nothing half-applied by a typo),
+   *  then one `set-bitrate` per role; a refusal names the channel, role and value. */
+  private async channelSettings(id: string, channel: string, settings: Record<string, string>): Promise<RouterResult> {
+    const known: Record<string, 'hq' | 'lq'> = { hqBitrateKbps: 'hq', lqBitrateKbps: 'lq' };
+    const channels = this.ctx.config.channels.map((c) => c.name);
+    if (!channels.includes(channel)) return { state: 'invalid', message: `unknown channel "${channel}"; channels: ${channels.join(', ') || 'none'}` };
+    const bad = Object.keys(settings).filter((k) => !(k in known));
+    if (bad.length || Object.keys(settings).length === 0) {
+      return { state: 'invalid', message: `channel "${channel}": settings ${bad.length ? `not known: ${bad.join(', ')}` : 'missing'}; known: ${Object.keys(known).join(', ')}` };
+    }
+    const wanted: [string, 'hq' | 'lq', number][] = [];
+    for (const [k, v] of Object.entries(settings)) {
+      const kbps = Number(v);
+      if (v.trim() === '' || !Number.isInteger(kbps) || kbps < 64 || kbps > 100_000) {
+        return { state: 'invalid', message: `channel "${channel}" ${known[k]} bitrate "${v}" kbit/s refused: must be an integer from 64 to 100000 kbit/s` };
+      }
+      wanted.push([k, known[k], kbps]);
+    }
+    const applied: string[] = [];
+    const details: Record<string, string> = {};
+    for (const [k, role, kbps] of wanted) {
+      const r = await this.ask(`${id}/${role}`, 'video-encode', 'set-bitrate', { channel, role, kbps });
+      if (r.state !== 'finished') return { ...r, message: `${r.message}${applied.length ? ` (already applied: ${applied.join(', ')})` : ''}`, details };
+      applied.push(`${k}=${kbps}`);
+      Object.assign(details, r.details);
+    }
+    return { state: 'finished', message: `channel "${channel}": ${applied.join(', ')}`, details };
   }
 
   private ask(id: string, to: WorkerName, name: string, args: Record<string, unknown>): Promise<RouterResult> {

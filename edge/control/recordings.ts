@@ -7,7 +7,8 @@
  * `segment-closed` -> closed with end, bytes and the frames counted in the file by frame-scan
  * (a close whose open was never seen, e.g.
  * sent while control restarted, is recorded as an open + close). Cases: startCase/endCase
- * (from the fleet's recordingStart/Stop); segments opened during a case belong to it.
+ * (from the fleet's recordingStart/Stop, or the local API); segments opened during a case
+ * belong to it, and so do stills saved while it runs (catalogStill, from stills.ts).
  *
  * Also keeps the latest video facts reported by the workers (probed profile, capture, encode
  * and RTSP stats) for `orbox status`.
@@ -20,7 +21,7 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { Catalog, scanSegment, type CaseRecord, type SegmentRecord } from '../recording/index.js';
+import { Catalog, scanSegment, type AddStill, type CaseRecord, type SegmentRecord, type StillRecord } from '../recording/index.js';
 import type { Logger } from '../lib/log.js';
 import type { WorkerEvent } from '../workers/boot.js';
 
@@ -139,6 +140,13 @@ export class Recordings {
 
   get currentCase(): CaseRecord | null {
     return this.current;
+  }
+
+  /** Catalogues a still already written to `path`, with the case being recorded (if any). */
+  catalogStill(s: Omit<AddStill, 'caseId'>): { record: StillRecord; caseUid: string | null } {
+    if (!this.ready) throw new Error('the recording catalog is not open yet');
+    const c = this.current;
+    return { record: this.catalog.addStill({ ...s, caseId: c?.id ?? null }), caseUid: c?.uid ?? null };
   }
 
   status(): VideoStatus {

@@ -24,7 +24,13 @@ export interface BoxStatus {
   workers: WorkerHealth[];
   rings: RingStatus[];
   /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
-  video?: { profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown };
+  video?: {
+    profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown;
+    /** video-encode's `encode-stats` per channel (edge/video/encode.ts EncoderStats). */
+    encode?: unknown;
+    /** Latest still per channel (edge/control/stills.ts). */
+    stills?: Record<string, { intervalS: number | null; ageMs: number | null; width: number | null; height: number | null; bytes: number | null }>;
+  };
 }
 
 export function collectStatus(box: { id: string; room: string; startedMs: number }, health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[]): BoxStatus {
@@ -65,6 +71,13 @@ export function formatStatus(s: BoxStatus): string {
     lines.push(`video: profile ${p ? `${p.id} (encoder ${p.encoder}, ${p.board})` : 'not probed yet'}; recording to ${s.video.recordingRoot}: ${s.video.openSegments} open, ${s.video.segmentsClosed} closed segments`);
     const net = Array.isArray(s.video.net) ? (s.video.net as { url: string; aus: number; srs: number; latencyMs: { p50: number; p99: number } }[]) : [];
     for (const n of net) lines.push(`  ${n.url}  ${n.aus} frames sent, ${n.srs} SRs, capture->RTP p50 ${n.latencyMs.p50} ms p99 ${n.latencyMs.p99} ms`);
+    const enc = (s.video.encode ?? {}) as Record<string, { bitrateKbps?: { hq: number | null; lq: number | null } }>;
+    for (const [ch, e] of Object.entries(enc)) {
+      const b = e.bitrateKbps;
+      const st = s.video.stills?.[ch];
+      const still = !st ? 'no stills' : st.ageMs === null ? `stills every ${st.intervalS ?? '?'} s, none yet` : `still ${st.width}x${st.height} ${st.bytes} B, ${(st.ageMs / 1000).toFixed(1)} s old (every ${st.intervalS} s)`;
+      lines.push(`  ${ch}: encoder hq ${b?.hq ?? '-'} kbit/s, lq ${b?.lq ?? '-'} kbit/s; ${still}`);
+    }
   }
   lines.push('');
   lines.push(pad(['ring', 'capacity', 'fill', 'records', 'consumers (read/overruns/lost)'], [22, 10, 6, 9, 40]));

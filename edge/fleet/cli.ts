@@ -3,7 +3,7 @@
  *
  *   orbox fleet [--url U --ca F --cert F --key F] list [--timeout ms] [--json]
  *   orbox fleet watch [box] [--json] [--count n] [--duration ms]
- *   orbox fleet send <box> <command> [key=value ...] [--wait] [--timeout ms] [--expires s] [--id id] [--json]
+ *   orbox fleet send <box> <command> [key=value ...] [--wait] [--timeout ms] [--expires s] [--id id] [--json] [--out file.jpg]
  *
  * Connection options fall back to ORBOX_FLEET_URL, ORBOX_FLEET_CA, ORBOX_FLEET_CERT,
  * ORBOX_FLEET_KEY. The console uses its own certificate (CN = the ACL's console user).
@@ -12,10 +12,12 @@
  *   recording-start [case=ID] [channels=a,b]   recording-stop [case=ID]
  *   channel-settings channel=C key=value...     device-command device=D command=X [key=value...]
  *   restart-worker worker=W                     rebirth
+ *   snapshot channel=C [save=true] [fresh=true]  (a thumbnail in the ack: --out writes it as a file)
  *
  * Exit codes: 0 success; 1 command answered with a non-finished state or not answered in time;
  * 2 bad usage or connection failure.
  */
+import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Ack, type CommandBody, jsonBigint } from './codec.js';
 import { FleetConsole, type FleetConsoleConfigInput } from './console.js';
@@ -28,7 +30,7 @@ export interface FleetCliDeps {
   setExitCode?: (code: number) => void;
 }
 
-export const SEND_COMMANDS = ['recording-start', 'recording-stop', 'channel-settings', 'device-command', 'restart-worker', 'rebirth'] as const;
+export const SEND_COMMANDS = ['recording-start', 'recording-stop', 'channel-settings', 'device-command', 'restart-worker', 'rebirth', 'snapshot'] as const;
 
 function keyValues(args: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -38,6 +40,14 @@ function keyValues(args: readonly string[]): Record<string, string> {
     out[a.slice(0, i)] = a.slice(i + 1);
   }
   return out;
+}
+
+function flag(kv: Record<string, string>, key: string, command: string): boolean {
+  const v = kv[key];
+  delete kv[key];
+  if (v === undefined || v === 'false') return false;
+  if (v === 'true') return true;
+  throw new InvalidArgumentError(`${command}: ${key} must be true or false, got "${v}"`);
 }
 
 function take(kv: Record<string, string>, key: string, command: string): string {
@@ -68,6 +78,14 @@ export function parseCommandArgs(command: string, args: readonly string[]): Comm
       return { kind: 'restartWorker', worker: take(kv, 'worker', command) };
     case 'rebirth':
       return { kind: 'rebirth' };
+    case 'snapshot': {
+      const channel = take(kv, 'channel', command);
+      const save = flag(kv, 'save', command);
+      const fresh = flag(kv, 'fresh', command);
+      const extra = Object.keys(kv);
+      if (extra.length) throw new InvalidArgumentError(`${command} takes channel=, save=, fresh=; not ${extra.join(', ')}`);
+      return { kind: 'snapshot', channel, save, fresh };
+    }
     default:
       throw new InvalidArgumentError(`unknown command "${command}"; one of: ${SEND_COMMANDS.join(', ')}`);
   }
@@ -190,7 +208,8 @@ export function registerFleetCommands(program: Command, deps: FleetCliDeps = {})
     .option('--expires <s>', 'drop the command if not delivered within this many seconds', intOption)
     .option('--id <commandId>', 'command id (default: a random UUID); re-sending an id never re-runs it')
     .option('--json', 'print the acknowledgement as JSON')
-    .action(async (box: string, command: string, args: string[], opts: { wait?: boolean; timeout: number; expires?: number; id?: string; json?: boolean }, cmd: Command) => {
+    .option('--out <file>', 'snapshot: write the JPEG the box answered with to this file (implies --wait)')
+    .action(async (box: string, command: string, args: string[], opts: { wait?: boolean; timeout: number; expires?: number; id?: string; json?: boolean; out?: string }, cmd: Command) => {
       let body: CommandBody;
       try {
         body = parseCommandArgs(command, args);
@@ -200,10 +219,19 @@ export function registerFleetCommands(program: Command, deps: FleetCliDeps = {})
         return;
       }
       await withConsole(cmd, async (c) => {
-        const printAck = (a: Ack) => out(opts.json ? JSON.stringify({ box, ...a }) : `${box} ${a.commandId} ${a.state}${a.message ? ' ' + a.message : ''}${a.duplicate ? ' (duplicate)' : ''}`);
+        const printAck = (a: Ack) => {
+          // A snapshot's JPEG goes to --out, never to the terminal.
+          const { jpeg, ...details } = a.details;
+          if (jpeg && opts.out) {
+            writeFileSync(opts.out, Buffer.from(jpeg, 'base64'));
+            details.file = opts.out;
+          }
+          const shown = { ...a, details };
+          out(opts.json ? JSON.stringify({ box, ...shown }) : `${box} ${a.commandId} ${a.state}${a.message ? ' ' + a.message : ''}${a.duplicate ? ' (duplicate)' : ''}${details.file ? ` -> ${details.file}` : ''}`);
+        };
         try {
           const ack = await c.send(box, body, {
-            wait: Boolean(opts.wait),
+            wait: Boolean(opts.wait || opts.out),
             timeoutMs: opts.timeout,
             ...(opts.id ? { commandId: opts.id } : {}),
             ...(opts.expires ? { expiresInMs: opts.expires * 1000 } : {}),

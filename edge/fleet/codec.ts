@@ -63,6 +63,14 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Number, d
  * the work an attacker with console rights, or a corrupted message, can cause.
  */
 export const MAX_COMMAND_BYTES = 64 * 1024;
+/**
+ * Largest acknowledgement the box sends. Acks wait in the on-disk outbox and are re-sent until
+ * the broker takes them, so one the broker refuses as too large (mosquitto `max_packet_size`,
+ * 1 MiB in the rig) would be retried on every connection. 128 KiB holds the largest result a
+ * command gives (a 64 KiB snapshot thumbnail, 87 KiB in base64) with room to spare; a larger
+ * result is replaced by a FAILED ack that says so (FleetLink.finish).
+ */
+export const MAX_ACK_BYTES = 128 * 1024;
 /** Command ids: printable ASCII without spaces, 1..128 characters (UUIDs, ULIDs, "cli-..." ids). */
 export const COMMAND_ID_RE = /^[\x21-\x7e]{1,128}$/;
 
@@ -112,10 +120,11 @@ export type CommandBody =
   | { kind: 'channelSettings'; channel: string; settings: Record<string, string> }
   | { kind: 'deviceCommand'; device: string; command: string; args: Record<string, string> }
   | { kind: 'restartWorker'; worker: string }
-  | { kind: 'rebirth' };
+  | { kind: 'rebirth' }
+  | { kind: 'snapshot'; channel: string; save: boolean; fresh: boolean };
 
 export type CommandKind = CommandBody['kind'];
-export const COMMAND_KINDS: readonly CommandKind[] = ['recordingStart', 'recordingStop', 'channelSettings', 'deviceCommand', 'restartWorker', 'rebirth'];
+export const COMMAND_KINDS: readonly CommandKind[] = ['recordingStart', 'recordingStop', 'channelSettings', 'deviceCommand', 'restartWorker', 'rebirth', 'snapshot'];
 
 export interface FleetCommand {
   commandId: string;
@@ -306,6 +315,7 @@ export function decodeCommand(buf: Uint8Array, maxBytes = MAX_COMMAND_BYTES): Fl
     case 'deviceCommand': body = { kind, device: requireText(b, 'device', what), command: requireText(b, 'command', what), args: stringMap(b.args) }; break;
     case 'restartWorker': body = { kind, worker: requireText(b, 'worker', what) }; break;
     case 'rebirth': body = { kind }; break;
+    case 'snapshot': body = { kind, channel: requireText(b, 'channel', what), save: Boolean(b.save), fresh: Boolean(b.fresh) }; break;
     default: throw new FleetDecodeError(`command: unknown body ${String(kind)}`);
   }
   return { commandId, issuedAtMs: toMs(o.issuedAtMs), expiresAtMs: toMs(o.expiresAtMs), issuer: String(o.issuer), body };

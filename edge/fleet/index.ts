@@ -11,7 +11,7 @@ export { registerFleetCommands, parseCommandArgs, SEND_COMMANDS, type FleetCliDe
 export { MetricSet, standardMetrics, type MetricDefinition, type MetricLayout } from './metrics.js';
 export {
   type Ack, type AckState, ACK_STATES, TERMINAL_ACK_STATES, type Birth, type Death, type Telemetry, type FleetCommand, type CommandBody, type CommandKind,
-  type FleetEvent, type Severity, type MetricType, type MetricValue, type WireMetric, MAX_COMMAND_BYTES,
+  type FleetEvent, type Severity, type MetricType, type MetricValue, type WireMetric, MAX_COMMAND_BYTES, MAX_ACK_BYTES,
   encodeAck, decodeAck, encodeBirth, decodeBirth, encodeDeath, decodeDeath, encodeTelemetry, decodeTelemetry, encodeCommand, decodeCommand, encodeEvent, decodeEvent, salvageCommandId,
 } from './codec.js';
 export { FleetError, FleetConfigError, FleetBrokerError, FleetStateError, FleetDecodeError, FleetTimeoutError, FleetClosedError } from './errors.js';

@@ -52,6 +52,7 @@ import {
   encodeTelemetry,
   salvageCommandId,
   type Severity,
+  MAX_ACK_BYTES,
 } from './codec.js';
 import { type FleetLinkConfig, type FleetLinkConfigInput, parseFleetLinkConfig } from './config.js';
 import { FleetBrokerError, FleetClosedError, FleetError, FleetStateError, FleetTimeoutError, reasonCodeOf } from './errors.js';
@@ -674,7 +675,15 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
       details: result.details ?? {},
       duplicate: false,
     };
-    const bytes = encodeAck(ack);
+    let bytes = encodeAck(ack);
+    if (bytes.length > MAX_ACK_BYTES) {
+      // Never queue what the broker may refuse: it would be re-sent on every connection.
+      this.log.warn({ commandId, bytes: bytes.length }, 'command result too large for the fleet link');
+      ack.state = 'failed';
+      ack.message = `result of ${bytes.length} bytes exceeds the fleet link's limit of ${MAX_ACK_BYTES} bytes`;
+      ack.details = {};
+      bytes = encodeAck(ack);
+    }
     this.afterEnqueue(this.store.finishCommand(commandId, this.topics.ack, bytes, this.nowMs()));
     if (cmd) {
       if (result.state !== 'expired') this.counters.executed++;

@@ -1,5 +1,6 @@
 /**
- * The recording catalog: cases (recording sessions) and the segments that belong to them.
+ * The recording catalog: cases (recording sessions), the segments that belong to them, and
+ * the stills (JPEG snapshots a surgeon or the fleet asked to keep) taken during them.
  *
  * Owns: one SQLite database (better-sqlite3, WAL). Owned by the control worker; recorders
  * (video-encode, audio-encode, device-data) report segment open/close transitions to control
@@ -7,7 +8,10 @@
  *
  * Times are box-clock ns since the epoch (bigint; SQLite INTEGER is 64-bit). A segment's
  * start is the capture time of its first frame, its end the capture time just after its last
- * frame (start + duration).
+ * frame (start + duration). A still's time is the capture time of the frame it shows.
+ *
+ * Schema versions (`user_version`, MIGRATIONS below): 1 cases + segments; 2 adds `stills`.
+ * open() migrates an older database in place, one transaction per step.
  *
  * Durability: `synchronous=FULL` in WAL mode, so a transition acknowledged to a recorder
  * survives a power cut. Transitions are rare (one open and one close per segment per
@@ -33,7 +37,8 @@ import { scanSegment, type FrameScan } from './frame-scan.js';
 import { parseSegmentPath } from './naming.js';
 
 export type CatalogErrorCode =
-  | 'not-open' | 'closed' | 'unknown-case' | 'case-not-recording' | 'segment-exists' | 'unknown-segment' | 'segment-not-open' | 'bad-argument';
+  | 'not-open' | 'closed' | 'unknown-case' | 'case-not-recording' | 'segment-exists' | 'unknown-segment' | 'segment-not-open' | 'bad-argument'
+  | 'still-conflict';
 
 export class CatalogError extends Error {
   constructor(readonly code: CatalogErrorCode, message: string) {
@@ -67,6 +72,36 @@ export interface SegmentRecord {
   readonly frames: number | null;
   /** Frames could not be counted (recovered from an unreadable container). */
   readonly framesUnknown: boolean;
+}
+
+/** A JPEG still kept on the box (next to the segments of its channel). */
+export interface StillRecord {
+  readonly kind: 'still';
+  readonly id: number;
+  readonly channel: string;
+  readonly caseId: number | null;
+  /** Capture time of the frame it shows, ns since the epoch. */
+  readonly captureNs: bigint;
+  readonly path: string;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  /** When it was saved, ns since the epoch. */
+  readonly savedNs: bigint;
+  /** Who asked: `local` (the CLI / local API) or `fleet:<issuer>`. */
+  readonly requestedBy: string;
+}
+
+export interface AddStill {
+  readonly channel: string;
+  readonly caseId: number | null;
+  readonly captureNs: bigint;
+  readonly path: string;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly savedNs: bigint;
+  readonly requestedBy: string;
 }
 
 export interface RecoveryReport {
@@ -128,7 +163,25 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX segments_by_case ON segments(case_id, start_ns);
    CREATE INDEX segments_by_time ON segments(channel, start_ns);
    CREATE INDEX segments_open ON segments(state) WHERE state = 'open';`,
+  // 2: stills (JPEGs kept on request), tied to a case the way segments are.
+  `CREATE TABLE stills (
+     id INTEGER PRIMARY KEY,
+     channel TEXT NOT NULL,
+     case_id INTEGER REFERENCES cases(id),
+     capture_ns INTEGER NOT NULL,
+     path TEXT NOT NULL UNIQUE,
+     bytes INTEGER NOT NULL,
+     width INTEGER NOT NULL,
+     height INTEGER NOT NULL,
+     saved_ns INTEGER NOT NULL,
+     requested_by TEXT NOT NULL
+   );
+   CREATE INDEX stills_by_case ON stills(case_id, capture_ns);
+   CREATE INDEX stills_by_time ON stills(channel, capture_ns);`,
 ];
+
+/** Schema version this code writes (`PRAGMA user_version` after open()). */
+export const CATALOG_VERSION = MIGRATIONS.length;
 
 interface CaseRow { id: bigint; uid: string; label: string | null; state: CaseState; start_ns: bigint; end_ns: bigint | null }
 interface SegRow {
@@ -144,6 +197,15 @@ const toSeg = (r: SegRow): SegmentRecord => ({
   path: r.path, state: r.state, startNs: r.start_ns, endNs: r.end_ns,
   bytes: r.bytes === null ? null : Number(r.bytes), frames: r.frames === null ? null : Number(r.frames),
   framesUnknown: r.frames_unknown !== 0n,
+});
+
+interface StillRow {
+  id: bigint; channel: string; case_id: bigint | null; capture_ns: bigint; path: string; bytes: bigint;
+  width: bigint; height: bigint; saved_ns: bigint; requested_by: string;
+}
+const toStill = (r: StillRow): StillRecord => ({
+  kind: 'still', id: Number(r.id), channel: r.channel, caseId: r.case_id === null ? null : Number(r.case_id), captureNs: r.capture_ns,
+  path: r.path, bytes: Number(r.bytes), width: Number(r.width), height: Number(r.height), savedNs: r.saved_ns, requestedBy: r.requested_by,
 });
 
 /** End time of a scanned segment: start + (last - first) plus one frame interval. */
@@ -306,6 +368,59 @@ export class Catalog {
 
   openSegments(): SegmentRecord[] {
     return (this.d.prepare(`SELECT * FROM segments WHERE state = 'open' ORDER BY start_ns`).all() as SegRow[]).map(toSeg);
+  }
+
+  // ---- stills ----
+
+  /**
+   * Catalogues a still whose file is already written. Saving the same still again (same path:
+   * same channel and capture time) returns the row already there, so a retried request does
+   * not duplicate it; the same path with different contents is `still-conflict`. Throws
+   * unknown-case / case-not-recording for a case that is not recording.
+   */
+  addStill(s: AddStill): StillRecord {
+    if (!Number.isInteger(s.bytes) || s.bytes <= 0) throw new CatalogError('bad-argument', `bytes ${s.bytes}`);
+    if (!Number.isInteger(s.width) || s.width <= 0 || !Number.isInteger(s.height) || s.height <= 0) throw new CatalogError('bad-argument', `size ${s.width}x${s.height}`);
+    const d = this.d;
+    return d.transaction(() => {
+      const cur = d.prepare(`SELECT * FROM stills WHERE path = ?`).get(s.path) as StillRow | undefined;
+      if (cur) {
+        const same = cur.channel === s.channel && cur.capture_ns === s.captureNs && Number(cur.bytes) === s.bytes;
+        if (!same) throw new CatalogError('still-conflict', `${s.path} is catalogued with other contents`);
+        return toStill(cur);
+      }
+      if (s.caseId !== null) {
+        const c = this.getCase(s.caseId);
+        if (!c) throw new CatalogError('unknown-case', `case ${s.caseId}`);
+        if (c.state !== 'recording') throw new CatalogError('case-not-recording', `case ${s.caseId} is ${c.state}`);
+      }
+      return toStill(d
+        .prepare(`INSERT INTO stills (channel, case_id, capture_ns, path, bytes, width, height, saved_ns, requested_by)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`)
+        .get(s.channel, s.caseId, s.captureNs, s.path, s.bytes, s.width, s.height, s.savedNs, s.requestedBy) as StillRow);
+    })();
+  }
+
+  getStill(path: string): StillRecord | null {
+    const r = this.d.prepare(`SELECT * FROM stills WHERE path = ?`).get(path) as StillRow | undefined;
+    return r ? toStill(r) : null;
+  }
+
+  /** Stills of a case in capture order (optionally one channel). */
+  stillsOfCase(caseId: number, channel?: string): StillRecord[] {
+    const rows = channel === undefined
+      ? this.d.prepare(`SELECT * FROM stills WHERE case_id = ? ORDER BY capture_ns, channel`).all(caseId)
+      : this.d.prepare(`SELECT * FROM stills WHERE case_id = ? AND channel = ? ORDER BY capture_ns`).all(caseId, channel);
+    return (rows as StillRow[]).map(toStill);
+  }
+
+  /** Stills captured in [fromNs, toNs), in capture order (optionally one channel). */
+  stillsInRange(fromNs: bigint, toNs: bigint, channel?: string): StillRecord[] {
+    if (toNs < fromNs) throw new CatalogError('bad-argument', 'toNs before fromNs');
+    const rows = channel === undefined
+      ? this.d.prepare(`SELECT * FROM stills WHERE capture_ns >= ? AND capture_ns < ? ORDER BY capture_ns, channel`).all(fromNs, toNs)
+      : this.d.prepare(`SELECT * FROM stills WHERE capture_ns >= ? AND capture_ns < ? AND channel = ? ORDER BY capture_ns`).all(fromNs, toNs, channel);
+    return (rows as StillRow[]).map(toStill);
   }
 
   // ---- recovery ----

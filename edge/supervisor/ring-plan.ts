@@ -5,6 +5,7 @@
  *   inbox.<worker>        supervisor   -> <worker>              commands and events (JSON)
  *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames
  *   video.<channel>.hq|lq video-encode -> net-send              encoded access units
+ *   snap.<channel>        video-encode -> control               JPEG stills + thumbnails
  *   pcm.<input>           audio-capture -> audio-encode, duplex-voice
  *   audio.<input>         audio-encode -> net-send              encoded audio
  *   vitals                device-data  -> net-send, control     normalised samples
@@ -14,6 +15,7 @@
  */
 import type { BoxConfig } from '../config/index.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
+import { snapshotRingBytes } from '../video/snapshot.js';
 
 export type Producer = WorkerName | 'supervisor';
 
@@ -50,6 +52,8 @@ export function planRings(cfg: BoxConfig): RingSpec[] {
     // instead of skipping to the next keyframe.
     rings.push({ name: `video.${ch.name}.hq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.hq.bitrateKbps * 2, 3) });
     rings.push({ name: `video.${ch.name}.lq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.lq.bitrateKbps * 2, 3) });
+    // Control keeps the latest still of each channel; see snapshotRingBytes for the size.
+    if (ch.snapshot.enabled) rings.push({ name: `snap.${ch.name}`, type: 'record', producer: 'video-encode', consumers: ['control'], bytes: snapshotRingBytes(ch) });
   }
   for (const a of cfg.audio.inputs) {
     rings.push({ name: `pcm.${a.name}`, type: 'record', producer: 'audio-capture', consumers: ['audio-encode', 'duplex-voice'], bytes: sizeFor((a.rate * a.channels * 16) / 1000, 4) });

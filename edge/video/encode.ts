@@ -1,11 +1,13 @@
 /**
  * One channel's encode pipeline: raw frames from the slot ring through the board profile's
- * H.264 encoder into the `hq` and `lq` encoded rings, and the hq stream's recording.
+ * H.264 encoder into the `hq` and `lq` encoded rings, the hq stream's recording, and the
+ * channel's JPEG stills (with thumbnails) into `snap.<channel>`.
  *
  * Contract
  * - Owns: the channel's GstPipeline (appsrc -> tee -> hq/lq encoders -> appsinks, hq also ->
- *   splitmuxsink; built by gst-pipelines/build.ts), the SegmentSyncer of its recording, the
- *   frame counts of its segments. Writes video.<channel>.hq|lq; reads raw.<channel>.
+ *   splitmuxsink, snapshot -> jpegenc -> appsinks; built by gst-pipelines/build.ts), the
+ *   SegmentSyncer of its recording, the frame counts of its segments. Writes
+ *   video.<channel>.hq|lq and snap.<channel>; reads raw.<channel>.
  * - Time: the pipeline's timestamps are capture times. A frame's PTS is its capture time on
  *   the monotonic clock minus `baseMono` (the capture time of the first frame this pipeline
  *   saw), so running time = capture time since the first frame. Encoders may add a constant
@@ -13,7 +15,11 @@
  *   so every access unit written to a ring carries the capture time of its raw frame (wall =
  *   the box clock's mapping of that monotonic time).
  * - Records: kind RECORD_KIND_H264_AU, one Annex B access unit each (SPS/PPS repeated before
- *   every IDR by h264parse), FLAG_SYNC on keyframes.
+ *   every IDR by h264parse), FLAG_SYNC on keyframes. Stills: RECORD_KIND_JPEG_STILL and
+ *   RECORD_KIND_JPEG_THUMBNAIL (edge/video/snapshot.ts), one JPEG each, FLAG_SYNC, stamped
+ *   with the capture time of their frame: jpegenc adds no offset and videorate passes the
+ *   frame's own PTS, so PTS + `baseMono` is that frame's capture time, exactly the time its
+ *   hq/lq access units carry. A still larger than its ring is counted (`tooLarge`) and dropped.
  * - Recording: segments named by the capture time of the first frame (edge/recording
  *   naming), cut by splitmuxsink at the keyframe after `segmentNs`; each open segment is
  *   fdatasync'ed every `fsyncMs` (SegmentSyncer); `segment-opened` / `segment-closed` events
@@ -31,13 +37,14 @@
  */
 import { stat } from 'node:fs/promises';
 import { GstPipeline, type GstAppSink } from '../gst/index.js';
-import { buildChannelPipeline, type H264Role, type Profile } from '../../gst-pipelines/index.js';
+import { ENCODER_FACTS, buildChannelPipeline, type H264Role, type Profile } from '../../gst-pipelines/index.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
-import { FLAG_SYNC, type RingProducer, type SlotConsumer } from '../lib/ring/index.js';
+import { FLAG_SYNC, RecordTooLargeError, type RingProducer, type SlotConsumer } from '../lib/ring/index.js';
 import { SegmentSyncer, parseSegmentPath, prepareRecordingDir, recordingLocation, type SegmentExtension } from '../recording/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { bitrateProperty, channelProfile } from './profile.js';
+import { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, snapshotGeometry } from './snapshot.js';
 
 /** Record kind of one H.264 access unit (Annex B) in an encoded ring. */
 export const RECORD_KIND_H264_AU = 1;
@@ -60,6 +67,9 @@ export interface EncoderOptions {
   profile: Profile;
   input: SlotConsumer;
   out: Record<H264Role, RingProducer>;
+  /** `snap.<channel>`: stills and thumbnails. Without it (or with the channel's snapshots
+   *  off) the pipeline has no snapshot branch. */
+  snapshot?: RingProducer;
   clock: BoxClock;
   recording?: EncoderRecording;
   log?: Logger;
@@ -74,6 +84,25 @@ export interface EncoderStats {
   segmentsClosed: number;
   /** Encode latency (capture -> access unit in the ring), ms, last few seconds: p50/p99. */
   latencyMs: Record<H264Role, { p50: number; p99: number }>;
+  /** The encoders' target bitrate as read back from the elements, kbit/s (null before the
+   *  pipeline runs, or where the encoder keeps it inside a structure). */
+  bitrateKbps: Record<H264Role, number | null>;
+  /** JPEG stills (null when the channel takes none). */
+  snapshot: SnapshotStats | null;
+}
+
+export interface SnapshotStats {
+  intervalS: number;
+  width: number;
+  height: number;
+  stills: number;
+  thumbnails: number;
+  /** Bytes of the last still. */
+  lastBytes: number;
+  /** Capture time of the last still, ns since the epoch (decimal string: stats travel as JSON). */
+  lastCaptureNs: string | null;
+  /** Stills (or thumbnails) larger than the ring could hold, dropped. */
+  tooLarge: number;
 }
 
 interface OpenSeg { path: string; seq: number; startRt: number }
@@ -97,11 +126,18 @@ export class ChannelEncoder {
     framesIn: 0, pushRefused: 0, segmentsClosed: 0,
     out: { hq: { aus: 0, keyframes: 0, bytes: 0 }, lq: { aus: 0, keyframes: 0, bytes: 0 } },
     latencyMs: { hq: { p50: 0, p99: 0 }, lq: { p50: 0, p99: 0 } },
+    bitrateKbps: { hq: null, lq: null },
+    snapshot: null,
   };
+  private warnedTooLarge = false;
 
   constructor(private readonly opts: EncoderOptions) {
     this.name = opts.channel.name;
     this.profile = channelProfile(opts.profile, opts.channel);
+    if (opts.snapshot && opts.channel.snapshot.enabled) {
+      const s = this.profile.roles.snapshot;
+      this.st.snapshot = { intervalS: s.intervalS, width: s.width, height: s.height, stills: 0, thumbnails: 0, lastBytes: 0, lastCaptureNs: null, tooLarge: 0 };
+    }
   }
 
   stats(): EncoderStats {
@@ -109,6 +145,7 @@ export class ChannelEncoder {
       const a = [...this.lat[r]].sort((x, y) => x - y);
       const q = (p: number): number => (a.length ? Math.round(a[Math.min(a.length - 1, Math.floor(p * a.length))] * 10) / 10 : 0);
       this.st.latencyMs[r] = { p50: q(0.5), p99: q(0.99) };
+      this.st.bitrateKbps[r] = this.readBitrate(r);
     }
     return structuredClone(this.st);
   }
@@ -120,14 +157,31 @@ export class ChannelEncoder {
     this.loops.push(this.feed().catch((e: Error) => this.fail(e)));
   }
 
-  /** Changes a stream's target bitrate while playing. @throws RangeError where the encoder cannot. */
-  setBitrate(role: H264Role, kbps: number): void {
-    if (!Number.isInteger(kbps) || kbps < 64 || kbps > 100_000) throw new RangeError(`bitrate ${kbps} kbit/s: 64..100000`);
+  /**
+   * Changes a stream's target bitrate while playing and returns what the encoder reads back
+   * (kbit/s). @throws RangeError where the value is out of range or the encoder cannot.
+   */
+  setBitrate(role: H264Role, kbps: number): number {
+    if (!Number.isInteger(kbps) || kbps < 64 || kbps > 100_000) throw new RangeError('must be an integer from 64 to 100000 kbit/s');
     const enc = this.profile.roles[role].encoder.factory;
     const { prop, value } = bitrateProperty(enc, kbps);
     if (!prop) throw new RangeError(`${enc} takes its bitrate inside a structure; it cannot change while playing`);
-    if (!this.pipeline) throw new RangeError(`channel ${this.name} is not encoding yet`);
+    if (!this.pipeline) throw new RangeError('the channel is not encoding yet (no frame from its source so far)');
     this.pipeline.set(`${this.name}-${role}-enc`, prop, value);
+    const back = this.readBitrate(role);
+    if (back !== kbps) throw new RangeError(`${enc} reads back ${back} kbit/s after being set`);
+    return back;
+  }
+
+  /** The encoder's current target bitrate, kbit/s; null before the pipeline runs or where it
+   *  cannot be read as one property. */
+  readBitrate(role: H264Role): number | null {
+    const p = this.pipeline;
+    if (!p || p.state === 'closed') return null;
+    const f = ENCODER_FACTS[this.profile.roles[role].encoder.factory];
+    if (!f || f.bitrateProp.includes('.')) return null;
+    const v = Number(p.get(`${this.name}-${role}-enc`, f.bitrateProp));
+    return Number.isFinite(v) ? Math.round((v * f.bitrateUnitBps) / 1000) : null;
   }
 
   /** Finalises the open segment (end-of-stream, up to `deadlineMs`) and releases everything. */
@@ -232,11 +286,13 @@ export class ChannelEncoder {
       });
       this.syncer.start();
     }
+    const stills = this.st.snapshot !== null;
     const built = buildChannelPipeline(this.profile, {
       channel: ch.name,
       input: { kind: 'appsrc', width: ch.source.width, height: ch.source.height, fps: ch.source.fps },
-      roles: ['hq', 'lq'],
+      roles: stills ? ['hq', 'lq', 'snapshot'] : ['hq', 'lq'],
       recording: location && rec ? { location: location.pattern, segmentNs: rec.segmentNs } : undefined,
+      thumbnail: stills ? snapshotGeometry(ch).thumbnail : undefined,
     });
     const p = new GstPipeline(built.description, { label: `encode ${ch.name}` });
     this.pipeline = p;
@@ -250,7 +306,14 @@ export class ChannelEncoder {
     for (const role of ['hq', 'lq'] as H264Role[]) {
       this.loops.push(this.drain(role, p.appsink(built.names.sinks[role]!)).catch((e: Error) => this.fail(e)));
     }
-    this.opts.onEvent?.({ type: 'encoder-started', channel: ch.name, profile: this.profile.id, encoder: this.profile.roles.hq.encoder.factory, recording: location?.dir ?? null });
+    if (stills) {
+      this.loops.push(this.drainStills(RECORD_KIND_JPEG_STILL, p.appsink(built.names.sinks.snapshot!)).catch((e: Error) => this.fail(e)));
+      this.loops.push(this.drainStills(RECORD_KIND_JPEG_THUMBNAIL, p.appsink(built.names.thumbnail!)).catch((e: Error) => this.fail(e)));
+    }
+    this.opts.onEvent?.({
+      type: 'encoder-started', channel: ch.name, profile: this.profile.id, encoder: this.profile.roles.hq.encoder.factory, recording: location?.dir ?? null,
+      snapshot: this.st.snapshot ? { intervalS: this.st.snapshot.intervalS, width: this.st.snapshot.width, height: this.st.snapshot.height } : null,
+    });
   }
 
   private track(p: Promise<unknown>): void {
@@ -281,6 +344,37 @@ export class ChannelEncoder {
       if (s.keyframe) st.keyframes++;
       lat.push(Number(process.hrtime.bigint() - mono) / 1e6);
       if (lat.length > 300) lat.splice(0, lat.length - 300);
+    }
+  }
+
+  /** Stills or thumbnails from their appsink into `snap.<channel>`, stamped with their frame's capture time. */
+  private async drainStills(kind: number, sink: GstAppSink): Promise<void> {
+    const ring = this.opts.snapshot!;
+    const st = this.st.snapshot!;
+    for (;;) {
+      const s = await sink.pull();
+      if (!s) return;
+      if (s.ptsNs === null) continue; // never seen: every pushed frame has a PTS
+      const mono = this.baseMono + BigInt(s.ptsNs);
+      const wall = this.opts.clock.toWall(mono);
+      try {
+        ring.write(kind, FLAG_SYNC, wall, mono, s.data);
+      } catch (e) {
+        if (!(e instanceof RecordTooLargeError)) throw e;
+        st.tooLarge++;
+        if (!this.warnedTooLarge) {
+          this.warnedTooLarge = true;
+          this.opts.log?.warn({ channel: this.name, bytes: e.payloadBytes, max: e.maxPayloadBytes }, 'JPEG still larger than its ring: dropped (lower the snapshot width or the profile\'s jpegenc quality)');
+        }
+        continue;
+      }
+      if (kind === RECORD_KIND_JPEG_STILL) {
+        st.stills++;
+        st.lastBytes = s.data.length;
+        st.lastCaptureNs = String(wall);
+      } else {
+        st.thumbnails++;
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * edge/video: the video path's per-channel pieces, wired into the workers: capture (source ->
- * raw slot ring, slate), encode (raw ring -> hq/lq encoded rings + recording), send (encoded
- * ring -> RTP/RTSP). Entered through this index.
+ * raw slot ring, slate), encode (raw ring -> hq/lq encoded rings + recording + JPEG stills),
+ * send (encoded ring -> RTP/RTSP). Entered through this index.
  */
 import { join } from 'node:path';
 import type { BoxConfig } from '../config/index.js';
@@ -9,7 +9,11 @@ import type { BoxConfig } from '../config/index.js';
 export { ChannelCapture, sourceDescription, FRAME_KIND_RAW, FRAME_FLAG_SLATE } from './capture.js';
 export type { CaptureOptions, CaptureStats, CaptureEvent, CaptureState } from './capture.js';
 export { ChannelEncoder, RECORD_KIND_H264_AU } from './encode.js';
-export type { EncoderOptions, EncoderStats, EncoderRecording, EncoderEvent } from './encode.js';
+export type { EncoderOptions, EncoderStats, EncoderRecording, EncoderEvent, SnapshotStats } from './encode.js';
+export { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, THUMBNAIL_WIDTH, snapshotGeometry, snapshotIntervalS, snapshotRingBytes } from './snapshot.js';
+export type { PictureSize, SnapshotGeometry } from './snapshot.js';
+export { readJpegInfo } from './jpeg.js';
+export type { JpegInfo } from './jpeg.js';
 export { StreamSender } from './send.js';
 export type { SenderOptions, SenderStats } from './send.js';
 export { channelProfile, bitrateProperty } from './profile.js';

@@ -1,6 +1,7 @@
 /**
  * A board profile fitted to one channel: the profile gives the elements and their tuning, the
- * channel's configuration gives each stream's size, rate, bitrate and GOP. The encoder's own
+ * channel's configuration gives each stream's size, rate, bitrate and GOP, and the stills'
+ * size and interval (edge/video/snapshot.ts; the profile's interval is the default). The encoder's own
  * property names and units come from gst-pipelines/encoder-facts.ts (8 Mb/s is `bitrate=8000`
  * on x264enc and `bps=8000000` on mpph264enc), and the result is validated again by the
  * profile schema, which cross-checks exactly those.
@@ -10,6 +11,7 @@
  */
 import { ENCODER_FACTS, validateProfile, type H264Role, type Profile } from '../../gst-pipelines/index.js';
 import type { ChannelConfig } from '../config/index.js';
+import { snapshotGeometry, snapshotIntervalS } from './snapshot.js';
 
 /** Value of the encoder's bitrate property for `kbps`, and the property to set (null when it
  *  lives inside a structure and cannot be set on its own at run time). */
@@ -40,5 +42,10 @@ export function channelProfile(base: Profile, ch: ChannelConfig): Profile {
     set(f.bitrateProp, r.bitrateBps / f.bitrateUnitBps);
     set(f.gopProp, s.gop);
   }
+  const snap = p.roles.snapshot;
+  const { still } = snapshotGeometry(ch);
+  snap.width = still.width;
+  snap.height = still.height;
+  snap.intervalS = snapshotIntervalS(ch, base.roles.snapshot.intervalS);
   return validateProfile(p);
 }

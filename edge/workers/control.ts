@@ -1,9 +1,17 @@
 /**
  * control worker: the box's command plane. Owns the local API socket (status, debug
- * commands), the events of all workers (its inbox), the fleet link when one is configured
- * (birth/death, telemetry by exception, commands with acknowledgements; the box runs fully
- * without it), and the command router that carries commands to the workers. Reads the
- * vitals ring.
+ * commands, stills, channel settings, cases), the events of all workers (its inbox), the fleet
+ * link when one is configured (birth/death, telemetry by exception, commands with
+ * acknowledgements; the box runs fully without it), and the command router that carries
+ * commands to the workers. Reads the vitals ring and every channel's `snap.<channel>` (the
+ * latest still of each channel, edge/control/stills.ts).
+ *
+ * Local API methods (edge/control/local-api.ts; the CLI's commands in edge/cli/main.ts):
+ *   status, fault {worker, mode}
+ *   snapshot {channel, fresh?, save?, waitMs?}   the latest (or next) still, as base64 JPEG;
+ *                                                with save, also kept and catalogued
+ *   channelSettings {channel, hqBitrateKbps?, lqBitrateKbps?}   same path as the fleet's
+ *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
  */
 import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';
@@ -12,6 +20,10 @@ import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
 import type { FleetLink } from '../fleet/index.js';
 import { Recordings } from '../control/recordings.js';
+import { FLEET_THUMBNAIL_MAX_BYTES, StillError, Stills, describeStill } from '../control/stills.js';
+import { utcStamp } from '../recording/index.js';
+import type { RouterResult } from '../control/commands.js';
+import type { CommandBody } from '../fleet/codec.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
 
@@ -21,15 +33,26 @@ let router: CommandRouter | undefined;
 let telemetryTimer: NodeJS.Timeout | undefined;
 let loops: Promise<unknown> | undefined;
 let recordings: Recordings | undefined;
+let stills: Stills | undefined;
+let localCommands = 0;
 const startedMs = Date.now() - Math.round(performance.now());
 /** Device port -> connected, from device-data's events. */
 const devices = new Map<string, boolean>();
+
+/** A command from the local API, through the same router as the fleet's; refused -> thrown. */
+async function runLocal(body: CommandBody): Promise<RouterResult> {
+  const r = await router!.run(`local-${process.pid}-${++localCommands}`, body);
+  if (r.state !== 'finished') throw new Error(r.message || r.state);
+  return r;
+}
+
+const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 
 function methods(ctx: WorkerContext) {
   return {
     status: () => ({
       ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? []),
-      video: recordings?.status(),
+      video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: Object.fromEntries(devices),
     }),
@@ -42,7 +65,72 @@ function methods(ctx: WorkerContext) {
       ctx.send(worker, { type: 'fault', mode: mode as 'exit' | 'throw' | 'hang' });
       return { sent: true };
     },
+    /** The latest (or, with fresh, the next) still of a channel; with save, kept and catalogued too. */
+    snapshot: async (p: Record<string, unknown>) => {
+      const channel = str(p.channel);
+      const waitMs = p.waitMs === undefined ? undefined : Number(p.waitMs);
+      const opts = { fresh: p.fresh === true, waitMs: Number.isFinite(waitMs) ? waitMs : undefined };
+      if (p.save === true) {
+        const saved = await stills!.save(channel, { ...opts, requestedBy: 'local' });
+        return {
+          ...describeStill(saved.still, ctx.clock.wallNs()), jpeg: saved.still.jpeg.toString('base64'),
+          saved: { id: saved.record.id, path: saved.record.path, bytes: saved.record.bytes, case: saved.caseUid },
+        };
+      }
+      const s = await stills!.get(channel, opts);
+      return { ...describeStill(s, ctx.clock.wallNs()), jpeg: s.jpeg.toString('base64') };
+    },
+    channelSettings: async (p: Record<string, unknown>) => {
+      const settings: Record<string, string> = {};
+      for (const k of ['hqBitrateKbps', 'lqBitrateKbps']) if (p[k] !== undefined) settings[k] = str(p[k]);
+      const r = await runLocal({ kind: 'channelSettings', channel: str(p.channel), settings });
+      return { message: r.message, details: r.details ?? {} };
+    },
+    recordingStart: async (p: Record<string, unknown>) => {
+      const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
+      return { message: r.message, caseId: r.details?.caseId };
+    },
+    recordingStop: async (p: Record<string, unknown>) => {
+      const r = await runLocal({ kind: 'recordingStop', caseId: str(p.caseId) });
+      return { message: r.message, caseId: r.details?.caseId };
+    },
   };
+}
+
+/**
+ * The `snapshot` command (the fleet's): without save, a thumbnail of the latest still in the
+ * result (bounded by FLEET_THUMBNAIL_MAX_BYTES, see stills.ts); with save, the full still kept
+ * on the box. Waits are bounded by stills.ts (at most 60 s), inside the fleet's 70 s command
+ * timeout. (The local API's `snapshot` method answers with the full still instead.)
+ */
+async function commandSnapshot(ctx: WorkerContext, body: Extract<CommandBody, { kind: 'snapshot' }>, origin: string): Promise<RouterResult> {
+  const s = stills!;
+  const opts = { fresh: body.fresh };
+  try {
+    if (body.save) {
+      const saved = await s.save(body.channel, { ...opts, requestedBy: origin });
+      const d = describeStill(saved.still, ctx.clock.wallNs());
+      return {
+        state: 'finished',
+        message: `channel "${body.channel}": still ${d.width}x${d.height} of ${d.capturedAt} saved to ${saved.record.path}${saved.caseUid ? ` (case "${saved.caseUid}")` : ' (no case recording)'}`,
+        details: { channel: d.channel, captureNs: d.captureNs, capturedAt: d.capturedAt, width: String(d.width), height: String(d.height), bytes: String(d.bytes), path: saved.record.path, stillId: String(saved.record.id), case: saved.caseUid ?? '' },
+      };
+    }
+    const thumb = await s.get(body.channel, { ...opts, kind: 'thumbnail' });
+    if (thumb.jpeg.length > FLEET_THUMBNAIL_MAX_BYTES) {
+      return { state: 'failed', message: `channel "${body.channel}": thumbnail of ${thumb.jpeg.length} bytes exceeds the fleet result limit of ${FLEET_THUMBNAIL_MAX_BYTES} bytes; save it on the box instead (save=true)` };
+    }
+    const d = describeStill(thumb, ctx.clock.wallNs());
+    return {
+      state: 'finished',
+      message: `channel "${body.channel}": thumbnail ${d.width}x${d.height} of the frame captured ${d.capturedAt} (${d.ageMs} ms ago)`,
+      details: { channel: d.channel, image: 'thumbnail', captureNs: d.captureNs, capturedAt: d.capturedAt, width: String(d.width), height: String(d.height), bytes: String(d.bytes), jpeg: thumb.jpeg.toString('base64') },
+    };
+  } catch (err) {
+    // Unknown channel / stills off are the sender's mistake; nothing in time or a failed write is the box's.
+    const invalid = err instanceof StillError && (err.reason === 'unknown-channel' || err.reason === 'stills-off');
+    return { state: invalid ? 'invalid' : 'failed', message: (err as Error).message };
+  }
 }
 
 async function startFleet(ctx: WorkerContext): Promise<void> {
@@ -52,7 +140,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   const { FleetLink, standardMetrics } = await import('../fleet/index.js'); // only boxes on a fleet pay for MQTT
   const rings = ctx.boot.observe ?? [];
   fleet = new FleetLink(cfg, {
-    onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body),
+    onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body, `fleet:${cmd.issuer || 'console'}`),
   }, {
     clock: ctx.clock,
     log: ctx.log,
@@ -82,19 +170,24 @@ runWorker({
     recordings = new Recordings({ dataDir: ctx.config.box.dataDir, log: ctx.log });
     recordings.start();
     const rec = recordings;
+    stills = new Stills({ channels: ctx.config.channels, root: rec.root, clock: ctx.clock, log: ctx.log, catalog: (s) => rec.catalogStill(s) });
     router.handle('recordingStart', async (body) => {
       const unknown = body.channels.filter((c) => !ctx.config.channels.some((x) => x.name === c));
       if (unknown.length) return { state: 'invalid', message: `unknown channels: ${unknown.join(', ')}` };
       try {
-        const c = rec.startCase(body.caseId, ctx.clock.wallNs());
+        // No case id given: the box names the case by its start time (readable in the catalog).
+        const now = ctx.clock.wallNs();
+        const c = rec.startCase(body.caseId || `case-${utcStamp(now)}`, now);
         return { state: 'finished', message: `case "${c.uid}" recording`, details: { caseId: c.uid } };
       } catch (err) {
         return { state: 'invalid', message: (err as Error).message };
       }
     });
+    router.handle('snapshot', (body, _id, origin) => commandSnapshot(ctx, body, origin));
     router.handle('recordingStop', async (body) => {
       try {
-        const c = rec.endCase(body.caseId, ctx.clock.wallNs());
+        // No case id given: the case being recorded.
+        const c = rec.endCase(body.caseId || rec.currentCase?.uid || '', ctx.clock.wallNs());
         return { state: 'finished', message: `case "${c.uid}" ended`, details: { caseId: c.uid } };
       } catch (err) {
         return { state: 'invalid', message: (err as Error).message };
@@ -103,10 +196,13 @@ runWorker({
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
     await startFleet(ctx);
-    loops = drainInputs(ctx);
+    loops = drainInputs(ctx, {
+      'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
+    });
   },
   async stop(deadlineMs) {
     clearInterval(telemetryTimer);
+    stills?.close();
     await recordings?.stop(Math.max(0, deadlineMs - 300));
     await fleet?.close();
     await api?.close();
@@ -115,6 +211,7 @@ runWorker({
   onMessage(msg) {
     if (msg.type !== 'event') return;
     recordings?.onEvent(msg.event);
+    stills?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
     if (router?.onEvent(e as never)) return;
     if (e.type === 'device' && e.event?.type === 'state' && e.event.port) devices.set(e.event.port, e.event.state === 'connected');

@@ -14,7 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BoxClock } from '../lib/clock.js';
 import { HealthTable, WorkerState, type WorkerName } from '../lib/health.js';
 import { createLogger, type Logger } from '../lib/log.js';
-import { RingConsumer, RingProducer, SlotConsumer, SlotProducer, READ_EMPTY } from '../lib/ring/index.js';
+import { RingConsumer, RingProducer, SlotConsumer, SlotProducer, READ_EMPTY, type RecordMeta } from '../lib/ring/index.js';
 import type { BoxConfig } from '../config/index.js';
 import { INBOX_KIND_JSON, type FromSupervisor, type InboxMessage, type ToSupervisor, type WorkerBoot, type WorkerEvent } from './boot.js';
 
@@ -199,14 +199,16 @@ export async function pumpFrames(ctx: WorkerContext, ring: string, onFrame: (f: 
 /**
  * Consumes every input ring of this worker except its inbox, handing each record or frame
  * to `handlers[ringPrefix]` when one matches and otherwise just keeping the cursor moving
- * (so the ring's counters show a live consumer). Resolves when the worker stops.
+ * (so the ring's counters show a live consumer). A record's handler also gets the ring's name
+ * and the record's metadata (kind, capture time), valid only until it returns. Resolves when
+ * the worker stops.
  */
-export function drainInputs(ctx: WorkerContext, handlers: Record<string, (payload: Uint8Array) => void> = {}): Promise<void[]> {
+export function drainInputs(ctx: WorkerContext, handlers: Record<string, (payload: Uint8Array, meta?: RecordMeta, ring?: string) => void> = {}): Promise<void[]> {
   const loops = ctx.rings('consumer').filter((r) => !r.startsWith('inbox.')).map((ring) => {
     const handler = Object.entries(handlers).find(([p]) => ring.startsWith(p))?.[1];
     return ctx.boot.rings[ring].type === 'slot'
       ? pumpFrames(ctx, ring, (f) => handler?.(f.bytes))
-      : pumpRecords(ctx, ring, (p) => handler?.(p));
+      : pumpRecords(ctx, ring, (p, c) => handler?.(p, c.meta, ring));
   });
   return Promise.all(loops);
 }

@@ -20,6 +20,7 @@ import '../control/status.js';
 import '../control/commands.js';
 import '../control/telemetry.js';
 import '../control/recordings.js';
+import '../control/stills.js';
 import '../video/index.js';
 
 parentPort!.once('message', (m: { type: 'become'; boot: WorkerBoot }) => {

@@ -1,7 +1,8 @@
 /**
  * video-encode worker: per channel, raw frames from `raw.<channel>` through the board's H.264
- * encoder (the probed gst-pipelines profile) into `video.<channel>.hq|lq`, and the channel's
- * hq recording into crash-safe segments (edge/video/encode.ts).
+ * encoder (the probed gst-pipelines profile) into `video.<channel>.hq|lq`, the channel's
+ * hq recording into crash-safe segments, and JPEG stills with thumbnails into
+ * `snap.<channel>` when the channel takes them (edge/video/encode.ts, snapshot.ts).
  *
  * Lifecycle: start() probes the profile (cached in the data folder) and starts one
  * ChannelEncoder per channel; each builds its pipeline when its first frame arrives. stop()
@@ -11,7 +12,8 @@
  *
  * Events to control: `video-profile` (which profile and encoder, for `orbox status`),
  * `encoder-started`, `segment-opened`, `segment-closed`, `encode-stats` (every 2 s).
- * Commands (inbox `command`): `set-bitrate {channel, role, kbps}`.
+ * Commands (inbox `command`): `set-bitrate {channel, role, kbps}`, answered with the bitrate
+ * the encoder reads back, or refused with a reason naming the channel, role and value.
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -37,6 +39,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
         channel: ch, profile,
         input: ctx.slotConsumer(`raw.${ch.name}`),
         out: { hq: ctx.producer(`video.${ch.name}.hq`), lq: ctx.producer(`video.${ch.name}.lq`) },
+        snapshot: ch.snapshot.enabled ? ctx.producer(`snap.${ch.name}`) : undefined,
         clock: ctx.clock, log: ctx.log,
         recording: { root: join(ctx.config.box.dataDir, 'recordings'), segmentNs: BigInt(rec.segmentS) * 1_000_000_000n, fsyncMs: rec.fsyncMs },
         onEvent: (e) => ctx.emit(e),
@@ -77,14 +80,15 @@ runWorker({
     if (msg.name === 'set-bitrate') {
       const a = (msg.args ?? {}) as { channel?: string; role?: string; kbps?: number };
       const enc = encoders.get(String(a.channel));
-      let result: { state: 'finished' | 'invalid'; reason?: string };
+      let result: { state: 'finished' | 'invalid'; reason?: string; details?: Record<string, string> };
+      const what = `channel "${a.channel}" ${a.role} bitrate ${a.kbps} kbit/s`;
       try {
-        if (!enc) throw new RangeError(`unknown channel "${a.channel}"`);
-        if (a.role !== 'hq' && a.role !== 'lq') throw new RangeError(`role must be hq or lq, got "${a.role}"`);
-        enc.setBitrate(a.role as H264Role, Number(a.kbps));
-        result = { state: 'finished' };
+        if (!enc) throw new RangeError(`no encoder for this channel (encoding: ${[...encoders.keys()].join(', ') || 'none yet'})`);
+        if (a.role !== 'hq' && a.role !== 'lq') throw new RangeError('the role must be hq or lq');
+        const back = enc.setBitrate(a.role as H264Role, Number(a.kbps));
+        result = { state: 'finished', reason: `channel "${a.channel}" ${a.role} bitrate now ${back} kbit/s`, details: { [`${a.role}BitrateKbps`]: String(back) } };
       } catch (e) {
-        result = { state: 'invalid', reason: (e as Error).message };
+        result = { state: 'invalid', reason: `${what} refused: ${(e as Error).message}` };
       }
       // The same result shape as every worker's commands (control's CommandRouter reads it).
       context?.emit({ type: 'command-result', id: msg.id, name: msg.name, result });

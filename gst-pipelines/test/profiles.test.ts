@@ -116,6 +116,26 @@ t.test('builder: names, caps, recording branch, errors', async (t) => {
   t.equal(err({ channel: 'c', input: { ...input, fps: 0 } }), 'input.fps');
 });
 
+t.test('builder: snapshot with a thumbnail of the same frame, and its errors', async (t) => {
+  const p = validateProfile(x86X264);
+  const input = { kind: 'appsrc', width: 1920, height: 1080, fps: 30 } as const;
+  const b = buildChannelPipeline(p, { channel: 'scope', input, roles: ['snapshot'], thumbnail: { width: 320, height: 180 } });
+  t.same(b.names, { source: 'scope-src', sinks: { snapshot: 'scope-snapshot-sink' }, thumbnail: 'scope-thumbnail-sink' });
+  t.match(b.description, /videorate name=scope-snapshot-rate drop-only=true ! capsfilter caps="video\/x-raw,framerate=1\/1" ! tee name=scope-snapshot-t /, 'one videorate picks the frame for both');
+  t.match(b.description, /scope-snapshot-t\. ! queue name=scope-still-q [^!]*! videoscale [^!]*! videoconvert [^!]*! capsfilter caps="video\/x-raw,format=I420,width=640,height=360" ! jpegenc name=scope-snapshot-enc quality=85 ! appsink name=scope-snapshot-sink /);
+  t.match(b.description, /scope-snapshot-t\. ! queue name=scope-thumbnail-q [^!]*! videoscale [^!]*! videoconvert [^!]*! capsfilter caps="video\/x-raw,format=I420,width=320,height=180" ! jpegenc name=scope-thumbnail-enc quality=85 ! appsink name=scope-thumbnail-sink /);
+  const parsed = await parseCheck(b.description);
+  t.ok(parsed.ok, `gst-launch parses it: ${parsed.ok ? '' : parsed.error}`);
+  const err = (o: Parameters<typeof buildChannelPipeline>[1]): string => {
+    try { buildChannelPipeline(p, o); } catch (e) { if (e instanceof BuildError) return e.field; throw e; }
+    return 'none';
+  };
+  t.equal(err({ channel: 'c', input, roles: ['hq'], thumbnail: { width: 320, height: 180 } }), 'thumbnail');
+  t.equal(err({ channel: 'c', input, roles: ['snapshot'], thumbnail: { width: 321, height: 180 } }), 'thumbnail.width');
+  t.equal(err({ channel: 'c', input, roles: ['snapshot'], thumbnail: { width: 320, height: 0 } }), 'thumbnail.height');
+  t.notMatch(buildChannelPipeline(p, { channel: 'c', input, roles: ['snapshot'] }).description, /thumbnail/, 'no thumbnail unless asked');
+});
+
 t.test('probe picks x264enc on this machine, caches, and respects order and board', async (t) => {
   clearProbeCache();
   const rep = await probeProfile();

@@ -70,6 +70,8 @@ async function cpuOver(pid: number, seconds: number): Promise<number> {
 function channel(name: string, w: number, h: number, hqKbps: number, lqW: number, lqH: number, lqKbps: number): ChannelConfig {
   return {
     name, record: true,
+    // The baseline below is gst-launch of the hq+lq description: stills off, same work on both sides.
+    snapshot: { enabled: false },
     source: { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps: 30 },
     hq: { width: w, height: h, bitrateKbps: hqKbps, gop: 20 },
     lq: { width: lqW, height: lqH, bitrateKbps: lqKbps, gop: 15 },

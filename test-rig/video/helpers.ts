@@ -1,10 +1,10 @@
 /**
  * Helpers for the video path's tests with external peers: a box configuration with video
- * channels, ffprobe frame counts, segment listings, and waiting for worker events of a box
- * running in-process (edge/supervisor/test/harness.ts).
+ * channels, ffprobe frame counts, segment listings, JPEG decoding (ffprobe + jpegdec), and
+ * waiting for worker events of a box running in-process (edge/supervisor/test/harness.ts).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,8 @@ export interface ChannelSpec {
   lq?: { width: number; height: number };
   /** hq keyframe interval in frames (default: the longest a recorded channel may use). */
   gop?: number;
+  /** The channel's `snapshot` section (default: the configuration's default). */
+  snapshot?: Record<string, unknown>;
 }
 
 /** A box with the given channels, RTSP on 127.0.0.1:`port`, short segments, quiet logs. */
@@ -37,6 +39,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
         source: c.source ?? { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps },
         hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? maxRecordedGop(fps, { fsyncMs: 250, maxLossMs: 1000 }) },
         lq: { ...(c.lq ?? { width: w / 2, height: h / 2 }), bitrateKbps: 400, gop: Math.max(1, fps / 2) },
+        ...(c.snapshot ? { snapshot: c.snapshot } : {}),
       };
     }),
     rtsp: { host: '127.0.0.1', port },
@@ -101,3 +104,33 @@ export async function streamsMounted(sup: Supervisor, urls: string[], ms = 15_00
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface DecodedJpeg {
+  /** ffprobe's codec name ("mjpeg" for a JPEG). */
+  codec: string;
+  width: number;
+  height: number;
+  /** Mean of the decoded luma plane (GStreamer jpegdec to I420). */
+  meanLuma: number;
+}
+
+/**
+ * Reads a JPEG file with two independent decoders: ffprobe for what it is and its size,
+ * GStreamer's jpegdec for its pixels (the whole picture must decode to I420 of that size).
+ * Rejects when either cannot read it.
+ */
+export async function decodeJpeg(path: string): Promise<DecodedJpeg> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', path]);
+  const st = (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number }[] }).streams[0];
+  if (!st) throw new Error(`ffprobe finds no picture in ${path}`);
+  const raw = `${path}.i420`;
+  await run('gst-launch-1.0', ['-q', 'filesrc', `location=${path}`, '!', 'jpegdec', '!', 'video/x-raw,format=I420', '!', 'filesink', `location=${raw}`]);
+  const buf = readFileSync(raw);
+  rmSync(raw, { force: true });
+  const lumaBytes = st.width * st.height;
+  const expected = lumaBytes + 2 * Math.ceil(st.width / 2) * Math.ceil(st.height / 2);
+  if (buf.length !== expected) throw new Error(`jpegdec gave ${buf.length} bytes for ${path}, expected ${expected} (I420 ${st.width}x${st.height})`);
+  let sum = 0;
+  for (let i = 0; i < lumaBytes; i++) sum += buf[i];
+  return { codec: st.codec_name, width: st.width, height: st.height, meanLuma: sum / lumaBytes };
+}

@@ -94,6 +94,8 @@ const sample: FleetCommand[] = [
   { commandId: 'd', issuedAtMs: 0, expiresAtMs: 0, issuer: '', body: { kind: 'deviceCommand', device: 'vent', command: 'silence', args: { s: '60' } } },
   { commandId: 'e', issuedAtMs: 0, expiresAtMs: 0, issuer: '', body: { kind: 'restartWorker', worker: 'video-encode' } },
   { commandId: 'f', issuedAtMs: 0, expiresAtMs: 0, issuer: '', body: { kind: 'rebirth' } },
+  { commandId: 'g', issuedAtMs: 0, expiresAtMs: 0, issuer: 'ops', body: { kind: 'snapshot', channel: 'endo', save: true, fresh: false } },
+  { commandId: 'h', issuedAtMs: 0, expiresAtMs: 0, issuer: '', body: { kind: 'snapshot', channel: 'room', save: false, fresh: true } },
 ];
 
 t.test('every command kind round-trips', async (t) => {
@@ -110,6 +112,7 @@ t.test('malformed commands throw FleetDecodeError; the id is salvaged when reada
     ['oversize', new Uint8Array(MAX_COMMAND_BYTES + 1), undefined],
     ['bad id', encodeCommand({ ...sample[5], commandId: 'has space' }), undefined],
     ['missing channel', encodeCommand({ ...sample[2], body: { kind: 'channelSettings', channel: '', settings: {} } }), 'c'],
+    ['snapshot without a channel', encodeCommand({ ...sample[6], body: { kind: 'snapshot', channel: '', save: true, fresh: false } }), 'g'],
   ];
   for (const [name, bytes, id] of bad) {
     t.throws(() => decodeCommand(bytes), FleetDecodeError, name);

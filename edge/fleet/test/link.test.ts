@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { boxLinkConfig, consoleConfig, startLocalBroker } from '../../../test-rig/fleet/index.js';
-import { type Ack, type CommandResult, type FleetCommand, FleetConsole, type FleetEvent, FleetLink, standardMetrics } from '../index.js';
+import { type Ack, type CommandResult, type FleetCommand, FleetConsole, type FleetEvent, FleetLink, MAX_ACK_BYTES, standardMetrics } from '../index.js';
 import { spawnBox, waitFor } from './helpers.js';
 
-const broker = await startLocalBroker({ boxIds: ['box-1', 'box-2', 'box-k', 'box-d', 'box-o', 'box-q', 'box-i'] });
+const broker = await startLocalBroker({ boxIds: ['box-1', 'box-2', 'box-k', 'box-d', 'box-o', 'box-q', 'box-i', 'box-big'] });
 const tmp = mkdtempSync(join(tmpdir(), 'orbox-link-'));
 t.teardown(async () => {
   await broker.stop();
@@ -242,4 +242,27 @@ t.test('a command interrupted by a box restart is answered FAILED and never run 
   t.equal(ack?.state, 'failed');
   t.match(ack?.message, /interrupted/);
   t.equal(runs, 1, 'not run again');
+});
+
+t.test('a command result too large for the link is answered FAILED, and the link goes on', async (t) => {
+  const fc = await startConsole();
+  t.teardown(() => fc.close());
+  const link = new FleetLink(boxLinkConfig(broker, 'box-big', join(tmp, 'box-big')), {
+    // 200 KiB of details: more than MAX_ACK_BYTES, less than the broker's 1 MiB packet limit,
+    // so only the box's own bound can turn it into FAILED.
+    onCommand: async (cmd) => cmd.body.kind === 'restartWorker' && cmd.body.worker === 'huge'
+      ? { state: 'finished', details: { blob: 'x'.repeat(200 * 1024) } }
+      : { state: 'finished', message: 'small' },
+  });
+  t.teardown(() => link.close());
+  await link.start();
+  await link.waitOnline(10_000);
+  const big = await fc.send('box-big', { kind: 'restartWorker', worker: 'huge' }, { timeoutMs: 10_000 });
+  t.equal(big?.state, 'failed');
+  t.match(big?.message, new RegExp(`exceeds the fleet link's limit of ${MAX_ACK_BYTES} bytes`));
+  t.same(big?.details, {}, 'the oversize details are not sent');
+  const next = await fc.send('box-big', { kind: 'restartWorker', worker: 'small' }, { timeoutMs: 10_000 });
+  t.match(next, { state: 'finished', message: 'small' }, 'the next command is answered as usual');
+  await waitFor(() => link.stats.outboxRecords === 0, 5_000, 'outbox drained');
+  t.pass('nothing left queued: the broker took every ack');
 });

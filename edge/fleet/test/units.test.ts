@@ -79,6 +79,11 @@ t.test('topics and CLI command arguments', async (t) => {
   t.same(parseCommandArgs('recording-start', ['case=c1', 'channels=a,b']), { kind: 'recordingStart', caseId: 'c1', channels: ['a', 'b'] });
   t.same(parseCommandArgs('device-command', ['device=vent', 'command=silence', 's=60']), { kind: 'deviceCommand', device: 'vent', command: 'silence', args: { s: '60' } });
   t.same(parseCommandArgs('channel-settings', ['channel=endo', 'fps=25']), { kind: 'channelSettings', channel: 'endo', settings: { fps: '25' } });
+  t.same(parseCommandArgs('snapshot', ['channel=endo']), { kind: 'snapshot', channel: 'endo', save: false, fresh: false });
+  t.same(parseCommandArgs('snapshot', ['channel=endo', 'save=true', 'fresh=true']), { kind: 'snapshot', channel: 'endo', save: true, fresh: true });
+  t.throws(() => parseCommandArgs('snapshot', ['channel=endo', 'save=yes']), /save must be true or false, got "yes"/);
+  t.throws(() => parseCommandArgs('snapshot', ['save=true']), /channel=/);
+  t.throws(() => parseCommandArgs('snapshot', ['channel=endo', 'width=64']), /not width/);
   t.throws(() => parseCommandArgs('restart-worker', []), /worker=/);
   t.throws(() => parseCommandArgs('reboot', []), /unknown command/);
   t.throws(() => parseCommandArgs('rebirth', ['novalue']), /key=value/);
