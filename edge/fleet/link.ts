@@ -650,6 +650,10 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
         resolve({ state: 'failed', message: `timeout after ${this.config.commandTimeoutMs} ms` });
       }, this.config.commandTimeoutMs);
     });
+    // Once the link closes, the ledger answers a command that did not finish in the grace
+    // period (next start: FAILED, interrupted); its timer must not keep the process alive.
+    const dropTimer = () => this.timers.clearTimeout(timer);
+    this.abort.signal.addEventListener('abort', dropTimer, { once: true });
     try {
       const result = await Promise.race([this.handlers.onCommand(cmd, ctx), timeout]);
       if (!result || !TERMINAL_ACK_STATES.has(result.state)) {
@@ -661,6 +665,7 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
     } finally {
       this.timers.clearTimeout(timer);
       this.abort.signal.removeEventListener('abort', onClose);
+      this.abort.signal.removeEventListener('abort', dropTimer);
     }
   }
 
