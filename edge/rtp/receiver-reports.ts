@@ -14,6 +14,13 @@
  * and how long it held it (DLSR, 1/65536 s); RTT = arrival - LSR - DLSR in the same unit. It
  * includes the path inside the box from the RTSP server process (well under a millisecond).
  *
+ * Which viewer: RTCP identifies a reporter only by its SSRC, and ffmpeg reports with our SSRC
+ * + 1 (every ffmpeg viewer of a stream the same one) and its host name as CNAME. So the RTSP
+ * server process appends to each viewer's compound an APP packet (§6.7) named 'ORBX' whose data
+ * is a label of that viewer's session ("udp 10.0.0.7:50000", "tcp 10.0.0.8:41234"):
+ * `appendViewerLabel()` writes it, and the table keys viewers by label when one is present
+ * (by reporter SSRC otherwise).
+ *
  * Bounds: at most `maxViewers` entries (a flood of invented SSRCs evicts the longest silent);
  * CNAMEs are cut to 64 characters. A malformed packet throws RtpFormatError with its offset;
  * the packets before it in the same compound are already applied (each is applied as read).
@@ -22,8 +29,32 @@ import { RtpFormatError, RtpOptionError } from './errors.js';
 import { readU32 } from './header.js';
 import { RTCP_BYE, RTCP_RR, RTCP_SDES, RTCP_SR, SDES_CNAME, SR_SIZE, decodeReportBlock, newReportBlock, ntpFromUnixNs, ntpMiddle32, type NtpTime } from './rtcp.js';
 
+/** RTCP APP (RFC 3550 §6.7). */
+export const RTCP_APP = 204;
+/** Name of the APP packet that labels a viewer's session (see the module comment). */
+export const VIEWER_LABEL_APP = 'ORBX';
+const LABEL_MAX_BYTES = 128;
+
+/**
+ * Returns `compound` followed by an APP 'ORBX' packet carrying `label` (UTF-8, cut to 128
+ * bytes, NUL-padded to 32 bits). SSRC field 0: the packet speaks for a session, not a source.
+ */
+export function appendViewerLabel(compound: Uint8Array, label: string): Buffer {
+  const text = Buffer.from(label, 'utf8').subarray(0, LABEL_MAX_BYTES);
+  const size = 12 + ((text.length + 3) & ~3);
+  const app = Buffer.alloc(size);
+  app[0] = 0x80; // V=2, P=0, subtype 0
+  app[1] = RTCP_APP;
+  app.writeUInt16BE(size / 4 - 1, 2);
+  app.write(VIEWER_LABEL_APP, 8, 'latin1');
+  text.copy(app, 12);
+  return Buffer.concat([compound, app]);
+}
+
 /** One viewer of a stream, as its last receiver report described it. */
 export interface ViewerReport {
+  /** The viewer's session as the RTSP server labels it ("tcp 10.0.0.8:41234"), '' when unlabelled. */
+  viewer: string;
   /** SSRC the viewer reports with (its RTCP identity; RFC 3550 §8: random per session). */
   ssrc: number;
   /** CNAME from the viewer's SDES (up to 64 characters), '' until one arrived. */
@@ -62,6 +93,8 @@ export interface ReceiverReportsOptions {
 }
 
 interface ViewerState {
+  key: string;
+  viewer: string;
   ssrc: number;
   cname: string;
   fractionLost: number;
@@ -81,7 +114,7 @@ export class ReceiverReports {
   private readonly clockRate: number;
   private readonly timeoutNs: bigint;
   private readonly maxViewers: number;
-  private readonly viewers = new Map<number, ViewerState>();
+  private readonly viewers = new Map<string, ViewerState>();
   private readonly block = newReportBlock();
   private readonly ntp: NtpTime = { msw: 0, lsw: 0 };
 
@@ -112,6 +145,7 @@ export class ReceiverReports {
    */
   onRtcp(buf: Uint8Array, len: number, arrivalNs: bigint): number {
     if (len > buf.length) len = buf.length;
+    const label = findViewerLabel(buf, len);
     let off = 0;
     let applied = 0;
     while (off < len) {
@@ -131,14 +165,14 @@ export class ReceiverReports {
         for (let i = 0; i < count; i++) {
           const b = decodeReportBlock(buf, first + 24 * i, this.block);
           if (b.ssrc !== this.mediaSsrc) continue;
-          this.apply(reporter, arrivalNs);
+          this.apply(reporter, label, arrivalNs);
           applied++;
         }
       } else if (pt === RTCP_SDES) {
-        this.readSdes(buf, off + 4, end, count);
+        this.readSdes(buf, off + 4, end, count, label);
       } else if (pt === RTCP_BYE) {
         if (off + 4 + 4 * count > end) throw new RtpFormatError('rtcp', off, `BYE with ${count} SSRCs does not fit ${size} bytes`);
-        for (let i = 0; i < count; i++) this.viewers.delete(readU32(buf, off + 4 + 4 * i));
+        for (let i = 0; i < count; i++) this.viewers.delete(keyOf(readU32(buf, off + 4 + 4 * i), label));
       }
       off = end;
     }
@@ -148,10 +182,10 @@ export class ReceiverReports {
   /** Every viewer heard from within `timeoutMs` of `nowNs`; silent ones are forgotten. */
   snapshot(nowNs: bigint): ViewerReport[] {
     const out: ViewerReport[] = [];
-    for (const [ssrc, v] of this.viewers) {
-      if (nowNs - v.lastNs > this.timeoutNs) { this.viewers.delete(ssrc); continue; }
+    for (const [key, v] of this.viewers) {
+      if (nowNs - v.lastNs > this.timeoutNs) { this.viewers.delete(key); continue; }
       out.push({
-        ssrc: v.ssrc, cname: v.cname, fractionLost: v.fractionLost, cumulativeLost: v.cumulativeLost,
+        viewer: v.viewer, ssrc: v.ssrc, cname: v.cname, fractionLost: v.fractionLost, cumulativeLost: v.cumulativeLost,
         intervalLoss: v.intervalLoss, extendedHighestSequence: v.extendedHighestSequence,
         jitterMs: round3((v.jitter * 1000) / this.clockRate), rttMs: v.rttMs, reports: v.reports,
         lastReportAgeMs: Math.max(0, Math.round(Number(nowNs - v.lastNs) / 1e6)),
@@ -161,13 +195,15 @@ export class ReceiverReports {
   }
 
   /** Applies `this.block` (about our SSRC) from `reporter`. */
-  private apply(reporter: number, arrivalNs: bigint): void {
+  private apply(reporter: number, label: string, arrivalNs: bigint): void {
     const b = this.block;
-    let v = this.viewers.get(reporter);
+    const key = keyOf(reporter, label);
+    let v = this.viewers.get(key);
     if (!v) {
-      v = { ssrc: reporter, cname: '', fractionLost: 0, cumulativeLost: 0, intervalLoss: null, extendedHighestSequence: 0, jitter: 0, rttMs: null, reports: 0, lastNs: arrivalNs };
-      this.admit(reporter, v);
+      v = { key, viewer: label, ssrc: reporter, cname: '', fractionLost: 0, cumulativeLost: 0, intervalLoss: null, extendedHighestSequence: 0, jitter: 0, rttMs: null, reports: 0, lastNs: arrivalNs };
+      this.admit(v);
     } else {
+      v.ssrc = reporter;
       // Cumulative counters over the interval since the previous report (RFC 3550 §6.4.1, A.3).
       const expected = b.extendedHighestSequence - v.extendedHighestSequence;
       const lost = b.cumulativeLost - v.cumulativeLost;
@@ -188,17 +224,17 @@ export class ReceiverReports {
     v.lastNs = arrivalNs;
   }
 
-  private admit(ssrc: number, v: ViewerState): void {
+  private admit(v: ViewerState): void {
     if (this.viewers.size >= this.maxViewers) {
       let oldest: ViewerState | undefined;
       for (const x of this.viewers.values()) if (!oldest || x.lastNs < oldest.lastNs) oldest = x;
-      if (oldest) this.viewers.delete(oldest.ssrc);
+      if (oldest) this.viewers.delete(oldest.key);
     }
-    this.viewers.set(ssrc, v);
+    this.viewers.set(v.key, v);
   }
 
   /** SDES chunks (§6.5): SSRC, then items (type, length, text) up to a null item, padded to 32 bits. */
-  private readSdes(buf: Uint8Array, off: number, end: number, chunks: number): void {
+  private readSdes(buf: Uint8Array, off: number, end: number, chunks: number, label: string): void {
     for (let c = 0; c < chunks; c++) {
       if (off + 4 > end) throw new RtpFormatError('rtcp-sdes', off, `chunk ${c + 1} of ${chunks} is missing`);
       const ssrc = readU32(buf, off);
@@ -210,13 +246,30 @@ export class ReceiverReports {
         if (off + 2 > end || off + 2 + buf[off + 1] > end) throw new RtpFormatError('rtcp-sdes', off, 'item runs past the packet');
         const n = buf[off + 1];
         if (type === SDES_CNAME) {
-          const v = this.viewers.get(ssrc);
+          const v = this.viewers.get(keyOf(ssrc, label));
           if (v) v.cname = Buffer.from(buf.buffer, buf.byteOffset + off + 2, n).toString('utf8').slice(0, CNAME_MAX_CHARS);
         }
         off += 2 + n;
       }
     }
   }
+}
+
+const keyOf = (ssrc: number, label: string): string => (label ? `label ${label}` : `ssrc ${ssrc}`);
+
+/** The label of an APP 'ORBX' packet in the compound, or ''. Headers are checked by the caller's walk. */
+function findViewerLabel(buf: Uint8Array, len: number): string {
+  for (let off = 0; off + 4 <= len;) {
+    const size = 4 * (((buf[off + 2] << 8) | buf[off + 3]) + 1);
+    if (off + size > len) return '';
+    if (buf[off + 1] === RTCP_APP && size >= 12 && Buffer.from(buf.buffer, buf.byteOffset + off + 8, 4).toString('latin1') === VIEWER_LABEL_APP) {
+      const text = Buffer.from(buf.buffer, buf.byteOffset + off + 12, size - 12);
+      const nul = text.indexOf(0);
+      return text.subarray(0, nul < 0 ? text.length : nul).toString('utf8');
+    }
+    off += size;
+  }
+  return '';
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
