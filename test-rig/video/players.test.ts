@@ -68,9 +68,6 @@ t.test('rtspsrc and ffmpeg, each over UDP and TCP, all at once: 30 fps +-5 % dec
       const fps = (p.frameCount - n0[i]) / dt;
       t.ok(Math.abs(fps - FPS) <= FPS * 0.05, `${name}: ${fps.toFixed(2)} fps decoded over ${dt.toFixed(1)} s`);
     }
-    const st = await status(box.socket);
-    const net = st.video?.net as { url: string; dropped: number }[];
-    t.ok(net.every((s) => s.dropped === 0), 'the box dropped no packet');
   } finally {
     const results = await Promise.all(players.map(([, p]) => p.stop()));
     for (const [i, r] of results.entries()) {
