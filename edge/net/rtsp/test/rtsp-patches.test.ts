@@ -53,6 +53,20 @@ t.test('rtsp-stream Decoder: interleaved frames between requests, split at every
   t.pass(`${bytes.length - 1} ways of splitting: same requests and frames (a '$' inside a body is body)`);
 });
 
+t.test('rtsp-stream Decoder: a chunk of many small frames decodes in linear time', async (t) => {
+  const one = Buffer.from([0x24, 1, 0, 8, 0x80, 201, 0, 1, 1, 2, 3, 4]);
+  const chunk = Buffer.concat(new Array(8000).fill(one)); // 96 KB, what one TCP read can bring
+  const d = new rtspStream.Decoder();
+  let n = 0;
+  d.on('interleaved', () => { n++; });
+  const t0 = performance.now();
+  d.write(chunk);
+  const ms = performance.now() - t0;
+  t.equal(n, 8000);
+  // Inspecting the rest of the chunk once per frame took seconds here (quadratic).
+  t.ok(ms < 500, `${ms.toFixed(1)} ms for 8000 frames`);
+});
+
 t.test('rtsp-stream Encoder: a frame never lands inside a message; bad channel or size is a RangeError', async (t) => {
   const e = new rtspStream.Encoder();
   const res = e.response();
