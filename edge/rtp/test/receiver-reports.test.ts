@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ReceiverReports } from '../receiver-reports.js';
+import { ReceiverReports, appendViewerLabel } from '../receiver-reports.js';
 import { ntpFromUnixNs, ntpMiddle32 } from '../rtcp.js';
 
 // 2023-11-14T22:13:20.5Z (see rtcp.test.ts): NTP middle 32 bits 0x6f808000.
@@ -113,4 +113,25 @@ t.test('malformed RTCP throws RtpFormatError with the offset of the bad packet',
     t.throws(() => r.onRtcp(bytes, bytes.length, NOW), { name: 'RtpFormatError', offset }, name);
   }
   t.same(r.snapshot(NOW).map((v) => v.ssrc), [7], 'the good packet before a bad one was applied');
+});
+
+t.test('viewers labelled by the RTSP server (APP ORBX) are told apart even with the same SSRC (ffmpeg reports as our SSRC + 1)', async (t) => {
+  const r = new ReceiverReports({ mediaSsrc: OURS });
+  const ffmpegSsrc = (OURS + 1) >>> 0;
+  const a = appendViewerLabel(rr(ffmpegSsrc, [{ ext: 100, lost: 3 }], 'vm'), 'udp 10.0.0.7:50000');
+  const b = appendViewerLabel(rr(ffmpegSsrc, [{ ext: 100, lost: 0 }], 'vm'), 'tcp 10.0.0.8:41234');
+  t.equal(a.length % 4, 0, 'the APP packet keeps the compound 32-bit aligned');
+  // 'udp 10.0.0.7:50000' is 18 bytes, NUL-padded to 20: APP of 4 + 4 + 4 + 20 = 32 bytes.
+  const app = a.subarray(a.length - 32);
+  t.equal(app.subarray(0, 8).toString('hex'), '80cc0007' + '00000000', 'APP header: V=2, PT 204, length 7 words, SSRC 0');
+  t.equal(app.subarray(8, 12).toString('latin1'), 'ORBX');
+  t.equal(app.subarray(12).toString('hex'), Buffer.from('udp 10.0.0.7:50000\0\0').toString('hex'));
+  r.onRtcp(a, a.length, NOW);
+  r.onRtcp(b, b.length, NOW);
+  const s = r.snapshot(NOW);
+  t.same(s.map((v) => [v.viewer, v.ssrc, v.cumulativeLost, v.cname]), [['udp 10.0.0.7:50000', ffmpegSsrc, 3, 'vm'], ['tcp 10.0.0.8:41234', ffmpegSsrc, 0, 'vm']]);
+  // BYE in a labelled compound forgets only that viewer.
+  const bye = appendViewerLabel(Buffer.from([0x81, 203, 0, 1, ...Buffer.from(ffmpegSsrc.toString(16).padStart(8, '0'), 'hex')]), 'tcp 10.0.0.8:41234');
+  r.onRtcp(bye, bye.length, NOW);
+  t.same(r.snapshot(NOW).map((v) => v.viewer), ['udp 10.0.0.7:50000']);
 });
