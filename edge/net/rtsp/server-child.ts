@@ -13,11 +13,13 @@
  * §10.12), and viewers' RTCP (receiver reports) relayed to the publisher's RTCP address. This
  * program refuses to start on an unpatched install. Here, for those: each mount's publisher
  * address is set to the parent's media socket (so RRs reach net-send from the first one, before
- * our first SR), and a viewer's RTCP is relayed at most RTCP_RELAY_PER_S per mount (a viewer
- * flooding its RTCP channel must not load net-send).
+ * our first SR), each relayed compound gets an APP 'ORBX' packet naming the viewer's session
+ * (receiver-reports.ts: RTCP alone cannot tell two ffmpeg viewers apart), and a viewer's RTCP
+ * is relayed at most RTCP_RELAY_PER_S per mount (a viewer flooding its RTCP channel must not
+ * load net-send). The SETUP guard accepts what the package's own parseTransport() serves.
  *
  * Known defects of the package (shared reference rtsp-streaming-server.md, and read in its
- * source) and how each is contained here, without patching the package:
+ * source) and how each is contained here, without patching it further:
  *  - SETUP for an unknown path, an unknown stream id, a missing/odd Transport header or an
  *    unknown session throws inside an async handler (unhandled rejection: process exit) or never
  *    answers. -> `guardRequest` validates before the package sees the request and answers
