@@ -119,7 +119,13 @@ async function serve(t: { teardown(f: () => unknown): void }) {
   await mount.setup();
   const pub = createSocket('udp4');
   await new Promise<void>((r) => pub.bind(0, '127.0.0.1', () => r()));
-  t.teardown(() => { cs.server.close(); pub.close(); mounts.deleteMount(uri); });
+  t.teardown(() => {
+    // Sessions still open (UDP ones outlive their connection) hold sockets and a 60 s keepalive timer.
+    for (const w of Object.values(cs.clients)) (w as { close(): void }).close();
+    cs.server.close();
+    pub.close();
+    mounts.deleteMount(uri);
+  });
   return { port, uri, stream, pub, cs };
 }
 
