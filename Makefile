@@ -26,9 +26,11 @@ deps-deb:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-# npm ci when node_modules is missing or older than the lockfile.
+# npm ci when node_modules is missing, older than the lockfile, or older than a patch in
+# patches/ (its postinstall applies them: a checkout that gained a patch must not run unpatched).
 deps-npm: deps-deb
-	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || \
+	  [ -n "$$(find patches -newer node_modules/.package-lock.json -print -quit)" ]; then \
 	  npm ci --no-audit --no-fund; \
 	fi
 

@@ -6,6 +6,7 @@
 import { HealthTable, WORKER_NAMES, type WorkerHealth } from '../lib/health.js';
 import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
 import type { RingSpec } from '../supervisor/ring-plan.js';
+import type { ViewerReport } from '../rtp/receiver-reports.js';
 
 export interface RingStatus {
   name: string;
@@ -69,8 +70,15 @@ export function formatStatus(s: BoxStatus): string {
     const p = s.video.profile;
     lines.push('');
     lines.push(`video: profile ${p ? `${p.id} (encoder ${p.encoder}, ${p.board})` : 'not probed yet'}; recording to ${s.video.recordingRoot}: ${s.video.openSegments} open, ${s.video.segmentsClosed} closed segments`);
-    const net = Array.isArray(s.video.net) ? (s.video.net as { url: string; aus: number; srs: number; latencyMs: { p50: number; p99: number } }[]) : [];
-    for (const n of net) lines.push(`  ${n.url}  ${n.aus} frames sent, ${n.srs} SRs, capture->RTP p50 ${n.latencyMs.p50} ms p99 ${n.latencyMs.p99} ms`);
+    const net = Array.isArray(s.video.net) ? (s.video.net as { url: string; aus: number; srs: number; latencyMs: { p50: number; p99: number }; viewers?: ViewerReport[] }[]) : [];
+    for (const n of net) {
+      lines.push(`  ${n.url}  ${n.aus} frames sent, ${n.srs} SRs, capture->RTP p50 ${n.latencyMs.p50} ms p99 ${n.latencyMs.p99} ms`);
+      // What each viewer's receiver reports say (edge/rtp/receiver-reports.ts).
+      for (const v of n.viewers ?? []) {
+        const loss = v.intervalLoss ?? v.fractionLost;
+        lines.push(`    viewer ${v.viewer || v.cname || v.ssrc.toString(16)}: loss ${(loss * 100).toFixed(1)}% (${v.cumulativeLost} lost), jitter ${v.jitterMs} ms, RTT ${v.rttMs ?? '-'} ms`);
+      }
+    }
     const enc = (s.video.encode ?? {}) as Record<string, { bitrateKbps?: { hq: number | null; lq: number | null } }>;
     for (const [ch, e] of Object.entries(enc)) {
       const b = e.bitrateKbps;

@@ -9,4 +9,5 @@ export * from './annexb.js';
 export * from './h264.js';
 export * from './h264-packetizer.js';
 export * from './rtcp.js';
+export * from './receiver-reports.js';
 export * from './sdp.js';

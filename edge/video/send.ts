@@ -13,6 +13,10 @@
  *   wall time to RTP time, so a receiver can line streams up on the box's one clock.
  * - Latency: for each access unit, capture time -> its first packet handed to the socket, kept
  *   for the last few hundred access units (stats()).
+ * - Viewers: every viewer's RTCP receiver reports (over UDP or TCP, relayed by the RTSP server)
+ *   feed a ReceiverReports table; stats().viewers gives each viewer's loss, jitter and RTT
+ *   against our SRs (the first SR goes out half an interval after mounting, RFC 3550 §6.2,
+ *   so viewers can echo it early). Reports that do not parse are counted, never thrown.
  * - Lifecycle: constructor validates; run() loops until stop(); stop() is idempotent and
  *   removes the mount.
  * Runs on: net-send.
@@ -20,7 +24,7 @@
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { FLAG_SYNC, READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
-import { H264Packetizer, NalSpans, NAL_PPS, NAL_SPS, encodeSenderReportCompound, nalType, splitAnnexB } from '../rtp/index.js';
+import { H264Packetizer, NalSpans, NAL_PPS, NAL_SPS, ReceiverReports, encodeSenderReportCompound, nalType, splitAnnexB, type ViewerReport } from '../rtp/index.js';
 import type { RtspOut, RtspStreamHandle, StreamRole } from '../net/rtsp/index.js';
 import { RECORD_KIND_H264_AU } from './encode.js';
 
@@ -44,6 +48,10 @@ export interface SenderStats {
   packets: number;
   dropped: number;
   srs: number;
+  /** RTCP packets from viewers that did not parse. */
+  badRtcp: number;
+  /** Every viewer that sent a receiver report within the last 30 s (RFC 3550 identity: its SSRC). */
+  viewers: ViewerReport[];
   /** Capture -> first packet sent, ms: p50 / p99 / max over the recent window. */
   latencyMs: { p50: number; p99: number; max: number; n: number };
 }
@@ -59,7 +67,8 @@ export class StreamSender {
   private readonly rtcp = new Uint8Array(512);
   private readonly lat: number[] = [];
   private readonly random: () => number;
-  private readonly st = { aus: 0, packets: 0, srs: 0 };
+  private readonly st = { aus: 0, packets: 0, srs: 0, badRtcp: 0 };
+  private reports: ReceiverReports | undefined;
   readonly url: string;
 
   constructor(private readonly o: SenderOptions) {
@@ -72,6 +81,7 @@ export class StreamSender {
     const q = (p: number): number => (a.length ? Math.round(a[Math.min(a.length - 1, Math.floor(p * a.length))] * 100) / 100 : 0);
     return {
       url: this.url, mounted: !!this.handle, ...this.st, dropped: this.handle?.dropped ?? 0,
+      viewers: this.reports?.snapshot(this.o.clock.wallNs()) ?? [],
       latencyMs: { p50: q(0.5), p99: q(0.99), max: a.length ? Math.round(a[a.length - 1] * 100) / 100 : 0, n: a.length },
     };
   }
@@ -128,8 +138,17 @@ export class StreamSender {
     if (!this.handle) {
       this.pz = new H264Packetizer({ sps, pps });
       this.handle = this.o.out.addStream(this.o.channel, this.o.role, { sps, pps, framerate: this.o.fps });
+      const reports = new ReceiverReports({ mediaSsrc: this.pz.ssrc });
+      this.reports = reports;
+      this.handle.onRtcp = (packet) => {
+        try {
+          reports.onRtcp(packet, packet.length, this.o.clock.wallNs());
+        } catch {
+          this.st.badRtcp++; // a viewer's malformed report: counted, the stream goes on
+        }
+      };
       this.o.log?.info({ url: this.url }, 'stream mounted');
-      this.scheduleSr();
+      this.scheduleSr(0.5);
     } else if (!eq(sps, this.pz!.currentSps) || !eq(pps, this.pz!.currentPps)) {
       // The packetiser picks the new sets up from the stream itself; viewers joining from now
       // on get them in the SDP.
@@ -137,8 +156,9 @@ export class StreamSender {
     }
   }
 
-  private scheduleSr(): void {
-    const base = this.o.srIntervalMs ?? 2000;
+  /** @param scale of the interval: the first SR goes out after half of one (RFC 3550 §6.2 initial interval). */
+  private scheduleSr(scale = 1): void {
+    const base = (this.o.srIntervalMs ?? 2000) * scale;
     const delay = Math.round(base * (0.75 + 0.5 * this.random())); // RFC 3550 §6.2: randomised interval
     this.srTimer = setTimeout(() => {
       if (!this.running) return;

@@ -109,10 +109,13 @@ export function udpH264Receiver(port: number): GstPeer {
   ]);
 }
 
-/** An RTSP viewer over UDP: rtspsrc -> rtph264depay -> avdec_h264 -> counting fakesink. */
-export function rtspH264Viewer(url: string, latencyMs = 200): GstPeer {
+/**
+ * An RTSP viewer: rtspsrc -> rtph264depay -> avdec_h264 -> counting fakesink, over UDP or with
+ * RTP interleaved on the RTSP connection (`protocols=tcp`).
+ */
+export function rtspH264Viewer(url: string, latencyMs = 200, protocols: 'udp' | 'tcp' = 'udp'): GstPeer {
   return new GstPeer([
-    'rtspsrc', `location=${url}`, 'protocols=udp', `latency=${latencyMs}`, '!',
+    'rtspsrc', `location=${url}`, `protocols=${protocols}`, `latency=${latencyMs}`, '!',
     'rtph264depay', '!', 'avdec_h264', '!', 'fakesink', 'silent=false', 'sync=false',
   ]);
 }

@@ -1,7 +1,8 @@
 /**
  * Messages between RtspOut (parent, in net-send) and the RTSP server child process
  * (server-child.ts), over the child_process IPC channel. Plain JSON, no binary: media never
- * crosses IPC, it goes over loopback UDP to the ports a mount reports.
+ * crosses IPC, it goes over loopback UDP to the ports a mount reports; viewers' RTCP comes
+ * back the same way, from the mount's RTCP port to the parent's media socket.
  */
 
 /** Configuration handed to the child as its single argv argument (JSON). */
@@ -30,7 +31,16 @@ export type ParentMessage =
   | { t: 'remove'; id: number; path: string }
   | { t: 'stats'; id: number };
 
-export interface MountStats { path: string; viewers: number; sessions: number }
+export interface MountStats {
+  path: string;
+  /** Viewers playing (UDP and TCP). */
+  viewers: number;
+  sessions: number;
+  /** Of the viewers, those with RTP interleaved on their RTSP connection. */
+  tcpViewers: number;
+  /** Packets not sent to TCP viewers whose connection had too much queued (slow readers). */
+  tcpDropped: number;
+}
 
 export type ChildMessage =
   | { t: 'listening'; port: number }

@@ -15,8 +15,10 @@
  * RtspOutClosedError. One state enum: new -> starting -> running <-> restarting -> closed.
  *
  * Media path: handle.send(packet) -> UDP 127.0.0.1 -> the mount's relay port in the child ->
- * each viewer. RTCP sender reports go the same way to the mount's RTCP port. Viewers' RTCP is
- * not relayed back by the package (known limitation: no NACK/RTX through RTSP).
+ * each viewer, over UDP or interleaved on its RTSP connection (TCP). RTCP sender reports go
+ * the same way to the mount's RTCP port. Viewers' RTCP (receiver reports; over UDP or TCP)
+ * comes back from the mount's RTCP port to the media socket and is handed, whole, to that
+ * handle's `onRtcp`: the source port names the mount, and nothing else is accepted.
  * Runs on: net-send.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -96,6 +98,11 @@ export interface RtspStreamHandle {
   sendRtcp(packet: Uint8Array, length?: number): boolean;
   /** New parameter sets (e.g. after an encoder restart): the SDP served from now on. */
   updateSdp(params: RtspSdpParams): Promise<void>;
+  /**
+   * Called with each RTCP packet a viewer of this stream sent (receiver reports, SDES, BYE),
+   * valid only during the call. Set it once; null ignores them.
+   */
+  onRtcp: ((packet: Buffer) => void) | null;
   /** Removes the mount; viewers are dropped. Idempotent. */
   close(): Promise<void>;
   /** Packets dropped because the mount was not ready. */
@@ -113,6 +120,7 @@ class StreamHandle implements RtspStreamHandle {
   rtpPort = 0;
   rtcpPort = 0;
   dropped = 0;
+  onRtcp: ((packet: Buffer) => void) | null = null;
   sdp: string;
   ready: Promise<void>;
   private settle!: { resolve: () => void; reject: (e: Error) => void };
@@ -128,9 +136,10 @@ class StreamHandle implements RtspStreamHandle {
     p.catch(() => undefined); // a handle nobody awaits must not raise an unhandled rejection
     return p;
   }
-  markReady(rtp: number, rtcp: number): void { this.rtpPort = rtp; this.rtcpPort = rtcp; this.settle.resolve(); }
+  markReady(rtp: number, rtcp: number): void { this.rtpPort = rtp; this.rtcpPort = rtcp; this.out.routeRtcp(this); this.settle.resolve(); }
   markFailed(e: Error): void { this.settle.reject(e); }
   markDown(): void {
+    this.out.unrouteRtcp(this);
     this.rtpPort = 0;
     this.rtcpPort = 0;
     this.ready = this.newReady();
@@ -161,6 +170,10 @@ export class RtspOut {
   private sock: UdpSocket | null = null;
   private child: ChildProcess | null = null;
   private readonly streams = new Map<string, StreamHandle>();
+  /** Mount RTCP port -> its handle: where viewers' RTCP arriving from that port belongs. */
+  private readonly rtcpRoutes = new Map<number, StreamHandle>();
+  /** Datagrams on the media socket from anywhere but a mount's RTCP port (dropped). */
+  foreignDatagrams = 0;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private attempts = 0;
@@ -217,6 +230,15 @@ export class RtspOut {
     const sock = createSocket('udp4');
     this.sock = sock;
     sock.on('error', (e) => this.log('warn', `media socket: ${e.message}`));
+    sock.on('message', (buf, r) => {
+      const h = r.address === '127.0.0.1' ? this.rtcpRoutes.get(r.port) : undefined;
+      if (!h) { this.foreignDatagrams++; return; }
+      try {
+        h.onRtcp?.(buf);
+      } catch (e) {
+        this.log('warn', `RTCP from viewers of ${h.path}: ${(e as Error).message}`);
+      }
+    });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind(0, '127.0.0.1', () => { sock.off('error', reject); resolve(); });
@@ -289,6 +311,9 @@ export class RtspOut {
       sessionName: `orbox ${path}`,
     });
   }
+
+  routeRtcp(h: StreamHandle): void { this.rtcpRoutes.set(h.rtcpPort, h); }
+  unrouteRtcp(h: StreamHandle): void { if (this.rtcpRoutes.get(h.rtcpPort) === h) this.rtcpRoutes.delete(h.rtcpPort); }
 
   sendUdp(packet: Uint8Array, length: number, port: number): void {
     this.sock?.send(packet, 0, length, port, '127.0.0.1');

@@ -8,8 +8,18 @@
  * (the parent is gone: no mount outlives its publisher) and on any unexpected exception (the
  * parent restarts it with backoff). Runs on: its own process.
  *
+ * What the package lacked is fixed in the package itself, carried as patches (patches/README.md:
+ * rtsp-stream, rtsp-server, rtsp-streaming-server): RTP/AVP/TCP interleaved play (RFC 2326
+ * §10.12), and viewers' RTCP (receiver reports) relayed to the publisher's RTCP address. This
+ * program refuses to start on an unpatched install. Here, for those: each mount's publisher
+ * address is set to the parent's media socket (so RRs reach net-send from the first one, before
+ * our first SR), each relayed compound gets an APP 'ORBX' packet naming the viewer's session
+ * (receiver-reports.ts: RTCP alone cannot tell two ffmpeg viewers apart), and a viewer's RTCP
+ * is relayed at most RTCP_RELAY_PER_S per mount (a viewer flooding its RTCP channel must not
+ * load net-send). The SETUP guard accepts what the package's own parseTransport() serves.
+ *
  * Known defects of the package (shared reference rtsp-streaming-server.md, and read in its
- * source) and how each is contained here, without patching the package:
+ * source) and how each is contained here, without patching it further:
  *  - SETUP for an unknown path, an unknown stream id, a missing/odd Transport header or an
  *    unknown session throws inside an async handler (unhandled rejection: process exit) or never
  *    answers. -> `guardRequest` validates before the package sees the request and answers
@@ -36,19 +46,25 @@ import { createRequire } from 'node:module';
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
+import { appendViewerLabel } from '../../rtp/receiver-reports.js';
 
 const require = createRequire(import.meta.url);
 
 // The package's shapes, as much as this program touches (kept local: no types leak outward).
 interface RtspReq { method: string; uri: string; headers: Record<string, string | undefined>; socket: Socket }
 interface RtspRes { statusCode: number; setHeader(n: string, v: string | number): void; getHeader(n: string): unknown; write(s: string): void; end(): void; headersSent: boolean; _writableState?: { ended: boolean } }
-interface PkgStream { id: number; clients: Record<string, unknown>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: { port: number; server: UdpSocket }; listenerRtcp?: { port: number; server: UdpSocket } }
+interface PkgClient { transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number }
+interface PkgListener { port: number; server: UdpSocket; source?: { address: string; port: number }; sendToSource(buf: Buffer, client?: PkgClient): boolean }
+interface PkgStream { id: number; clients: Record<string, PkgClient>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: PkgListener; listenerRtcp?: PkgListener }
 interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
 interface PkgMounts { mounts: Record<string, PkgMount | undefined>; rtpPorts: number[]; addMount(uri: string, sdp: string): PkgMount; deleteMount(uri: string): boolean; getMount(uri: string): PkgMount | undefined }
 interface PkgClientWrapper { id: string; mount: PkgMount; clients: Record<string, unknown>; keepalive(): void; close(): void }
 interface PkgClientServer { server: Server; clients: Record<string, PkgClientWrapper | undefined> }
 
 const HEADER_MAX_BYTES = 1024; // rtsp-stream's fixed header buffer (its decoder.js)
+// A viewer reports every few seconds (RFC 3550 §6.2: 5 s minimum, or ~1 s for ffmpeg); even a
+// tuned AVPF receiver sending NACKs every 20 ms stays far below this per mount.
+const RTCP_RELAY_PER_S = 200;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const send = (m: ChildMessage): void => { if (process.connected) process.send!(m); };
@@ -73,7 +89,11 @@ process.on('unhandledRejection', (e) => { send({ t: 'fatal', message: `unhandled
 const pkg = require('rtsp-streaming-server') as {
   Mounts: new (c: { rtpPortStart: number; rtpPortCount: number }) => PkgMounts;
   ClientServer: new (port: number, mounts: PkgMounts, hooks: object) => PkgClientServer;
+  Client: { prototype: { receiveRtcp?: unknown } };
 };
+const pkgRequire = createRequire(require.resolve('rtsp-streaming-server'));
+const parseTransport = (pkgRequire('./lib/utils') as { parseTransport?: (h: string) => { protocol: 'udp' | 'tcp' } | null }).parseTransport;
+checkPatched();
 
 if (!cfg.unguarded) guardDecoder();
 
@@ -120,6 +140,7 @@ async function onParent(m: ParentMessage): Promise<void> {
       if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
       if (!stream.listenerRtp || !stream.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
       for (const l of [stream.listenerRtp, stream.listenerRtcp]) onlyFromParent(l.server);
+      relayRtcpToParent(stream.listenerRtcp);
       send({ t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
       return;
     }
@@ -139,9 +160,16 @@ async function onParent(m: ParentMessage): Promise<void> {
       for (const [path, mount] of Object.entries(mounts.mounts)) {
         if (!mount) continue;
         let viewers = 0;
-        for (const s of Object.values(mount.streams)) viewers += Object.keys(s.clients).length;
+        let tcpViewers = 0;
+        let tcpDropped = 0;
+        for (const s of Object.values(mount.streams)) {
+          for (const c of Object.values(s.clients)) {
+            viewers++;
+            if (c.transport === 'tcp') { tcpViewers++; tcpDropped += c.droppedPackets ?? 0; }
+          }
+        }
         const sessions = Object.values(clientServer.clients).filter((c) => c?.mount === mount).length;
-        list.push({ path, viewers, sessions });
+        list.push({ path, viewers, sessions, tcpViewers, tcpDropped });
       }
       send({ t: 'stats', id: m.id, mounts: list, sessions: Object.keys(clientServer.clients).length, freeRtpPorts: mounts.rtpPorts.length, guarded });
       return;
@@ -156,6 +184,28 @@ function removeMount(path: string): void {
   // leaves the sessions registered, and their later timeout would return the ports again).
   for (const w of Object.values(clientServer.clients)) if (w && w.mount === mount) w.close();
   mounts.deleteMount(mountUri(path));
+}
+
+/**
+ * Viewers' RTCP goes to the parent's media socket (the publisher of every mount) from the
+ * mount's RTCP port, which tells the parent the mount; at most RTCP_RELAY_PER_S a second.
+ * Each compound gets an APP 'ORBX' packet naming the viewer's session (its transport and
+ * address), because RTCP alone cannot tell two ffmpeg viewers apart (receiver-reports.ts).
+ */
+function relayRtcpToParent(listener: PkgListener): void {
+  listener.source = { address: cfg.sourceAddress, port: cfg.sourcePort };
+  const send = listener.sendToSource.bind(listener);
+  let windowStart = 0;
+  let sent = 0;
+  listener.sendToSource = (buf: Buffer, client?: PkgClient): boolean => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) { windowStart = now; sent = 0; }
+    if (++sent > RTCP_RELAY_PER_S) { count('rtcp-relay-limited'); return false; }
+    count('rtcp-relayed');
+    if (!client) return send(buf);
+    const port = client.transport === 'tcp' ? client.remotePort : client.remoteRtpPort;
+    return send(appendViewerLabel(buf, `${client.transport ?? 'udp'} ${client.remoteAddress}:${port ?? '?'}`));
+  };
 }
 
 /** Relays only datagrams from the parent's socket; others are counted and dropped. */
@@ -205,14 +255,15 @@ function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res:
       return;
     }
     if (req.method === 'SETUP') {
-      const transport = req.headers.transport ?? '';
-      if (/tcp/i.test(transport) || !/client_port=\d+-\d+/.test(transport)) return reply(res, 461, 'setup-bad-transport');
+      const transport = parseTransport!(req.headers.transport ?? '');
+      if (!transport) return reply(res, 461, 'setup-bad-transport');
       if (session && !known) return reply(res, 454, 'setup-unknown-session');
       const mount = mounts.mounts[info.path];
       if (!mount || info.streamId < 0 || !mount.streams[info.streamId]) return reply(res, 404, 'setup-unknown-path');
       if (known && known.mount !== mount) return reply(res, 459, 'setup-other-mount');
       if (!known && Object.keys(clientServer.clients).length >= cfg.maxSessions) return reply(res, 453, 'setup-too-many-sessions');
-      if (mounts.rtpPorts.length === 0) return reply(res, 453, 'setup-no-ports');
+      // TCP viewers need no ports: their media goes on this connection.
+      if (transport.protocol === 'udp' && mounts.rtpPorts.length === 0) return reply(res, 453, 'setup-no-ports');
     }
     for (const h of handlers) {
       const r = h(req, res) as Promise<unknown> | undefined;
@@ -228,6 +279,24 @@ function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res:
   } catch (e) {
     log('warn', `${req.method} ${req.uri}: ${(e as Error).message}`);
     reply(res, 500, 'handler-threw');
+  }
+}
+
+/**
+ * Refuses to run the package without its patches (patches/README.md): without them TCP viewers
+ * get 461 and viewers' reports never reach the box, with no other sign of why.
+ */
+function checkPatched(): void {
+  const streamRequire = createRequire(require.resolve('rtsp-server'));
+  const Encoder = streamRequire('rtsp-stream').Encoder as { prototype: { interleaved?: unknown } };
+  const missing = [
+    typeof Encoder.prototype.interleaved !== 'function' && 'rtsp-stream (interleaved frames)',
+    typeof (require('rtsp-server') as { InterleavedChannels?: unknown }).InterleavedChannels !== 'function' && 'rtsp-server (req.interleaved)',
+    (typeof pkg.Client.prototype.receiveRtcp !== 'function' || typeof parseTransport !== 'function') && 'rtsp-streaming-server (TCP transport, RTCP relay)',
+  ].filter(Boolean);
+  if (missing.length) {
+    send({ t: 'fatal', message: `unpatched RTSP packages in ${require.resolve('rtsp-streaming-server')}: ${missing.join(', ')}; run npm ci (its postinstall applies patches/)` });
+    process.exit(78);
   }
 }
 
