@@ -440,9 +440,6 @@ export class RingProducer extends RingView {
   }
 }
 
-/** How long a consumer of a hot stream polls before it parks, ms (about what a park and wake cost). */
-const SPIN_MS = 0.05;
-
 /** Result of a non-blocking read attempt; negative values are not lengths. */
 export const READ_EMPTY = -1;
 
@@ -462,8 +459,6 @@ export class RingConsumer extends RingView {
   private commitSeen: number;
   private expectSeq: number;
   private awaitSync: boolean;
-  /** The last wait ended within SPIN_MS: the next one polls before it parks. */
-  private hot = false;
 
   /**
    * @param index consumer slot 0..maxConsumers-1, fixed per consumer by the ring plan.
@@ -705,30 +700,15 @@ export class RingConsumer extends RingView {
    * Resolves when a record may be available or `timeoutMs` passed, without blocking the
    * event loop (Atomics.waitAsync). A pending wait does not keep a worker's event loop alive
    * by itself: the worker must hold it open some other way (its heartbeat timer does).
-   *
-   * On a hot stream (the last wait ended within SPIN_MS) it first polls COMMIT for up to
-   * SPIN_MS: parking and being woken costs about that much (a task through the event loop),
-   * so a consumer keeping pace with a fast producer stays awake instead of paying a park, a
-   * wake and the producer's notify per run. A stream with gaps longer than that (video, audio
-   * periods, vitals) never spins.
    */
   async wait(timeoutMs: number): Promise<void> {
     const w = this.words;
     if (this.backlog > 0) return;
-    const t0 = performance.now();
-    if (this.hot) {
-      for (let i = 1; ; i++) {
-        if (u32(Atomics.load(w, H_COMMIT)) !== this.pos) return;
-        if ((i & 31) === 0 && performance.now() - t0 > SPIN_MS) break;
-      }
-    }
     Atomics.add(w, H_PARKS, 1);
     const seen = Atomics.load(w, H_COMMIT);
-    if (u32(seen) === this.pos) {
-      const res = Atomics.waitAsync(w, H_COMMIT, seen, timeoutMs);
-      if (res.async) await res.value;
-    }
-    this.hot = performance.now() - t0 < SPIN_MS;
+    if (u32(seen) !== this.pos) return;
+    const res = Atomics.waitAsync(w, H_COMMIT, seen, timeoutMs);
+    if (res.async) await res.value;
   }
 
   /**
