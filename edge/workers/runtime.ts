@@ -77,8 +77,12 @@ export function runWorker(mod: WorkerModule): void {
     if (!a || a.role !== role || a.type !== type) throw new Error(`${boot.name} is not a ${type}-ring ${role} of "${ring}"`);
     let v = attached.get(ring);
     if (!v) {
+      // A consumer attaching for the first time takes everything since the box started: the
+      // supervisor made the ring empty, and what others wrote before this worker got here
+      // (a recorder's segment-opened in control's inbox, say) is meant for it. Later attaches
+      // (restarts) resume at their own cursor.
       v = type === 'record'
-        ? role === 'producer' ? new RingProducer(a.sab) : new RingConsumer(a.sab, a.index)
+        ? role === 'producer' ? new RingProducer(a.sab) : new RingConsumer(a.sab, a.index, 'oldest')
         : role === 'producer' ? new SlotProducer(a.sab) : new SlotConsumer(a.sab, a.index);
       attached.set(ring, v);
     }

@@ -5,6 +5,7 @@ import { WORKER_NAMES, WorkerState, type WorkerName } from '../../lib/health.js'
 import { ringStats } from '../../lib/ring/index.js';
 import { backoffDelay } from '../../workers/guard-policy.js';
 import { nextReady, pong, startBox, testConfig, waitFor } from './harness.js';
+import { Supervisor } from '../supervisor.js';
 
 const run = promisify(execFile);
 const cli = new URL('../../../../bin/orbox.js', import.meta.url).pathname;
@@ -39,6 +40,20 @@ t.test('the ring wiring follows the design table', async (t) => {
   for (const { spec, sab } of sup.rings.values()) {
     if (spec.type === 'record') t.equal(ringStats(sab).consumers.length, spec.consumers.length, `${spec.name}: all consumers attached`);
   }
+});
+
+t.test('what is sent to a worker before it first attaches its inbox reaches it', async (t) => {
+  const sup = new Supervisor(testConfig());
+  t.teardown(() => sup.stop());
+  // start() allocates the rings and spawns the threads before its first await: these land in
+  // every inbox before any worker has run a line (a recorder's early segment-opened to control
+  // is the case that lost a vitals track from a case).
+  const starting = sup.start();
+  const pongs = WORKER_NAMES.map((w) => pong(sup, `early-${w}`, 15_000));
+  for (const w of WORKER_NAMES) sup.send(w, { type: 'ping', id: `early-${w}` });
+  await starting;
+  const got = await Promise.all(pongs);
+  t.same(got.map(([n]) => n), [...WORKER_NAMES], 'every worker answered the message sent before it started');
 });
 
 t.test('each of the nine workers killed three ways is back within 1 s and gets what was sent meanwhile', async (t) => {
