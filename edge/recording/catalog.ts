@@ -92,17 +92,8 @@ export interface StillRecord {
   readonly requestedBy: string;
 }
 
-export interface AddStill {
-  readonly channel: string;
-  readonly caseId: number | null;
-  readonly captureNs: bigint;
-  readonly path: string;
-  readonly bytes: number;
-  readonly width: number;
-  readonly height: number;
-  readonly savedNs: bigint;
-  readonly requestedBy: string;
-}
+/** A still to catalogue: everything its record holds but what the catalog assigns. */
+export type AddStill = Omit<StillRecord, 'kind' | 'id'>;
 
 export interface RecoveryReport {
   /** Segments left open by a crash, now closed from what is on disk. */
