@@ -15,6 +15,7 @@
  *   = the three bytes of profile-level-id (RFC 6184 §8.1).
  */
 import { RtpFormatError } from './errors.js';
+import { RTP_FIXED_HEADER } from './header.js';
 
 export const NAL_SLICE = 1;
 export const NAL_IDR = 5;
@@ -60,4 +61,26 @@ export function spropParameterSets(sets: readonly Uint8Array[]): string {
 /** Parses a sprop-parameter-sets value back into NAL units (copies). */
 export function parseSpropParameterSets(value: string): Buffer[] {
   return value.split(',').filter((s) => s.length > 0).map((s) => Buffer.from(s, 'base64'));
+}
+
+/**
+ * True when the RTP packet in `buf` starts an access unit a decoder can begin at: its payload
+ * (RFC 6184) is an SPS, a PPS or an IDR slice, a STAP-A whose first unit is one of those, or
+ * the first fragment of an IDR slice (FU-A with the S bit). Our packetiser sends SPS and PPS
+ * ahead of every IDR, so a viewer let in from here never needs a picture it has not seen.
+ * False for anything shorter than its headers say.
+ */
+export function startsKeyframe(buf: Uint8Array, len = buf.length): boolean {
+  if (len < RTP_FIXED_HEADER + 1 || buf[0] >> 6 !== 2) return false;
+  let off = RTP_FIXED_HEADER + 4 * (buf[0] & 0x0f);
+  if (buf[0] & 0x10) {
+    if (len < off + 4) return false;
+    off += 4 + 4 * ((buf[off + 2] << 8) | buf[off + 3]);
+  }
+  if (len <= off) return false;
+  const starts = (t: number): boolean => t === NAL_SPS || t === NAL_PPS || t === NAL_IDR;
+  const type = nalType(buf[off]);
+  if (type === NAL_STAP_A) return len > off + 3 && starts(nalType(buf[off + 3]));
+  if (type === NAL_FU_A) return len > off + 1 && (buf[off + 1] & 0x80) !== 0 && nalType(buf[off + 1]) === NAL_IDR;
+  return starts(type);
 }

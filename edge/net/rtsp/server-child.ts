@@ -1,7 +1,9 @@
 /**
  * The RTSP server process: `rtsp-streaming-server` 2.1.0 (GPL-3.0), run in a child process
  * forked by RtspOut so its licence stays at arm's length and its crashes cannot take the box
- * down. This program only wires the package up and guards it; it owns no media logic.
+ * down. This program only wires the package up and guards it; its one piece of media logic is
+ * letting each viewer in at a keyframe (startViewersAtKeyframes: the package forwards every
+ * packet to every viewer, so a player joining mid-GOP got slices it could not decode).
  *
  * Lifecycle: started with one argv argument (ChildConfig as JSON); listens; reports
  * 'listening'; serves mounts the parent adds/removes over IPC; exits when the IPC channel closes
@@ -47,13 +49,14 @@ import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
 import { appendViewerLabel } from '../../rtp/receiver-reports.js';
+import { startsKeyframe } from '../../rtp/h264.js';
 
 const require = createRequire(import.meta.url);
 
 // The package's shapes, as much as this program touches (kept local: no types leak outward).
 interface RtspReq { method: string; uri: string; headers: Record<string, string | undefined>; socket: Socket }
 interface RtspRes { statusCode: number; setHeader(n: string, v: string | number): void; getHeader(n: string): unknown; write(s: string): void; end(): void; headersSent: boolean; _writableState?: { ended: boolean } }
-interface PkgClient { transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number }
+interface PkgClient { sendRtp?(buf: Buffer): void; transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number }
 interface PkgListener { port: number; server: UdpSocket; source?: { address: string; port: number }; sendToSource(buf: Buffer, client?: PkgClient): boolean }
 interface PkgStream { id: number; clients: Record<string, PkgClient>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: PkgListener; listenerRtcp?: PkgListener }
 interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
@@ -140,6 +143,7 @@ async function onParent(m: ParentMessage): Promise<void> {
       if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
       if (!stream.listenerRtp || !stream.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
       for (const l of [stream.listenerRtp, stream.listenerRtcp]) onlyFromParent(l.server);
+      startViewersAtKeyframes(stream);
       relayRtcpToParent(stream.listenerRtcp);
       send({ t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
       return;
@@ -205,6 +209,34 @@ function relayRtcpToParent(listener: PkgListener): void {
     if (!client) return send(buf);
     const port = client.transport === 'tcp' ? client.remotePort : client.remoteRtpPort;
     return send(appendViewerLabel(buf, `${client.transport ?? 'udp'} ${client.remoteAddress}:${port ?? '?'}`));
+  };
+}
+
+/**
+ * Each viewer starts at a keyframe: until the first packet of an IDR access unit (SPS, PPS or
+ * the IDR itself; the packetiser sends SPS and PPS ahead of every IDR) its packets are held
+ * back, so a player joining mid-GOP never gets slices whose reference pictures it has not
+ * seen (decoders report them as errors and show smeared pictures). It waits at most a GOP.
+ * Viewers are wrapped as the first datagram after their SETUP passes through.
+ */
+function startViewersAtKeyframes(stream: PkgStream): void {
+  stream.listenerRtp!.server.prependListener('message', () => {
+    for (const c of Object.values(stream.clients)) holdUntilKeyframe(c);
+  });
+}
+
+const held = new WeakSet<PkgClient>();
+function holdUntilKeyframe(c: PkgClient): void {
+  if (held.has(c) || typeof c.sendRtp !== 'function') return;
+  held.add(c);
+  const send = c.sendRtp.bind(c);
+  let started = false;
+  c.sendRtp = (buf: Buffer): void => {
+    if (!started) {
+      if (!startsKeyframe(buf)) { count('viewer-held-to-keyframe'); return; }
+      started = true;
+    }
+    send(buf);
   };
 }
 

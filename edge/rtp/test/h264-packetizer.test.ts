@@ -131,3 +131,23 @@ t.test('options are validated and name the option; randomness is injected', asyn
   t.equal(p.timestampAt(0n), 0x80000001);
   t.equal(p.timestampAt(11_112n), 0x80000002, 'one tick is 11111.1 ns');
 });
+
+t.test('startsKeyframe: only the first packet of an IDR access unit lets a new viewer in', async (t) => {
+  const { startsKeyframe } = await import('../h264.js');
+  const big = (type: number, n: number): number[] => [type, ...Array.from({ length: n }, (_, i) => i & 0xff)];
+  const p = mk({ mtu: 40 });
+  const firstOf = (b: PacketBatch): boolean[] => Array.from({ length: b.count }, (_, i) => startsKeyframe(b.packets[i], b.lengths[i]));
+  // IDR with its parameter sets (STAP-A of SPS+PPS, then FU-A fragments of the slice).
+  const idr = firstOf(p.packetize(au(SPS, PPS, big(0x65, 100)), 0n, true));
+  t.ok(idr[0], 'the IDR access unit starts a viewer (STAP-A of SPS and PPS)');
+  t.ok(idr[1], 'so does the first fragment of the IDR slice (FU-A, S bit, type 5): SDP carries the parameter sets');
+  t.notOk(idr.slice(2).some(Boolean), 'later fragments do not');
+  t.ok(firstOf(p.packetize(au(big(0x65, 100)), 1n, true))[0], 'an IDR whose SPS/PPS the packetiser inserts');
+  // P slices, single or fragmented, never do.
+  t.same(firstOf(p.packetize(au([0x41, 1, 2]), 3n, false)), [false], 'a small P slice');
+  t.notOk(firstOf(p.packetize(au(big(0x41, 100)), 4n, false)).some(Boolean), 'a fragmented P slice');
+  // Garbage and truncated packets.
+  t.notOk(startsKeyframe(Buffer.from([0x80, 0x60, 0, 1])), 'shorter than a header');
+  t.notOk(startsKeyframe(Buffer.from([0x40, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x67])), 'not RTP version 2');
+  t.notOk(startsKeyframe(Buffer.from([0x90, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9])), 'an extension longer than the packet');
+});
