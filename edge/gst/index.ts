@@ -177,6 +177,10 @@ export interface StopOptions {
 
 // ---------------------------------------------------------------- appsink / appsrc
 
+/** A pulled buffer's timing as GstSample carries it. */
+const timing = (m: Binding.BufferMeta): Pick<GstSample, 'ptsNs' | 'dtsNs' | 'durationNs' | 'keyframe'> =>
+  ({ ptsNs: m.pts, dtsNs: m.dts, durationNs: m.duration, keyframe: m.keyframe });
+
 /** Pulls from one appsink. Obtained through GstPipeline.appsink(name). */
 export class GstAppSink {
   /** @internal */
@@ -195,14 +199,7 @@ export class GstAppSink {
     return new Promise((resolve) => {
       this.element.pull((buf, caps, meta) => {
         if (!buf || !meta) return resolve(null);
-        resolve({
-          data: buf,
-          caps,
-          ptsNs: meta.pts,
-          dtsNs: meta.dts,
-          durationNs: meta.duration,
-          keyframe: meta.keyframe,
-        });
+        resolve({ data: buf, caps, ...timing(meta) });
       });
     });
   }
@@ -217,7 +214,7 @@ export class GstAppSink {
     return new Promise((resolve) => {
       this.element.pull((size, caps, meta) => {
         if (size === null || !meta) return resolve(null);
-        resolve({ size, caps, ptsNs: meta.pts, dtsNs: meta.dts, durationNs: meta.duration, keyframe: meta.keyframe });
+        resolve({ size, caps, ...timing(meta) });
       }, into);
     });
   }

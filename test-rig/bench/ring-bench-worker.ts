@@ -21,6 +21,8 @@ interface Args {
   window?: number;
   intervalUs?: number;
   batch?: boolean;
+  /** latency-consumer: wait in Atomics.wait instead of waitAsync. */
+  blocking?: boolean;
   /** ring-producer: records appended per publish() (1: write() each). */
   burst?: number;
 }
@@ -173,27 +175,19 @@ async function run(): Promise<void> {
       return;
     }
     case 'latency-consumer': {
+      // blocking: the floor, the same hop with the consumer blocked in Atomics.wait (a bare
+      // futex wake, no event loop). Workers cannot wait like this (their event loop would
+      // stop); it shows how much of the hop is the machine's wake-up itself.
       const c = new RingConsumer(a.sab!, 0, 'oldest');
       const buf = new Uint8Array(c.maxPayload);
       const hops: number[] = [];
       while (hops.length < a.count) {
         const len = c.readInto(buf);
-        if (len === READ_EMPTY) { await c.wait(1000); continue; }
-        hops.push(Number(hr() - c.meta.monoNs));
-      }
-      post({ hops });
-      return;
-    }
-    case 'sync-latency-consumer': {
-      // The floor: the same hop with the consumer blocked in Atomics.wait (a bare futex wake,
-      // no event loop). Workers cannot wait like this (their event loop would stop); it shows
-      // how much of the hop is the machine's wake-up itself.
-      const c = new RingConsumer(a.sab!, 0, 'oldest');
-      const buf = new Uint8Array(c.maxPayload);
-      const hops: number[] = [];
-      while (hops.length < a.count) {
-        const len = c.readInto(buf);
-        if (len === READ_EMPTY) { c.waitBlocking(1000); continue; }
+        if (len === READ_EMPTY) {
+          if (a.blocking) c.waitBlocking(1000);
+          else await c.wait(1000);
+          continue;
+        }
         hops.push(Number(hr() - c.meta.monoNs));
       }
       post({ hops });

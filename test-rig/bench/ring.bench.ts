@@ -85,15 +85,15 @@ interface Latency { p50: number; p99: number; pmP50: number; pmP99: number; sync
 
 async function latency(): Promise<Latency> {
   const count = 4000;
-  const ringHops = async (consumer: string): Promise<number[]> => {
+  const ringHops = async (blocking: boolean): Promise<number[]> => {
     const sab = createRing(1 << 16, 1);
-    const c = thread({ role: consumer, sab, count, size: 16 });
+    const c = thread({ role: 'latency-consumer', sab, count, size: 16, blocking });
     await new Promise((r) => setTimeout(r, 100));
     await thread({ role: 'latency-producer', sab, count, size: 16, intervalUs: 500 });
     return (await c).hops as number[];
   };
-  const hops = await ringHops('latency-consumer');
-  const sync = await ringHops('sync-latency-consumer');
+  const hops = await ringHops(false);
+  const sync = await ringHops(true);
   const { port1, port2 } = new MessageChannel();
   const pc = thread({ role: 'pm-latency-consumer', port: port2, count }, [port2]);
   await new Promise((r) => setTimeout(r, 100));

@@ -139,6 +139,8 @@ export class RecordTooLargeError extends Error {
 
 const align8 = (n: number): number => (n + 7) & ~7;
 const u32 = (n: number): number => n >>> 0;
+/** The signed 64-bit value of two 32-bit halves (how record timestamps are read). */
+const join64 = (lo: number, hi: number): bigint => BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(u32(lo)));
 
 function dataOffset(maxConsumers: number): number {
   return align8((HEADER_WORDS + maxConsumers * CONSUMER_WORDS) * 4);
@@ -206,8 +208,8 @@ export class RingBatch {
     return this.dst32!;
   }
 
-  wallNs(i: number): bigint { return BigInt.asIntN(64, (BigInt(this.time[i * 4 + 1]) << 32n) | BigInt(this.time[i * 4])); }
-  monoNs(i: number): bigint { return BigInt.asIntN(64, (BigInt(this.time[i * 4 + 3]) << 32n) | BigInt(this.time[i * 4 + 2])); }
+  wallNs(i: number): bigint { return join64(this.time[i * 4], this.time[i * 4 + 1]); }
+  monoNs(i: number): bigint { return join64(this.time[i * 4 + 2], this.time[i * 4 + 3]); }
 }
 
 /** A shared view of one ring's memory; the base of the producer and consumer sides. */
@@ -275,8 +277,8 @@ class LastMeta implements RecordMeta {
   flags = 0;
   seq = 0;
   wallLo = 0; wallHi = 0; monoLo = 0; monoHi = 0;
-  get wallNs(): bigint { return BigInt.asIntN(64, (BigInt(this.wallHi) << 32n) | BigInt(this.wallLo)); }
-  get monoNs(): bigint { return BigInt.asIntN(64, (BigInt(this.monoHi) << 32n) | BigInt(this.monoLo)); }
+  get wallNs(): bigint { return join64(this.wallLo, this.wallHi); }
+  get monoNs(): bigint { return join64(this.monoLo, this.monoHi); }
 }
 
 /**
@@ -339,10 +341,9 @@ export class RingProducer extends RingView {
    * @throws RecordTooLargeError when the payload exceeds `maxPayload`.
    */
   write(kind: number, flags: number, wallNs: bigint, monoNs: bigint, payload: Uint8Array): number {
-    const len = payload.byteLength;
-    const off = this.reserve(len);
-    this.bytes.set(payload, off + RECORD_HEADER_BYTES);
-    return this.commit(off, len, kind, flags, wallNs, monoNs);
+    const seq = this.append(kind, flags, wallNs, monoNs, payload);
+    this.publish();
+    return seq;
   }
 
   /**
@@ -353,7 +354,9 @@ export class RingProducer extends RingView {
     const off = this.reserve(len);
     const start = off + RECORD_HEADER_BYTES;
     fill(this.bytes.subarray(start, start + len));
-    return this.commit(off, len, kind, flags, wallNs, monoNs);
+    const seq = this.stage(off, len, kind, flags, wallNs, monoNs);
+    this.publish();
+    return seq;
   }
 
   private reserve(len: number): number {
@@ -414,12 +417,6 @@ export class RingProducer extends RingView {
       this.notifiedParks = parks;
       Atomics.notify(w, H_COMMIT);
     }
-  }
-
-  private commit(off: number, len: number, kind: number, flags: number, wallNs: bigint, monoNs: bigint): number {
-    const seq = this.stage(off, len, kind, flags, wallNs, monoNs);
-    this.publish();
-    return seq;
   }
 
   /** Writes a record's header and moves past it; nothing is visible before publish(). */
@@ -702,12 +699,9 @@ export class RingConsumer extends RingView {
    * by itself: the worker must hold it open some other way (its heartbeat timer does).
    */
   async wait(timeoutMs: number): Promise<void> {
-    const w = this.words;
-    if (this.backlog > 0) return;
-    Atomics.add(w, H_PARKS, 1);
-    const seen = Atomics.load(w, H_COMMIT);
-    if (u32(seen) !== this.pos) return;
-    const res = Atomics.waitAsync(w, H_COMMIT, seen, timeoutMs);
+    const seen = this.park();
+    if (seen === undefined) return;
+    const res = Atomics.waitAsync(this.words, H_COMMIT, seen, timeoutMs);
     if (res.async) await res.value;
   }
 
@@ -717,11 +711,18 @@ export class RingConsumer extends RingView {
    * worker must use wait().
    */
   waitBlocking(timeoutMs: number): void {
+    const seen = this.park();
+    if (seen !== undefined) Atomics.wait(this.words, H_COMMIT, seen, timeoutMs);
+  }
+
+  /** Counts this consumer in PARKS (see the ordering argument) and returns the COMMIT value to
+   *  sleep on, or undefined when there is something to read. */
+  private park(): number | undefined {
     const w = this.words;
-    if (this.backlog > 0) return;
+    if (this.backlog > 0) return undefined;
     Atomics.add(w, H_PARKS, 1);
     const seen = Atomics.load(w, H_COMMIT);
-    if (u32(seen) === this.pos) Atomics.wait(w, H_COMMIT, seen, timeoutMs);
+    return u32(seen) === this.pos ? seen : undefined;
   }
 
   /** Forgets this slot's cursor so the next consumer attaching to it starts afresh. */

@@ -56,7 +56,7 @@ const require = createRequire(import.meta.url);
 // The package's shapes, as much as this program touches (kept local: no types leak outward).
 interface RtspReq { method: string; uri: string; headers: Record<string, string | undefined>; socket: Socket }
 interface RtspRes { statusCode: number; setHeader(n: string, v: string | number): void; getHeader(n: string): unknown; write(s: string): void; end(): void; headersSent: boolean; _writableState?: { ended: boolean } }
-interface PkgClient { sendRtp?(buf: Buffer): void; transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number }
+interface PkgClient { transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number }
 interface PkgListener { port: number; server: UdpSocket; source?: { address: string; port: number }; sendToSource(buf: Buffer, client?: PkgClient): boolean }
 interface PkgStream { id: number; clients: Record<string, PkgClient>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: PkgListener; listenerRtcp?: PkgListener }
 interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
@@ -92,11 +92,12 @@ process.on('unhandledRejection', (e) => { send({ t: 'fatal', message: `unhandled
 const pkg = require('rtsp-streaming-server') as {
   Mounts: new (c: { rtpPortStart: number; rtpPortCount: number }) => PkgMounts;
   ClientServer: new (port: number, mounts: PkgMounts, hooks: object) => PkgClientServer;
-  Client: { prototype: { receiveRtcp?: unknown } };
+  Client: { prototype: { receiveRtcp?: unknown; sendRtp(buf: Buffer): void } };
 };
 const pkgRequire = createRequire(require.resolve('rtsp-streaming-server'));
 const parseTransport = (pkgRequire('./lib/utils') as { parseTransport?: (h: string) => { protocol: 'udp' | 'tcp' } | null }).parseTransport;
 checkPatched();
+startViewersAtKeyframes();
 
 if (!cfg.unguarded) guardDecoder();
 
@@ -143,7 +144,6 @@ async function onParent(m: ParentMessage): Promise<void> {
       if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
       if (!stream.listenerRtp || !stream.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
       for (const l of [stream.listenerRtp, stream.listenerRtcp]) onlyFromParent(l.server);
-      startViewersAtKeyframes(stream);
       relayRtcpToParent(stream.listenerRtcp);
       send({ t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
       return;
@@ -217,26 +217,18 @@ function relayRtcpToParent(listener: PkgListener): void {
  * the IDR itself; the packetiser sends SPS and PPS ahead of every IDR) its packets are held
  * back, so a player joining mid-GOP never gets slices whose reference pictures it has not
  * seen (decoders report them as errors and show smeared pictures). It waits at most a GOP.
- * Viewers are wrapped as the first datagram after their SETUP passes through.
+ * Done once, on the package's viewer class (every viewer of every mount sends through it).
  */
-function startViewersAtKeyframes(stream: PkgStream): void {
-  stream.listenerRtp!.server.prependListener('message', () => {
-    for (const c of Object.values(stream.clients)) holdUntilKeyframe(c);
-  });
-}
-
-const held = new WeakSet<PkgClient>();
-function holdUntilKeyframe(c: PkgClient): void {
-  if (held.has(c) || typeof c.sendRtp !== 'function') return;
-  held.add(c);
-  const send = c.sendRtp.bind(c);
-  let started = false;
-  c.sendRtp = (buf: Buffer): void => {
-    if (!started) {
+function startViewersAtKeyframes(): void {
+  type Viewer = { startedAtKeyframe?: boolean };
+  const proto = pkg.Client.prototype;
+  const send = proto.sendRtp;
+  proto.sendRtp = function (this: Viewer, buf: Buffer): void {
+    if (!this.startedAtKeyframe) {
       if (!startsKeyframe(buf)) { count('viewer-held-to-keyframe'); return; }
-      started = true;
+      this.startedAtKeyframe = true;
     }
-    send(buf);
+    send.call(this, buf);
   };
 }
 
