@@ -114,7 +114,9 @@ export class ChannelEncoder {
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private baseMono = 0n;
   private firstPushedPts = -1;
-  private preparedDir = '';
+  /** Whether the pipeline was started (it is parsed before the first frame, started at it). */
+  private started = false;
+  private recordingDir: string | null = null;
   private readonly offsets: Partial<Record<H264Role, number>> = {};
   private syncer: SegmentSyncer | undefined;
   private readonly openSegs = new Map<string, OpenSeg>();
@@ -150,7 +152,7 @@ export class ChannelEncoder {
     return structuredClone(this.st);
   }
 
-  /** Starts feeding: the pipeline is built when the first frame arrives. */
+  /** Starts: parses the pipeline, asks for the first frame and starts the pipeline with it. */
   start(): void {
     if (this.state !== 'new') return;
     this.state = 'running';
@@ -166,7 +168,7 @@ export class ChannelEncoder {
     const enc = this.profile.roles[role].encoder.factory;
     const { prop, value } = bitrateProperty(enc, kbps);
     if (!prop) throw new RangeError(`${enc} takes its bitrate inside a structure; it cannot change while playing`);
-    if (!this.pipeline) throw new RangeError('the channel is not encoding yet (no frame from its source so far)');
+    if (!this.pipeline) throw new RangeError('the channel\'s pipeline is not built yet');
     this.pipeline.set(`${this.name}-${role}-enc`, prop, value);
     const back = this.readBitrate(role);
     if (back !== kbps) throw new RangeError(`${enc} reads back ${back} kbit/s after being set`);
@@ -194,7 +196,7 @@ export class ChannelEncoder {
     const wasRunning = this.state === 'running';
     this.state = 'closing';
     const p = this.pipeline;
-    if (p && wasRunning) {
+    if (p && wasRunning && this.started) {
       const t0 = Date.now();
       const left = (): number => Math.max(100, deadlineMs - (Date.now() - t0));
       // End-of-stream from the source end, so every queued frame is encoded and muxed, and
@@ -230,30 +232,42 @@ export class ChannelEncoder {
   // ---- input ----
 
   private async feed(): Promise<void> {
-    const input = this.opts.input;
-    // The slow part of a build (the recording folder's fsyncs) is done before the first frame
-    // is held: while a frame is held the ring has one slot less, and a build that takes longer
-    // than the ring's other slots would make the encoder lose frames at start.
-    const rec = this.opts.channel.record ? this.opts.recording : undefined;
+    // Everything slow is done before the first frame is asked for: the recording folder's
+    // fsyncs and parsing the pipeline (tens of ms, most of a build). video-capture starts a
+    // channel's source only once its encoder has asked (SlotProducer.consumersReady), so the
+    // first frame finds an encoder that only has to name its recording and start; frames
+    // captured meanwhile wait in the ring, and a wait longer than its slots would lose some.
+    const ch = this.opts.channel;
+    const rec = ch.record ? this.opts.recording : undefined;
+    const ext = this.profile.recording.extension as SegmentExtension;
+    let preparedDir = '';
     if (rec) {
-      this.preparedDir = recordingLocation(rec.root, this.name, this.opts.clock.wallNs(), this.profile.recording.extension as SegmentExtension).dir;
-      await prepareRecordingDir(this.preparedDir);
+      preparedDir = recordingLocation(rec.root, this.name, this.opts.clock.wallNs(), ext).dir;
+      await prepareRecordingDir(preparedDir);
     }
+    if (this.state !== 'running') return;
+    const built = this.parse(rec);
+    const input = this.opts.input;
     let first = input.acquire();
     while (!first && this.state === 'running') { await input.wait(250); first = input.acquire(); }
     if (!first) return;
-    // The first frame's capture time names the recording and is running time 0. It is held
-    // (one slot of the ring) while the pipeline is built, then pushed like any other.
+    // The first frame's capture time names the recording and is running time 0.
     this.baseMono = first.monoNs;
-    let held: typeof first | undefined = first;
     try {
-      await this.build(first.wallNs);
+      if (rec) {
+        const location = recordingLocation(rec.root, this.name, first.wallNs, ext);
+        if (location.dir !== preparedDir) await prepareRecordingDir(location.dir); // the day changed meanwhile
+        this.pipeline!.set(built.names.recorder!, 'location', location.pattern);
+        this.recordingDir = location.dir;
+      }
+      this.begin(built, rec);
     } catch (e) {
       input.release(first);
       throw e;
     }
     const src = this.pipeline!.appsrc(`${this.name}-src`);
-    const frameNs = Math.round(1e9 / this.opts.channel.source.fps);
+    const frameNs = Math.round(1e9 / ch.source.fps);
+    let held: typeof first | undefined = first;
     while (this.state === 'running') {
       const f = held ?? input.acquire();
       held = undefined;
@@ -272,26 +286,16 @@ export class ChannelEncoder {
     }
   }
 
-  private async build(firstWallNs: bigint): Promise<void> {
+  /** Parses the channel's pipeline (not started; its recording location is set at the first frame). */
+  private parse(rec: EncoderRecording | undefined): ReturnType<typeof buildChannelPipeline> {
     const ch = this.opts.channel;
-    const rec = ch.record ? this.opts.recording : undefined;
-    let location: ReturnType<typeof recordingLocation> | undefined;
-    if (rec) {
-      location = recordingLocation(rec.root, ch.name, firstWallNs, this.profile.recording.extension as SegmentExtension);
-      if (location.dir !== this.preparedDir) await prepareRecordingDir(location.dir); // the day changed meanwhile
-      this.syncer = new SegmentSyncer({
-        periodMs: rec.fsyncMs,
-        now: () => this.opts.clock.wallNs(),
-        onError: (err, path) => this.opts.log?.warn({ err, path }, 'segment sync failed'),
-      });
-      this.syncer.start();
-    }
     const stills = this.st.snapshot !== null;
     const built = buildChannelPipeline(this.profile, {
       channel: ch.name,
       input: { kind: 'appsrc', width: ch.source.width, height: ch.source.height, fps: ch.source.fps },
       roles: stills ? ['hq', 'lq', 'snapshot'] : ['hq', 'lq'],
-      recording: location && rec ? { location: location.pattern, segmentNs: rec.segmentNs } : undefined,
+      // A placeholder: splitmuxsink reads its location when it starts.
+      recording: rec ? { location: 'unnamed-%05d', segmentNs: rec.segmentNs } : undefined,
       thumbnail: stills ? snapshotGeometry(ch).thumbnail : undefined,
     });
     const p = new GstPipeline(built.description, { label: `encode ${ch.name}` });
@@ -302,16 +306,32 @@ export class ChannelEncoder {
       if (m.kind === 'fragment-opened') this.track(this.onOpened(m.location, m.runningTimeNs));
       else if (m.kind === 'fragment-closed') this.track(this.onClosed(m.location, m.runningTimeNs));
     });
+    return built;
+  }
+
+  /** Starts the parsed pipeline, its recording's syncer and the loops draining its appsinks. */
+  private begin(built: ReturnType<typeof buildChannelPipeline>, rec: EncoderRecording | undefined): void {
+    const ch = this.opts.channel;
+    const p = this.pipeline!;
+    if (rec) {
+      this.syncer = new SegmentSyncer({
+        periodMs: rec.fsyncMs,
+        now: () => this.opts.clock.wallNs(),
+        onError: (err, path) => this.opts.log?.warn({ err, path }, 'segment sync failed'),
+      });
+      this.syncer.start();
+    }
     p.start();
+    this.started = true;
     for (const role of ['hq', 'lq'] as H264Role[]) {
       this.loops.push(this.drain(role, p.appsink(built.names.sinks[role]!)).catch((e: Error) => this.fail(e)));
     }
-    if (stills) {
+    if (built.names.thumbnail) {
       this.loops.push(this.drainStills(RECORD_KIND_JPEG_STILL, p.appsink(built.names.sinks.snapshot!)).catch((e: Error) => this.fail(e)));
       this.loops.push(this.drainStills(RECORD_KIND_JPEG_THUMBNAIL, p.appsink(built.names.thumbnail!)).catch((e: Error) => this.fail(e)));
     }
     this.opts.onEvent?.({
-      type: 'encoder-started', channel: ch.name, profile: this.profile.id, encoder: this.profile.roles.hq.encoder.factory, recording: location?.dir ?? null,
+      type: 'encoder-started', channel: ch.name, profile: this.profile.id, encoder: this.profile.roles.hq.encoder.factory, recording: this.recordingDir,
       snapshot: this.st.snapshot ? { intervalS: this.st.snapshot.intervalS, width: this.st.snapshot.width, height: this.st.snapshot.height } : null,
     });
   }

@@ -4,11 +4,15 @@
  * clock, with a "no signal" slate while a source is lost (edge/video/capture.ts).
  *
  * Lifecycle: start() probes the raw pixel format of this board's pipeline profile (cached in
- * the data folder) and starts one ChannelCapture per channel; stop() closes them. A capture
- * never throws on a failing source: the slate covers it and the source is retried with
- * backoff. Events to control: `source-lost`, `source-up`.
+ * the data folder) and starts one ChannelCapture per channel as soon as the channel's raw
+ * ring's consumer (video-encode) has asked for a frame, so the box's first frames are not
+ * captured into a ring nobody reads yet and overwritten there (at most CONSUMER_WAIT_MS: a
+ * channel whose encoder never comes still shows its source in status); stop() closes them.
+ * A capture never throws on a failing source: the slate covers it and the source is retried
+ * with backoff. Events to control: `source-lost`, `source-up`.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync } from 'node:fs';
 import { probeProfile } from '../../gst-pipelines/index.js';
 import { ChannelCapture } from '../video/capture.js';
@@ -16,6 +20,7 @@ import type { Yuv420Format } from '../video/overlay.js';
 import { runWorker, type WorkerContext } from './runtime.js';
 
 const captures: ChannelCapture[] = [];
+const CONSUMER_WAIT_MS = 10_000;
 let statsTimer: NodeJS.Timeout | undefined;
 
 /** Probes the raw format and starts the captures; runs right after the worker is ready. */
@@ -28,15 +33,19 @@ async function setup(ctx: WorkerContext): Promise<void> {
     } catch (err) {
       ctx.log.warn({ err }, 'no pipeline profile; capturing NV12');
     }
-    for (const ch of ctx.config.channels) {
+    await Promise.all(ctx.config.channels.map(async (ch) => {
+      const ring = ctx.slotProducer(`raw.${ch.name}`);
+      const deadline = performance.now() + CONSUMER_WAIT_MS;
+      while (!ring.consumersReady() && ctx.running && performance.now() < deadline) await sleep(10);
       if (!ctx.running) return;
+      if (!ring.consumersReady()) ctx.log.warn({ channel: ch.name, waitedMs: CONSUMER_WAIT_MS }, 'no encoder reading the raw ring; capturing anyway');
       const c = new ChannelCapture({
-        channel: ch, format, ring: ctx.slotProducer(`raw.${ch.name}`), clock: ctx.clock, log: ctx.log,
+        channel: ch, format, ring, clock: ctx.clock, log: ctx.log,
         onEvent: (e) => ctx.emit({ ...e }),
       });
       c.start();
       captures.push(c);
-    }
+    }));
     statsTimer = setInterval(() => {
       ctx.emit({ type: 'capture-stats', channels: Object.fromEntries(captures.map((c) => [c.name, c.stats()])) });
     }, 2000);

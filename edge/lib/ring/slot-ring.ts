@@ -16,7 +16,8 @@
  *           seq), PARKS, DROPPED (frames the producer had no slot for), PRODUCER_EPOCH
  *   slot:   HOLDERS (bit c = consumer c holds it, bit 31 = producer writing), SEQ, LEN,
  *           KIND_FLAGS, WALL ns (2 w), MONO ns (2 w), USER0, USER1
- *   consumer: ATTACHED, NEXT (seq wanted), READ, OVERRUNS, LOST
+ *   consumer: ATTACHED, NEXT (seq wanted), READ, OVERRUNS, LOST, ASKED (it has asked for a
+ *           frame: past its start-up; the producer may wait for this before its source runs)
  *
  * Frames are numbered from 1; seq 0 in a slot means empty. Every frame is a sync point.
  *
@@ -34,9 +35,11 @@
  *
  * Overrun policy: the producer reuses the oldest slot nobody holds, read or not (it never
  * waits). A consumer whose wanted frame was overwritten counts an overrun, adds the frames
- * it missed to LOST and resumes at the newest frame: for live video the freshest frame is
- * worth more than the oldest. The producer drops a frame (DROPPED) only when every slot is
- * held, which means consumers keep more frames than the ring has slots for.
+ * that were overwritten to LOST and resumes at the oldest frame still in the ring (every raw
+ * frame is a sync point). Jumping to the newest instead would turn one late frame into
+ * slots-1 lost ones, and the encoder behind this ring records: a frame still here is a frame
+ * the recording can have. The producer drops a frame (DROPPED) only when every slot is held,
+ * which means consumers keep more frames than the ring has slots for.
  *
  * Lifecycle: createSlotRing() in the supervisor; SlotProducer / SlotConsumer in workers.
  * Attaching clears holds left by a previous incarnation of the same side (a worker that
@@ -45,7 +48,7 @@
 import { RingLayoutError } from './ring.js';
 
 export const SLOT_RING_MAGIC = 0x5342524f; // 'ORBS' little-endian, distinct from the record ring's 'ORBR'
-export const SLOT_RING_VERSION = 2;
+export const SLOT_RING_VERSION = 3;
 
 const H_MAGIC = 0;
 const H_VERSION = 1;
@@ -73,6 +76,7 @@ const C_NEXT = 1;
 const C_READ = 2;
 const C_OVERRUNS = 3;
 const C_LOST = 4;
+const C_ASKED = 5;
 const CONSUMER_WORDS = 8;
 
 const WRITER = 1 << 31;
@@ -226,6 +230,18 @@ export class SlotProducer extends SlotView {
     return this.seq;
   }
 
+  /**
+   * Whether every consumer the ring was made for has asked for a frame: it is past its
+   * start-up (workers attach their rings before they start) and will take frames as they
+   * come. Stays true across a consumer's restart.
+   */
+  consumersReady(): boolean {
+    for (let c = 0; c < this.maxConsumers; c++) {
+      if (Atomics.load(this.w, this.cw(c, C_ASKED)) !== 1) return false;
+    }
+    return true;
+  }
+
   /** Gives a claimed slot back unpublished (the frame was abandoned). */
   abandon(claim: SlotClaim): void {
     Atomics.and(this.w, this.sw(claim.slot, S_HOLDERS), ~WRITER);
@@ -243,6 +259,7 @@ export interface HeldFrame extends FrameMeta {
 export class SlotConsumer extends SlotView {
   readonly index: number;
   private readonly bit: number;
+  private asked = false;
 
   constructor(sab: SharedArrayBuffer, index: number) {
     super(sab);
@@ -264,19 +281,21 @@ export class SlotConsumer extends SlotView {
    */
   acquire(): HeldFrame | undefined {
     const w = this.w;
+    if (!this.asked) { this.asked = true; Atomics.store(w, this.cw(this.index, C_ASKED), 1); }
     for (let attempt = 0; attempt < 4; attempt++) {
       const published = Atomics.load(w, H_PUBLISHED) >>> 0;
       let want = Atomics.load(w, this.cw(this.index, C_NEXT)) >>> 0;
       if (((published - want) | 0) < 0) return undefined; // nothing new yet
       let slot = this.find(want);
       if (slot < 0) {
-        // Overwritten before we got to it: resume at the newest frame.
+        // Overwritten before we got to it: resume at the oldest frame after it still here.
+        const oldest = this.oldestAfter(want, published);
+        if (!oldest) continue; // every later frame is being rewritten right now
         Atomics.add(w, this.cw(this.index, C_OVERRUNS), 1);
-        Atomics.add(w, this.cw(this.index, C_LOST), (published - want) >>> 0);
-        want = published;
+        Atomics.add(w, this.cw(this.index, C_LOST), (oldest.seq - want) >>> 0);
+        want = oldest.seq;
         Atomics.store(w, this.cw(this.index, C_NEXT), want | 0);
-        slot = this.find(want);
-        if (slot < 0) continue;
+        slot = oldest.slot;
       }
       if (!this.hold(slot)) continue;
       if ((Atomics.load(w, this.sw(slot, S_SEQ)) >>> 0) !== want) {
@@ -303,6 +322,18 @@ export class SlotConsumer extends SlotView {
       if ((Atomics.load(this.w, this.sw(s, S_SEQ)) >>> 0) === seq) return s;
     }
     return -1;
+  }
+
+  /** The oldest published frame newer than `seq` (at most `published`). A hint: the caller
+   *  holds the slot and re-reads its seq. */
+  private oldestAfter(seq: number, published: number): { slot: number; seq: number } | undefined {
+    let best: { slot: number; seq: number } | undefined;
+    for (let s = 0; s < this.slots; s++) {
+      const at = Atomics.load(this.w, this.sw(s, S_SEQ)) >>> 0;
+      if (at === 0 || ((at - seq) | 0) <= 0 || ((published - at) | 0) < 0) continue;
+      if (!best || ((at - best.seq) | 0) < 0) best = { slot: s, seq: at };
+    }
+    return best;
   }
 
   private hold(slot: number): boolean {

@@ -53,6 +53,8 @@ t.test('stills and thumbnails carry the capture time of the frame they show, the
 
   // Frames in real time, each captured "now" minus a small random delay, as a capture would.
   const producer = new SlotProducer(raw);
+  // As video-capture does: frames start once the encoder has asked for one (after parsing its pipeline).
+  while (!producer.consumersReady()) await new Promise((r) => setTimeout(r, 5));
   const frameOfMono = new Map<bigint, number>();
   const t0 = performance.now();
   for (let i = 0; i < FRAMES; i++) {

@@ -38,12 +38,13 @@ t.test('the producer never overwrites a held frame and drops only when every slo
   const held = c.acquire()!;
   for (let i = 1; i < 10; i++) put(p, i);
   t.ok(payloadMatches(held.bytes, 0), 'held frame untouched after 9 more frames');
+  // Frames 2..9 went through the two free slots; 9 and 10 are still there.
   const next = c.acquire()!;
-  t.ok(next.seq > 2, 'lapped: resumes at the newest frame');
+  t.equal(next.seq, 9, 'lapped: resumes at the oldest frame still in the ring');
   t.ok(payloadMatches(next.bytes, next.seq - 1));
   const s = slotRingStats(sab);
   t.equal(s.consumers[0].overruns, 1);
-  t.equal(s.consumers[0].lost, next.seq - 2);
+  t.equal(s.consumers[0].lost, 7, 'lost exactly the overwritten frames 2..8');
   // Hold all three slots: the producer must drop, not block or overwrite.
   const third = c.acquire() ?? (put(p, 10), c.acquire());
   t.ok(third);
@@ -51,6 +52,43 @@ t.test('the producer never overwrites a held frame and drops only when every slo
   t.equal(slotRingStats(sab).framesDropped, 1);
   c.release(held);
   t.ok(put(p, 12), 'a released slot is reused');
+});
+
+t.test('a consumer one frame too late loses that one frame, whatever the slot count', async (t) => {
+  // video-capture's pattern: it claims the next slot before it waits for the frame, and
+  // video-encode holds its first frame while it builds its pipeline.
+  for (const slots of [5, 6, 7, 8]) {
+    const sab = createSlotRing(slots, 1024, 1);
+    const p = new SlotProducer(sab);
+    const c = new SlotConsumer(sab, 0);
+    let claim = p.claim()!;
+    p.publish(claim, 10, meta(0));
+    claim = p.claim()!;
+    const first = c.acquire()!;
+    // slots - 2 frames fit beside the held one and the claimed one; one more laps the oldest.
+    for (let i = 1; i <= slots - 1; i++) { p.publish(claim, 10, meta(i)); claim = p.claim()!; }
+    c.release(first);
+    const got: number[] = [];
+    for (let f = c.acquire(); f; f = c.acquire()) { got.push(f.seq); c.release(f); }
+    const st = slotRingStats(sab).consumers[0];
+    t.same(got, Array.from({ length: slots - 2 }, (_, i) => i + 3), `${slots} slots: frames 3..${slots} read`);
+    t.equal(st.lost, 1, `${slots} slots: only frame 2 lost`);
+    t.equal(st.overruns, 1);
+  }
+});
+
+t.test('consumersReady: every consumer has asked for a frame, and stays so across its restart', async (t) => {
+  const sab = createSlotRing(3, 64, 2);
+  const p = new SlotProducer(sab);
+  const c0 = new SlotConsumer(sab, 0);
+  const c1 = new SlotConsumer(sab, 1);
+  t.notOk(p.consumersReady(), 'attached is not ready: workers attach before they start');
+  c0.acquire();
+  t.notOk(p.consumersReady(), 'one of two');
+  c1.acquire();
+  t.ok(p.consumersReady(), 'both asked');
+  new SlotConsumer(sab, 1);
+  t.ok(p.consumersReady(), 'a restarted consumer keeps its place');
 });
 
 t.test('a restarted consumer gives back the holds of its previous incarnation', async (t) => {
