@@ -348,9 +348,14 @@ export class ChannelEncoder {
     const ring = this.opts.out[role];
     const st = this.st.out[role];
     const lat = this.lat[role];
+    // Each access unit is copied by the binding into this buffer and from it into the ring:
+    // nothing is allocated per access unit (a Buffer per AU kept V8's collector busy). Its
+    // untouched pages cost no memory.
+    const scratch = new Uint8Array(ring.maxPayload);
     for (;;) {
-      const s = await sink.pull();
+      const s = await sink.pullInto(scratch);
       if (!s) return;
+      if (s.size > scratch.length) throw new RecordTooLargeError(s.size, scratch.length);
       const pts = s.ptsNs ?? 0;
       // The first access unit is the first frame pushed: the difference is what the encoder
       // added to every timestamp (x264enc: 1000 h minus the first PTS).
@@ -358,9 +363,9 @@ export class ChannelEncoder {
       const rt = pts - off;
       const mono = this.baseMono + BigInt(rt);
       const wall = this.opts.clock.toWall(mono);
-      ring.write(RECORD_KIND_H264_AU, s.keyframe ? FLAG_SYNC : 0, wall, mono, s.data);
+      ring.write(RECORD_KIND_H264_AU, s.keyframe ? FLAG_SYNC : 0, wall, mono, scratch.subarray(0, s.size));
       st.aus++;
-      st.bytes += s.data.length;
+      st.bytes += s.size;
       if (s.keyframe) st.keyframes++;
       lat.push(Number(process.hrtime.bigint() - mono) / 1e6);
       if (lat.length > 300) lat.splice(0, lat.length - 300);

@@ -11,7 +11,7 @@
  * - RTP timestamps are the access unit's capture time at 90 kHz (the packetiser's mapping);
  *   a compound SR+SDES every `srIntervalMs` (default 2 s, jittered +-25 %) maps the box clock's
  *   wall time to RTP time, so a receiver can line streams up on the box's one clock.
- * - Latency: for each access unit, capture time -> its first packet handed to the socket, kept
+ * - Latency: for each access unit, capture time -> its packets handed to the socket, kept
  *   for the last few hundred access units (stats()).
  * - Viewers: every viewer's RTCP receiver reports (over UDP or TCP, relayed by the RTSP server)
  *   feed a ReceiverReports table; stats().viewers gives each viewer's loss, jitter and RTT
@@ -109,13 +109,9 @@ export class StreamSender {
     const h = this.handle;
     if (!pz || !h) return;
     const b = pz.packetize(au, wallNs, keyframe);
-    for (let i = 0; i < b.count; i++) {
-      h.send(b.packets[i], b.lengths[i]);
-      if (i === 0) {
-        this.lat.push(Number(process.hrtime.bigint() - monoNs) / 1e6);
-        if (this.lat.length > 600) this.lat.splice(0, this.lat.length - 600);
-      }
-    }
+    h.sendAll(b.packets, b.lengths, b.count);
+    this.lat.push(Number(process.hrtime.bigint() - monoNs) / 1e6);
+    if (this.lat.length > 600) this.lat.splice(0, this.lat.length - 600);
     this.st.aus++;
     this.st.packets += b.count;
   }

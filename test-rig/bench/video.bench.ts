@@ -34,9 +34,14 @@ import { freeTcpPort } from '../rtp/gst-peers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-const WINDOW_S = Number(process.env.VIDEO_BENCH_WINDOW_S ?? 15);
-/** Steady state: past start-up (module loading, the first GCs and V8's memory reducer in each worker). */
-const WARMUP_S = Number(process.env.VIDEO_BENCH_WARMUP_S ?? 12);
+const WINDOW_S = Number(process.env.VIDEO_BENCH_WINDOW_S ?? 20);
+/**
+ * Steady state: past start-up. Each of the box's ten V8 heaps (nine workers, the RTSP child)
+ * runs major collections for tens of seconds after start (module loading, then V8's memory
+ * reducer): an idle box used 0.063 cores in its first 10 s, 0.024 at 20-30 s and 0.010-0.018
+ * from 40 s on. A box runs for hours; the per-channel cost is the cost after that.
+ */
+const WARMUP_S = Number(process.env.VIDEO_BENCH_WARMUP_S ?? 45);
 const bin = fileURLToPath(new URL('../../../bin/orbox.js', import.meta.url));
 
 /** CPU seconds used so far by `pid` and all its descendants. */

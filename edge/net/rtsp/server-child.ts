@@ -143,7 +143,8 @@ async function onParent(m: ParentMessage): Promise<void> {
       const err = await mount.setup();
       if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
       if (!stream.listenerRtp || !stream.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
-      for (const l of [stream.listenerRtp, stream.listenerRtcp]) onlyFromParent(l.server);
+      onlyFromParent(stream.listenerRtp.server, true);
+      onlyFromParent(stream.listenerRtcp.server, false);
       relayRtcpToParent(stream.listenerRtcp);
       send({ t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
       return;
@@ -232,13 +233,25 @@ function startViewersAtKeyframes(): void {
   };
 }
 
-/** Relays only datagrams from the parent's socket; others are counted and dropped. */
-function onlyFromParent(sock: UdpSocket): void {
+/**
+ * Relays only datagrams from the parent's socket; others are counted and dropped. RTP comes
+ * framed (several packets per datagram, each after its 16-bit length: RFC 4571) and is handed
+ * to the package one packet at a time; a datagram whose framing does not add up is dropped
+ * from where it stops adding up, and counted.
+ */
+function onlyFromParent(sock: UdpSocket, framed: boolean): void {
   const relay = sock.listeners('message') as ((b: Buffer, r: RemoteInfo) => void)[];
   sock.removeAllListeners('message');
   sock.on('message', (buf: Buffer, r: RemoteInfo) => {
     if (r.address !== cfg.sourceAddress || r.port !== cfg.sourcePort) { count('foreign-datagram'); return; }
-    for (const f of relay) f.call(sock, buf, r);
+    if (!framed) { for (const f of relay) f.call(sock, buf, r); return; }
+    for (let at = 0; at < buf.length;) {
+      const n = at + 2 <= buf.length ? buf.readUInt16BE(at) : -1;
+      if (n < 12 || at + 2 + n > buf.length) { count('bad-framing'); return; } // 12: an RTP header
+      const packet = buf.subarray(at + 2, at + 2 + n);
+      for (const f of relay) f.call(sock, packet, r);
+      at += 2 + n;
+    }
   });
   sock.on('error', (e) => log('warn', `media socket: ${e.message}`));
 }
