@@ -70,9 +70,10 @@ export function formatStatus(s: BoxStatus): string {
     const p = s.video.profile;
     lines.push('');
     lines.push(`video: profile ${p ? `${p.id} (encoder ${p.encoder}, ${p.board})` : 'not probed yet'}; recording to ${s.video.recordingRoot}: ${s.video.openSegments} open, ${s.video.segmentsClosed} closed segments`);
-    const net = Array.isArray(s.video.net) ? (s.video.net as { url: string; aus: number; srs: number; latencyMs: { p50: number; p99: number }; viewers?: ViewerReport[] }[]) : [];
+    const net = Array.isArray(s.video.net) ? (s.video.net as { url: string; aus: number; srs: number; mounted?: boolean; mountError?: string | null; latencyMs: { p50: number; p99: number }; viewers?: ViewerReport[] }[]) : [];
     for (const n of net) {
-      lines.push(`  ${n.url}  ${n.aus} frames sent, ${n.srs} SRs, capture->RTP p50 ${n.latencyMs.p50} ms p99 ${n.latencyMs.p99} ms`);
+      if (n.mountError) lines.push(`  ${n.url}  NOT PLAYABLE: mount failed: ${n.mountError}`);
+      else lines.push(`  ${n.url}  ${n.aus} frames sent, ${n.srs} SRs, capture->RTP p50 ${n.latencyMs.p50} ms p99 ${n.latencyMs.p99} ms`);
       // What each viewer's receiver reports say (edge/rtp/receiver-reports.ts).
       for (const v of n.viewers ?? []) {
         const loss = v.intervalLoss ?? v.fractionLost;

@@ -43,7 +43,10 @@ export interface SenderOptions {
 
 export interface SenderStats {
   url: string;
+  /** Viewers can play it now. */
   mounted: boolean;
+  /** Why its mount failed (e.g. its UDP ports are taken), null when mounted or not tried yet. */
+  mountError: string | null;
   aus: number;
   packets: number;
   dropped: number;
@@ -80,7 +83,7 @@ export class StreamSender {
     const a = [...this.lat].sort((x, y) => x - y);
     const q = (p: number): number => (a.length ? Math.round(a[Math.min(a.length - 1, Math.floor(p * a.length))] * 100) / 100 : 0);
     return {
-      url: this.url, mounted: !!this.handle, ...this.st, dropped: this.handle?.dropped ?? 0,
+      url: this.url, mounted: this.handle?.mounted ?? false, mountError: this.handle?.mountError ?? null, ...this.st, dropped: this.handle?.dropped ?? 0,
       viewers: this.reports?.snapshot(this.o.clock.wallNs()) ?? [],
       latencyMs: { p50: q(0.5), p99: q(0.99), max: a.length ? Math.round(a[a.length - 1] * 100) / 100 : 0, n: a.length },
     };
@@ -143,7 +146,7 @@ export class StreamSender {
           this.st.badRtcp++; // a viewer's malformed report: counted, the stream goes on
         }
       };
-      this.o.log?.info({ url: this.url }, 'stream mounted');
+      this.o.log?.info({ url: this.url }, 'stream published');
       this.scheduleSr(0.5);
     } else if (!eq(sps, this.pz!.currentSps) || !eq(pps, this.pz!.currentPps)) {
       // The packetiser picks the new sets up from the stream itself; viewers joining from now

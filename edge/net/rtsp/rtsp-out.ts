@@ -112,6 +112,10 @@ export interface RtspStreamHandle {
   close(): Promise<void>;
   /** Packets dropped because the mount was not ready. */
   readonly dropped: number;
+  /** Whether viewers can play the stream now (its mount exists in the current child). */
+  readonly mounted: boolean;
+  /** Why the last attempt to mount failed (e.g. its UDP ports are taken), null once mounted. */
+  readonly mountError: string | null;
 }
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -128,6 +132,7 @@ class StreamHandle implements RtspStreamHandle {
   rtpPort = 0;
   rtcpPort = 0;
   dropped = 0;
+  mountError: string | null = null;
   onRtcp: ((packet: Buffer) => void) | null = null;
   sdp: string;
   ready: Promise<void>;
@@ -144,8 +149,9 @@ class StreamHandle implements RtspStreamHandle {
     p.catch(() => undefined); // a handle nobody awaits must not raise an unhandled rejection
     return p;
   }
-  markReady(rtp: number, rtcp: number): void { this.rtpPort = rtp; this.rtcpPort = rtcp; this.out.routeRtcp(this); this.settle.resolve(); }
-  markFailed(e: Error): void { this.settle.reject(e); }
+  get mounted(): boolean { return this.rtpPort !== 0; }
+  markReady(rtp: number, rtcp: number): void { this.rtpPort = rtp; this.rtcpPort = rtcp; this.mountError = null; this.out.routeRtcp(this); this.settle.resolve(); }
+  markFailed(e: Error): void { this.mountError = e.message; this.settle.reject(e); }
   markDown(): void {
     this.out.unrouteRtcp(this);
     this.rtpPort = 0;
@@ -386,8 +392,14 @@ export class RtspOut {
     this.request({ t: 'add', path: h.path, sdp: h.sdp }).then((m) => {
       if (h.closed) return;
       if (m.t === 'added') h.markReady(m.rtpPort, m.rtcpPort);
-      else h.markFailed(new RtspChildError(m.t === 'failed' ? m.message : `unexpected answer ${m.t}`));
-    }, (e: Error) => { if (!h.closed) h.markFailed(e); });
+      else this.mountFailed(h, new RtspChildError(m.t === 'failed' ? m.message : `unexpected answer ${m.t}`));
+    }, (e: Error) => { if (!h.closed) this.mountFailed(h, e); });
+  }
+
+  /** A stream nobody can play must not pass silently: its packets are only counted as dropped. */
+  private mountFailed(h: StreamHandle, e: Error): void {
+    this.log('error', `${h.path}: mount failed, viewers cannot play it: ${e.message}`);
+    h.markFailed(e);
   }
 
   private failPending(e: Error): void {

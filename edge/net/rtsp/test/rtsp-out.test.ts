@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +80,28 @@ t.test('lifecycle: constructor validates, states, idempotent close, no use after
   t.throws(() => process.kill(pid, 0), 'child is gone');
   t.notOk(h.send(Buffer.alloc(20)), 'send after close drops');
   await out.close();
+});
+
+t.test('a mount whose UDP ports are taken is reported: not mounted, the reason, an error logged', async (t) => {
+  const start = ranges();
+  // Another program holds the first port of the range the package binds a mount's RTP to.
+  const squatter = createSocket('udp4');
+  await new Promise<void>((r) => squatter.bind(start, '0.0.0.0', () => r()));
+  const out = await mkOut({ rtpPortStart: start });
+  await out.start();
+  try {
+    const h = out.addStream('or1', 'hq', { sps, pps });
+    t.notOk(h.mounted, 'not mounted before the child answered');
+    await t.rejects(h.ready, /EADDRINUSE/);
+    t.notOk(h.mounted);
+    t.match(h.mountError, new RegExp(`EADDRINUSE.*:${start}$`), `the reason names the port: ${h.mountError}`);
+    t.ok(logs.some((l) => l.startsWith('error /or1/hq: mount failed') && l.includes('EADDRINUSE')), 'logged as an error');
+    t.notOk(h.send(Buffer.alloc(20)), 'packets are dropped');
+    t.equal(h.dropped, 1, 'and counted');
+  } finally {
+    await out.close();
+    squatter.close();
+  }
 });
 
 t.test('rtspsrc plays /or1/hq and /or1/lq over UDP: every frame decoded, no complaint', async (t) => {

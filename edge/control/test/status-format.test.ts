@@ -1,0 +1,31 @@
+/**
+ * What `orbox status` prints for the video streams: a stream viewers cannot play says so, with
+ * the reason, instead of a line of counters (net-send kept counting its packets as dropped).
+ */
+import t from 'tap';
+import { formatStatus, type BoxStatus } from '../status.js';
+
+const stream = (url: string, over: Record<string, unknown> = {}) => ({
+  url, mounted: true, mountError: null, aus: 300, srs: 5, packets: 900, dropped: 0, badRtcp: 0, viewers: [],
+  latencyMs: { p50: 9.2, p99: 14.1, max: 20, n: 300 }, ...over,
+});
+
+t.test('a stream whose mount failed is shown as not playable, with the reason', async (t) => {
+  const s: BoxStatus = {
+    box: { id: 'or-3', room: 'OR 3', healthy: true, uptimeMs: 60_000, pid: 1 },
+    workers: [], rings: [],
+    video: {
+      profile: { id: 'x86-x264', encoder: 'x264enc', board: 'x86' }, recordingRoot: '/data/recordings', openSegments: 1, segmentsClosed: 4,
+      net: [
+        stream('rtsp://or-3:8554/endoscope/hq'),
+        stream('rtsp://or-3:8554/endoscope/lq', { mounted: false, mountError: 'bind EADDRINUSE 0.0.0.0:20002', dropped: 412 }),
+      ],
+    },
+  };
+  const lines = formatStatus(s).split('\n');
+  const hq = lines.find((l) => l.includes('/endoscope/hq'));
+  const lq = lines.find((l) => l.includes('/endoscope/lq'));
+  t.match(hq, /300 frames sent, 5 SRs, capture->RTP p50 9\.2 ms p99 14\.1 ms/);
+  t.match(lq, /NOT PLAYABLE: mount failed: bind EADDRINUSE 0\.0\.0\.0:20002/);
+  t.notMatch(lq, /frames sent/, 'no counters that would suggest it plays');
+});
