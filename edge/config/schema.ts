@@ -91,7 +91,16 @@ export const configSchema = z.object({
   devices: DevicesConfigSchema.default({ ports: [] }),
   /** The fleet link (MQTT over mutual TLS); the box runs fully without it. See edge/fleet/config.ts. */
   fleet: FleetLinkConfigSchema.optional(),
-  rtsp: z.object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(1).max(65535).default(8554) }).strict().default({ host: '0.0.0.0', port: 8554 }),
+  rtsp: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(1).max(65535).default(8554),
+    /** UDP ports the RTSP server relays media on, two per stream and two per viewer session:
+     *  RTP on the even port, RTCP on the one after it. */
+    rtpPortStart: z.number().int().min(1024).max(65532).refine((n) => n % 2 === 0, 'must be even: RTP takes the even port, RTCP the one after it').default(20000),
+    rtpPortCount: z.number().int().min(4).max(20_000).default(2000),
+  }).strict()
+    .refine((r) => r.rtpPortStart + r.rtpPortCount <= 65536, { message: 'the range rtpPortStart + rtpPortCount goes past port 65535', path: ['rtpPortCount'] })
+    .default({ host: '0.0.0.0', port: 8554, rtpPortStart: 20000, rtpPortCount: 2000 }),
   guard: z.object({
     heartbeatMs: z.number().int().min(10).max(5000).default(100),
     /** A worker whose heartbeat is older than this is hung. */

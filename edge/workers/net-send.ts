@@ -36,7 +36,8 @@ function drainOthers(ctx: WorkerContext): Promise<unknown> {
  */
 async function serve(ctx: WorkerContext, attempt = 0): Promise<void> {
   if (!ctx.running) return;
-  const o = new RtspOut({ host: ctx.config.rtsp.host, port: ctx.config.rtsp.port, log: (level, msg) => ctx.log[level](msg) });
+  const r = ctx.config.rtsp;
+  const o = new RtspOut({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: (level, msg) => ctx.log[level](msg) });
   out = o;
   try {
     await o.start();

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { validateConfig, type ChannelConfig } from '../../edge/config/index.js';
 import { buildChannelPipeline, probeProfile, toLaunchArgv } from '../../gst-pipelines/index.js';
 import { channelProfile } from '../../edge/video/profile.js';
-import { freeTcpPort } from '../rtp/gst-peers.js';
+import { freeTcpPort, testRtpPortStart } from '../rtp/gst-peers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     const port = await freeTcpPort();
     const cfg = validateConfig({
       box: { id: 'bench', dataDir: join(dir, 'box') }, api: { socket: join(dir, 'box.sock') },
-      channels: [ch], rtsp: { host: '127.0.0.1', port }, log: { level: 'error' },
+      channels: [ch], rtsp: { host: '127.0.0.1', port, rtpPortStart: testRtpPortStart(), rtpPortCount: 200 }, log: { level: 'error' },
     }, 'bench');
     const cfgPath = join(dir, 'box.json');
     writeFileSync(cfgPath, JSON.stringify(cfg));

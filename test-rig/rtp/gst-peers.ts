@@ -163,6 +163,16 @@ export async function freeUdpPortPair(): Promise<number> {
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
+/**
+ * Where a test box's RTSP relay takes its UDP ports (`rtsp.rtpPortStart`, 200 of them): a
+ * random even start in 22000..31798, clear of the box's default range (20000-21999: a demo box
+ * running on the same bench) and of the kernel's ephemeral ports (32768 up, where the test's
+ * own players and ffmpeg bind).
+ */
+export function testRtpPortStart(): number {
+  return 22_000 + 2 * Math.floor(Math.random() * 4_900);
+}
+
 export function freeTcpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

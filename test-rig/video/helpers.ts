@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { maxRecordedGop, validateConfig, type BoxConfig } from '../../edge/config/index.js';
 import type { Supervisor } from '../../edge/supervisor/supervisor.js';
+import { testRtpPortStart } from '../rtp/gst-peers.js';
 
 const run = promisify(execFile);
 
@@ -42,7 +43,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
         ...(c.snapshot ? { snapshot: c.snapshot } : {}),
       };
     }),
-    rtsp: { host: '127.0.0.1', port },
+    rtsp: { host: '127.0.0.1', port, rtpPortStart: testRtpPortStart(), rtpPortCount: 200 },
     recording: { segmentS: 2, fsyncMs: 250 },
     log: { level: (process.env.ORBOX_TEST_LOG ?? 'warn') as 'warn' },
     ...over,

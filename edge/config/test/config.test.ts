@@ -24,6 +24,7 @@ t.test('a valid file loads with defaults filled in', async (t) => {
   t.equal(c.box.id, 'or-7');
   t.equal(c.channels[0].record, true);
   t.equal(c.rtsp.port, 8554);
+  t.same([c.rtsp.rtpPortStart, c.rtsp.rtpPortCount], [20000, 2000], 'the RTSP relay\'s UDP ports default to 20000-21999');
   t.equal(c.guard.hangMs, 400);
   t.equal(demoConfig().channels.length, 2, 'the demo configuration is itself valid');
 });
@@ -43,6 +44,8 @@ t.test('wrong types, ranges, duplicates and missing sections each name their pla
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, guard: { hangMs: 5 } }, /guard\.hangMs: Too small: expected number to be >=50, found 5/],
     [{ box: { id: 'bad id!', dataDir: 'd' }, api: { socket: 's' } }, /box\.id: letters, digits.*found "bad id!"/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, channels: [{ name: 'a', source: { type: 'hdmi' } }] }, /channels\[0\]\.source(\.type)?: .*found/],
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, rtsp: { rtpPortStart: 30001 } }, /rtsp\.rtpPortStart: must be even: RTP takes the even port, RTCP the one after it, found 30001/],
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, rtsp: { rtpPortStart: 64000, rtpPortCount: 2000 } }, /rtsp\.rtpPortCount: the range rtpPortStart \+ rtpPortCount goes past port 65535, found 2000/],
   ];
   for (const [raw, re] of cases) {
     const err = t.throws(() => validateConfig(raw, 'case')) as ConfigError;
