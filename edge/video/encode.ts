@@ -114,8 +114,6 @@ export class ChannelEncoder {
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private baseMono = 0n;
   private firstPushedPts = -1;
-  /** Whether the pipeline was started (it is parsed before the first frame, started at it). */
-  private started = false;
   private recordingDir: string | null = null;
   private readonly offsets: Partial<Record<H264Role, number>> = {};
   private syncer: SegmentSyncer | undefined;
@@ -196,7 +194,8 @@ export class ChannelEncoder {
     const wasRunning = this.state === 'running';
     this.state = 'closing';
     const p = this.pipeline;
-    if (p && wasRunning && this.started) {
+    // A pipeline parsed but never started (no first frame yet) has nothing to finalise.
+    if (p && wasRunning && p.state === 'playing') {
       const t0 = Date.now();
       const left = (): number => Math.max(100, deadlineMs - (Date.now() - t0));
       // End-of-stream from the source end, so every queued frame is encoded and muxed, and
@@ -322,7 +321,6 @@ export class ChannelEncoder {
       this.syncer.start();
     }
     p.start();
-    this.started = true;
     for (const role of ['hq', 'lq'] as H264Role[]) {
       this.loops.push(this.drain(role, p.appsink(built.names.sinks[role]!)).catch((e: Error) => this.fail(e)));
     }

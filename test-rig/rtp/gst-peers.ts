@@ -162,7 +162,6 @@ export async function freeUdpPortPair(): Promise<number> {
   throw new Error('no even UDP port found');
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
 /**
  * Where a test box's RTSP relay takes its UDP ports (`rtsp.rtpPortStart`, 200 of them): a
  * random even start in 22000..31798, clear of the box's default range (20000-21999: a demo box
@@ -173,6 +172,7 @@ export function testRtpPortStart(): number {
   return 22_000 + 2 * Math.floor(Math.random() * 4_900);
 }
 
+/** A TCP port free on 127.0.0.1 right now. */
 export function freeTcpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { H264Packetizer, type PacketBatch } from '../h264-packetizer.js';
-
+import { startsKeyframe } from '../h264.js';
 import { depayH264 } from '../../../test-rig/rtp/depay.js';
 
 const SSRC = [0x11, 0x22, 0x33, 0x44];
@@ -133,7 +133,6 @@ t.test('options are validated and name the option; randomness is injected', asyn
 });
 
 t.test('startsKeyframe: only the first packet of an IDR access unit lets a new viewer in', async (t) => {
-  const { startsKeyframe } = await import('../h264.js');
   const big = (type: number, n: number): number[] => [type, ...Array.from({ length: n }, (_, i) => i & 0xff)];
   const p = mk({ mtu: 40 });
   const firstOf = (b: PacketBatch): boolean[] => Array.from({ length: b.count }, (_, i) => startsKeyframe(b.packets[i], b.lengths[i]));

@@ -55,8 +55,8 @@ t.test('the producer never overwrites a held frame and drops only when every slo
 });
 
 t.test('a consumer one frame too late loses that one frame, whatever the slot count', async (t) => {
-  // video-capture's pattern: it claims the next slot before it waits for the frame, and
-  // video-encode holds its first frame while it builds its pipeline.
+  // video-capture's pattern: it claims the next slot before it waits for the frame; the
+  // consumer holds one frame (video-encode holds its first while it starts its pipeline).
   for (const slots of [5, 6, 7, 8]) {
     const sab = createSlotRing(slots, 1024, 1);
     const p = new SlotProducer(sab);
