@@ -193,6 +193,7 @@ export class ChannelEncoder {
   private async doClose(deadlineMs: number): Promise<void> {
     const wasRunning = this.state === 'running';
     this.state = 'closing';
+    this.opts.input.wake(); // the frame loop waits untimed
     const p = this.pipeline;
     // A pipeline parsed but never started (no first frame yet) has nothing to finalise.
     if (p && wasRunning && p.state === 'playing') {
@@ -248,7 +249,7 @@ export class ChannelEncoder {
     const built = this.parse(rec);
     const input = this.opts.input;
     let first = input.acquire();
-    while (!first && this.state === 'running') { await input.wait(250); first = input.acquire(); }
+    while (!first && this.state === 'running') { await input.wait(); first = input.acquire(); }
     if (!first) return;
     // The first frame's capture time names the recording and is running time 0.
     this.baseMono = first.monoNs;
@@ -270,7 +271,7 @@ export class ChannelEncoder {
     while (this.state === 'running') {
       const f = held ?? input.acquire();
       held = undefined;
-      if (!f) { await input.wait(250); continue; }
+      if (!f) { await input.wait(); continue; }
       try {
         const pts = Number(f.monoNs - this.baseMono);
         if (pts < 0) continue; // a frame older than the first (a restarted producer's leftovers)

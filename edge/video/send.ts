@@ -94,7 +94,7 @@ export class StreamSender {
     const buf = new Uint8Array(ring.maxPayload);
     while (this.running) {
       const n = ring.readInto(buf);
-      if (n === READ_EMPTY) { await ring.wait(250); continue; }
+      if (n === READ_EMPTY) { await ring.wait(); continue; }
       if (ring.meta.kind !== RECORD_KIND_H264_AU) continue;
       this.onAccessUnit(buf.subarray(0, n), (ring.meta.flags & FLAG_SYNC) !== 0, ring.meta.wallNs, ring.meta.monoNs);
     }
@@ -102,6 +102,7 @@ export class StreamSender {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.o.ring.wake();
     clearTimeout(this.srTimer);
     await this.handle?.close().catch(() => undefined);
   }

@@ -112,7 +112,7 @@ export function runWorker(mod: WorkerModule): void {
     const text = new TextDecoder();
     while (!exiting) {
       const n = inbox.readInto(buf);
-      if (n === READ_EMPTY) { await inbox.wait(1000); continue; }
+      if (n === READ_EMPTY) { await inbox.wait(); continue; }
       if (inbox.meta.kind !== INBOX_KIND_JSON) continue;
       let msg: InboxMessage;
       try {
@@ -150,6 +150,8 @@ export function runWorker(mod: WorkerModule): void {
     if (m.type !== 'stop' || !running) return;
     running = false;
     health.setState(boot.name, WorkerState.Stopping);
+    // Loops over this worker's rings wait without a timeout; this is how they see `running`.
+    for (const v of attached.values()) if (v instanceof RingConsumer || v instanceof SlotConsumer) v.wake();
     const deadline = Math.max(10, m.deadlineMs - 50);
     try {
       await Promise.race([mod.stop(deadline), sleep(deadline)]);
@@ -185,7 +187,7 @@ export async function pumpRecords(ctx: WorkerContext, ring: string, onRecord: (p
   const buf = new Uint8Array(c.maxPayload);
   while (ctx.running) {
     const n = c.readInto(buf);
-    if (n === READ_EMPTY) { await c.wait(250); continue; }
+    if (n === READ_EMPTY) { await c.wait(); continue; }
     await onRecord(buf.subarray(0, n), c);
   }
 }
@@ -195,7 +197,7 @@ export async function pumpFrames(ctx: WorkerContext, ring: string, onFrame: (f: 
   const c = ctx.slotConsumer(ring);
   while (ctx.running) {
     const f = c.acquire();
-    if (!f) { await c.wait(250); continue; }
+    if (!f) { await c.wait(); continue; }
     try { await onFrame(f); } finally { c.release(f); }
   }
 }

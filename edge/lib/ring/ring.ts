@@ -694,15 +694,28 @@ export class RingConsumer extends RingView {
   }
 
   /**
-   * Resolves when a record may be available or `timeoutMs` passed, without blocking the
-   * event loop (Atomics.waitAsync). A pending wait does not keep a worker's event loop alive
-   * by itself: the worker must hold it open some other way (its heartbeat timer does).
+   * Resolves when a record may be available, wake() was called, or `timeoutMs` (if given)
+   * passed, without blocking the event loop (Atomics.waitAsync). A pending wait does not keep
+   * a worker's event loop alive by itself: the worker must hold it open some other way (its
+   * heartbeat timer does).
+   *
+   * Loops that wait for every record should not pass a timeout, and end through wake(): for
+   * each timed wait the engine schedules a timer on the thread's event loop (the thread is
+   * signalled to arm it, and it fires at the deadline) even when a record answers the wait
+   * first. On a 30 fps stream that was a third of net-send's wake-ups (measured: 123 -> 75 per
+   * second with one channel).
    */
-  async wait(timeoutMs: number): Promise<void> {
+  async wait(timeoutMs?: number): Promise<void> {
     const seen = this.park();
     if (seen === undefined) return;
-    const res = Atomics.waitAsync(this.words, H_COMMIT, seen, timeoutMs);
+    const res = Atomics.waitAsync(this.words, H_COMMIT, seen, timeoutMs ?? Infinity);
     if (res.async) await res.value;
+  }
+
+  /** Ends every pending wait() on this ring now (a stopping loop's way out of an untimed wait);
+   *  consumers on other threads that wake find nothing new and wait again. */
+  wake(): void {
+    Atomics.notify(this.words, H_COMMIT);
   }
 
   /**

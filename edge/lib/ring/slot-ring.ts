@@ -350,15 +350,23 @@ export class SlotConsumer extends SlotView {
     Atomics.and(this.w, this.sw(frame.slot, S_HOLDERS), ~this.bit);
   }
 
-  /** Resolves when a new frame may be published or `timeoutMs` passed; never blocks the loop. */
-  async wait(timeoutMs: number): Promise<void> {
+  /**
+   * Resolves when a new frame may be published, wake() was called, or `timeoutMs` (if given)
+   * passed; never blocks the loop. Per-frame loops wait without a timeout (see RingConsumer.wait).
+   */
+  async wait(timeoutMs?: number): Promise<void> {
     const w = this.w;
     Atomics.add(w, H_PARKS, 1);
     const published = Atomics.load(w, H_PUBLISHED);
     const want = Atomics.load(w, this.cw(this.index, C_NEXT));
     if (((published - want) | 0) >= 0) return;
-    const res = Atomics.waitAsync(w, H_PUBLISHED, published, timeoutMs);
+    const res = Atomics.waitAsync(w, H_PUBLISHED, published, timeoutMs ?? Infinity);
     if (res.async) await res.value;
+  }
+
+  /** Ends every pending wait() on this ring now (see RingConsumer.wake). */
+  wake(): void {
+    Atomics.notify(this.w, H_PUBLISHED);
   }
 
 }

@@ -174,6 +174,30 @@ t.test('wait() resolves on a commit from another thread without blocking the eve
   t.ok(ticks > 3, 'the event loop kept running while waiting');
 });
 
+t.test('an untimed wait() ends only on a commit or on wake(), from this thread or another', async (t) => {
+  const sab = createRing(1024, 1);
+  const c = new RingConsumer(sab, 0);
+  const keepAlive = setInterval(() => {}, 1000); // a pending waitAsync alone does not hold the loop open
+  let woke = false;
+  const waiting = c.wait().then(() => { woke = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(woke, 'still waiting with nothing written');
+  c.wake();
+  await waiting;
+  t.ok(woke, 'wake() on the waiting thread ends it (how a stopping worker leaves its loop)');
+  woke = false;
+  const again = c.wait().then(() => { woke = true; });
+  const w = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    import(workerData.url).then(({ RingConsumer }) => new RingConsumer(workerData.sab, 0).wake());
+  `, { eval: true, workerData: { sab, url: new URL('../ring.js', import.meta.url).href } });
+  await again;
+  await w.terminate();
+  clearInterval(keepAlive);
+  t.ok(woke, 'and from another thread');
+  t.equal(c.read(), undefined, 'a wake carries no record');
+});
+
 function runThread(args: object): Promise<any> {
   return new Promise((resolve, reject) => {
     // execArgv: [] keeps the test runner's module hooks out of the stress threads (they slow

@@ -154,3 +154,23 @@ t.test('frames cross threads intact under random schedules', async (t) => {
     t.equal(x.read + s.consumers[i].lost, count, `consumer ${i}: read ${x.read} + lost ${s.consumers[i].lost} = published`);
   }
 });
+
+t.test('an untimed wait() ends on a published frame or on wake()', async (t) => {
+  const sab = createSlotRing(3, 1024, 1);
+  const p = new SlotProducer(sab);
+  const c = new SlotConsumer(sab, 0);
+  const keepAlive = setInterval(() => {}, 1000);
+  let woke = false;
+  const waiting = c.wait().then(() => { woke = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(woke, 'still waiting with nothing published');
+  c.wake();
+  await waiting;
+  t.ok(woke, 'wake() ends it');
+  t.equal(c.acquire(), undefined, 'a wake carries no frame');
+  const next = c.wait();
+  put(p, 0);
+  await next;
+  clearInterval(keepAlive);
+  t.equal(c.acquire()?.seq, 1, 'a publish ends it with the frame');
+});
