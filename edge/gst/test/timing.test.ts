@@ -70,3 +70,27 @@ t.test('raw pulls: meta as the third callback argument, two-argument callbacks s
   t.equal(got[3][1], null, 'no meta at end of stream');
   t.equal(legacy, null, 'two-argument pull after end of stream gets null');
 });
+
+t.test('caps: one frozen object per caps, a new one when the stream renegotiates', async (t) => {
+  const p = new GstPipeline('appsrc name=src format=time caps=video/x-raw,format=GRAY8,width=4,height=4,framerate=30/1 ! appsink name=sink sync=false');
+  p.on('error', (e) => t.fail(e.message));
+  p.start();
+  const src = p.appsrc('src');
+  const sink = p.appsink('sink');
+  const frame = new Uint8Array(16);
+  const pushPull = async (i: number) => {
+    t.ok(src.push(frame, { ptsNs: i * 33_333_333 }), `frame ${i} pushed`);
+    return within(5000, `pull ${i}`, sink.pull());
+  };
+  const a = await pushPull(0);
+  const b = await pushPull(1);
+  p.set('src', 'caps', 'video/x-raw,format=GRAY8,width=8,height=2,framerate=30/1');
+  const c = await pushPull(2);
+  const d = await pushPull(3);
+  p.close();
+  t.same([a!.caps.width, b!.caps.width, c!.caps.width, d!.caps.width], [4, 4, 8, 8], 'each sample carries the caps it was made with');
+  t.equal(a!.caps, b!.caps, 'equal caps: the same object');
+  t.not(b!.caps, c!.caps, 'changed caps: a new object');
+  t.equal(c!.caps, d!.caps);
+  t.ok(Object.isFrozen(a!.caps), 'shared, so frozen');
+});
