@@ -174,7 +174,7 @@ t.test('wait() resolves on a commit from another thread without blocking the eve
   t.ok(ticks > 3, 'the event loop kept running while waiting');
 });
 
-t.test('an untimed wait() ends only on a commit or on wake(), from this thread or another', async (t) => {
+t.test('an untimed wait() stays pending until wake(), called from this thread or another', async (t) => {
   const sab = createRing(1024, 1);
   const c = new RingConsumer(sab, 0);
   const keepAlive = setInterval(() => {}, 1000); // a pending waitAsync alone does not hold the loop open
