@@ -1,12 +1,16 @@
 /**
- * Patch fix 6 (no memory growth): 500 create/play/pull/stop/close cycles of a pipeline with a
+ * Patch fix 6 (no memory growth): 1000 create/play/pull/stop/close cycles of a pipeline with a
  * tee, queues, an appsink and bus polling leave RSS bounded, and pipelines left to the garbage
  * collector are released too. Unpatched, the GstPipeline was never unreferenced (~12 KB per
  * cycle, linear), and every appsink lookup leaked ~20 KB of V8 heap (templates).
  *
- * The bound is deliberately generous: after 300 warm-up cycles (V8's young generation and
- * malloc arenas grow to their working size), 500 more cycles may add at most 4 MB of RSS
- * (8 KB per cycle; measured here: 0.1-3 MB). The unpatched leak alone adds ~6 MB.
+ * A leak grows RSS in every stretch of cycles; malloc does not: after 300 warm-up cycles (V8's
+ * young generation and malloc arenas grow to their working size) RSS still moves in steps
+ * of up to ~5 MB now and then (an arena of a GStreamer thread growing or given back), once
+ * or twice in 500 cycles or not at all. A bound on the whole run's growth therefore failed about
+ * one run in four with or without a leak nearby. The test reads RSS every 100 cycles and
+ * bounds the median of ten stretches at 600 KB (6 KB per cycle): a step lands in one
+ * stretch, a leak in all of them. The unpatched leak is ~1.2 MB per stretch.
  */
 import t from 'tap';
 import v8 from 'node:v8';
@@ -30,19 +34,19 @@ async function cycle(close: boolean): Promise<GstPipeline> {
   return p;
 }
 
-t.test('RSS bounded over 500 create/play/stop/close cycles', async (t) => {
+t.test('RSS does not grow with create/play/stop/close cycles', async (t) => {
   await within(60_000, 'warm-up', (async () => { for (let i = 0; i < 300; i++) await cycle(true); })());
   gc();
-  const rss0 = process.memoryUsage().rss;
-  await within(90_000, '500 cycles', (async () => {
-    for (let i = 0; i < 500; i++) {
+  const rss = [process.memoryUsage().rss];
+  await within(120_000, '1000 cycles', (async () => {
+    for (let i = 0; i < 1000; i++) {
       await cycle(true);
-      if (i % 100 === 99) gc();
+      if (i % 100 === 99) { gc(); rss.push(process.memoryUsage().rss); }
     }
   })());
-  gc();
-  const growth = process.memoryUsage().rss - rss0;
-  t.ok(growth < 4 * 1024 * 1024, `RSS growth over 500 cycles: ${(growth / 1024).toFixed(0)} KB (bound 4096 KB)`);
+  const kb = rss.slice(1).map((r, i) => Math.round((r - rss[i]) / 1024));
+  const median = [...kb].sort((a, b) => a - b)[kb.length >> 1];
+  t.ok(median < 600, `RSS growth per 100 cycles: ${kb.join(', ')} KB; median ${median} KB (bound 600 KB)`);
 });
 
 t.test('pipelines left to the garbage collector are released', async (t) => {
