@@ -28,7 +28,7 @@
 import { GstPipeline } from '../gst/index.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
-import type { SlotClaim, SlotProducer } from '../lib/ring/index.js';
+import { copyIntoShared, type SlotClaim, type SlotProducer } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { clockText, drawText, frameBytes, solidFrame, textScale, textWidth, type Yuv420Format } from './overlay.js';
 
@@ -312,7 +312,7 @@ export class ChannelCapture {
   private publishSlate(): void {
     const claim = this.opts.ring.claim();
     if (!claim) { this.st.dropped++; return; }
-    claim.bytes.set(this.slate);
+    copyIntoShared(claim.bytes, this.slate);
     this.publishClaim(claim, FRAME_FLAG_SLATE, process.hrtime.bigint());
   }
 

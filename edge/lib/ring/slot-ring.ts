@@ -158,6 +158,24 @@ class SlotView {
   }
 }
 
+/** Below this, TypedArray.set is cheaper than a native call (measured: equal near 8 KB). */
+const NATIVE_COPY_MIN = 16 * 1024;
+
+/**
+ * Copies `src` to the start of `dst`, a view of shared memory, at memcpy speed. V8 copies
+ * into a SharedArrayBuffer word by word with relaxed atomics (TypedArray.set, and
+ * Buffer.copy, which is set() in Node 20): 0.6-0.75 of memcpy on a 1080p frame here.
+ * Buffer.fill with a source as long as the target is one native memcpy. Frames the binding
+ * pulls are already copied natively; this is for frames built in JS (the slate).
+ * Throws RangeError when `src` does not fit.
+ */
+export function copyIntoShared(dst: Uint8Array, src: Uint8Array): void {
+  if (src.length > dst.length) throw new RangeError(`copyIntoShared: ${src.length} bytes do not fit in ${dst.length}`);
+  if (src.length < NATIVE_COPY_MIN) { dst.set(src); return; }
+  // fill() repeats a short source to the target's end: the target is cut to the source.
+  Buffer.from(dst.buffer, dst.byteOffset, src.length).fill(src);
+}
+
 /** A slot the producer is filling. */
 export interface SlotClaim {
   readonly slot: number;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
-import { createSlotRing, SlotProducer, SlotConsumer, slotRingStats } from '../index.js';
+import { copyIntoShared, createSlotRing, SlotProducer, SlotConsumer, slotRingStats } from '../index.js';
 import { fillPayload, payloadMatches } from './fixtures.js';
 
 const meta = (i: number) => ({ kind: 1, flags: 1, wallNs: BigInt(i) * 33_333_333n, monoNs: BigInt(i), user0: 1920, user1: 1080 });
@@ -173,4 +173,24 @@ t.test('an untimed wait() ends on a published frame or on wake()', async (t) => 
   await next;
   clearInterval(keepAlive);
   t.equal(c.acquire()?.seq, 1, 'a publish ends it with the frame');
+});
+
+t.test('copyIntoShared copies a frame, large or small, and leaves the rest of the slot alone', async (t) => {
+  const sab = createSlotRing(2, 1920 * 1080 * 3 / 2, 1);
+  const p = new SlotProducer(sab);
+  const c = new SlotConsumer(sab, 0);
+  for (const len of [0, 1, 100, 16 * 1024 - 1, 16 * 1024, 640 * 480 * 3 / 2 + 7]) {
+    const claim = p.claim()!;
+    claim.bytes.fill(0xee);
+    const src = new Uint8Array(len);
+    fillPayload(src, len);
+    copyIntoShared(claim.bytes, src);
+    p.publish(claim, len, meta(len));
+    const f = c.acquire()!;
+    t.ok(payloadMatches(f.bytes, len), `${len} bytes arrive as written`);
+    t.equal(claim.bytes[len], 0xee, `${len} bytes: the byte after the frame is untouched (fill() would repeat the source)`);
+    c.release(f);
+  }
+  const claim = p.claim()!;
+  t.throws(() => copyIntoShared(claim.bytes.subarray(0, 10), new Uint8Array(11)), /11 bytes do not fit in 10/, 'a frame larger than the slot is refused');
 });
