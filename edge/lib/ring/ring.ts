@@ -15,7 +15,9 @@
  *   +--------------+--------------+--------------+------- ... ------------+-----------------+
  *
  *   header words: MAGIC 'ORBR', VERSION, CAPACITY, MAX_CONSUMERS, -, COMMIT, LAST_SYNC,
- *   HAS_SYNC, NEXT_SEQ, PARKS, PRODUCER_EPOCH, BYTES_WRITTEN_LO/HI; word 16: RESERVE
+ *   HAS_SYNC, NEXT_SEQ, -, PRODUCER_EPOCH, BYTES_WRITTEN_LO/HI; word 16: RESERVE
+ *   COMMIT holds a position (a multiple of 8) in its upper bits and, in bit 0, WAITING: a
+ *   consumer has parked since the last publish.
  *   consumer words: ATTACHED, READ_POS, RECORDS_READ, OVERRUNS, LOST, AWAIT_SYNC, EXPECT_SEQ
  *
  *   record at an 8-aligned data position (never split across the end of the data area):
@@ -51,15 +53,18 @@
  *    Atomics.load is an acquire load, which does not stop earlier plain loads from being
  *    satisfied late; we keep the check anyway and size rings so that overruns are rare, and
  *    the ring test runs the race on the target board too.
- *  - PARKS counts consumers going to sleep. A consumer increments PARKS, then re-reads COMMIT,
- *    then waits on COMMIT's value. After a COMMIT store the producer notifies only if PARKS
- *    changed since its last notify: one notify wakes every consumer parked so far, and a
- *    consumer that parks later changes PARKS again. No wake-up is lost: if the producer read
- *    PARKS before a consumer's increment, that consumer's re-read of COMMIT (ordered after
- *    the increment) sees the new COMMIT and does not sleep on the old value; if after, the
- *    producer notifies, and a notify that precedes the wait finds COMMIT changed, so the wait
- *    returns at once. (A count of waiters would make the producer notify on every record
- *    while a consumer is waking up, tens of microseconds of notifies on a busy stream.)
+ *  - Wake-ups go through COMMIT's WAITING bit, so both sides touch one word. A consumer with
+ *    nothing to read sets WAITING by compare-exchange on the COMMIT value it has caught up
+ *    with (or finds it set by another consumer) and waits on that value with the bit. The
+ *    producer publishes with an exchange, which clears the bit and returns the old value,
+ *    and notifies only when the old value had it. No wake-up is lost: the exchange and the
+ *    compare-exchange are atomic on one word, so either the consumer's bit is in the value
+ *    the producer replaced (the producer notifies) or the consumer's compare-exchange fails
+ *    against the new position (it does not sleep); a notify that precedes the wait finds
+ *    COMMIT changed, so the wait returns at once. One notify wakes every consumer parked so
+ *    far; a producer of a busy stream whose consumers keep up makes one atomic operation per
+ *    publish and no notify. (Two words, a park count the producer re-read after its COMMIT
+ *    store, cost a second atomic operation per publish.)
  *
  * Overrun policy: a consumer that falls more than `capacity` bytes behind gets an overrun
  * (OVERRUNS += 1, records it never saw counted in LOST) and resumes at the most recent
@@ -75,7 +80,7 @@
  */
 
 export const RING_MAGIC = 0x5242524f; // 'ORBR' little-endian
-export const RING_VERSION = 3;
+export const RING_VERSION = 4;
 
 // Header words (i32 index).
 const H_MAGIC = 0;
@@ -86,7 +91,6 @@ const H_COMMIT = 5;
 const H_LAST_SYNC = 6;
 const H_HAS_SYNC = 7;
 const H_NEXT_SEQ = 8;
-const H_PARKS = 9;
 const H_PRODUCER_EPOCH = 10;
 const H_BYTES_LO = 11;
 const H_BYTES_HI = 12;
@@ -95,6 +99,10 @@ const H_BYTES_HI = 12;
 // with COMMIT, which the producer writes for every record.
 const H_RESERVE = 16;
 const HEADER_WORDS = 32;
+/** COMMIT bit 0: a consumer has parked since the last publish (see the ordering argument). */
+const WAITING = 1;
+/** The position in a COMMIT value. */
+const commitPos = (v: number): number => u32(v & ~WAITING);
 
 // Consumer words (i32 index relative to the consumer's block).
 const C_ATTACHED = 0;
@@ -296,14 +304,12 @@ export class RingProducer extends RingView {
   private published: number;
   /** Start of the newest appended SYNC record not yet published, or -1. */
   private pendingSync = -1;
-  /** PARKS when this producer last notified (never equal at first: a consumer may be parked). */
-  private notifiedParks = 2 ** 40;
   private readonly ahead: number;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
     this.recover();
-    this.pos = u32(Atomics.load(this.words, H_COMMIT));
+    this.pos = commitPos(Atomics.load(this.words, H_COMMIT));
     this.reserved = this.pos;
     this.published = this.pos;
     this.seq = u32(Atomics.load(this.words, H_NEXT_SEQ));
@@ -317,7 +323,7 @@ export class RingProducer extends RingView {
    * span as overwritten (RESERVE moved), so nothing they copied is trusted.
    */
   private recover(): void {
-    const commit = u32(Atomics.load(this.words, H_COMMIT));
+    const commit = commitPos(Atomics.load(this.words, H_COMMIT));
     const reserve = u32(Atomics.load(this.words, H_RESERVE));
     let gap = u32(reserve - commit);
     if (gap === 0) return;
@@ -329,7 +335,12 @@ export class RingProducer extends RingView {
       pos = u32(pos + n);
       gap -= n;
     }
-    Atomics.store(this.words, H_COMMIT, reserve | 0);
+    this.commit(reserve);
+  }
+
+  /** Moves COMMIT to `pos` and wakes the consumers parked since the last move. */
+  private commit(pos: number): void {
+    if (Atomics.exchange(this.words, H_COMMIT, pos | 0) & WAITING) Atomics.notify(this.words, H_COMMIT);
   }
 
   private writePad(off: number, size: number): void {
@@ -415,12 +426,7 @@ export class RingProducer extends RingView {
     if (lo > 0xffffffff) w[H_BYTES_HI] = (w[H_BYTES_HI] + 1) | 0;
     w[H_BYTES_LO] = u32(lo) | 0;
     this.published = this.pos;
-    Atomics.store(w, H_COMMIT, this.pos | 0);
-    const parks = Atomics.load(w, H_PARKS);
-    if (parks !== this.notifiedParks) {
-      this.notifiedParks = parks;
-      Atomics.notify(w, H_COMMIT);
-    }
+    this.commit(this.pos);
   }
 
   /** Writes a record's header and moves past it; nothing is visible before publish(). */
@@ -479,7 +485,7 @@ export class RingConsumer extends RingView {
       // data, so "oldest" means the start of the ring while it has not yet wrapped, else live.
       const fromStart = startAt === 'oldest' && u32(Atomics.load(w, H_RESERVE)) <= this.capacity;
       Atomics.store(w, this.base + C_EXPECT_SEQ, fromStart ? 0 : Atomics.load(w, H_NEXT_SEQ));
-      Atomics.store(w, this.base + C_READ_POS, fromStart ? 0 : Atomics.load(w, H_COMMIT));
+      Atomics.store(w, this.base + C_READ_POS, fromStart ? 0 : commitPos(Atomics.load(w, H_COMMIT)));
     }
     this.pos = u32(Atomics.load(w, this.base + C_READ_POS));
     this.commitSeen = this.pos;
@@ -489,7 +495,7 @@ export class RingConsumer extends RingView {
 
   /** Bytes written but not yet read by this consumer (may be stale by the time it returns). */
   get backlog(): number {
-    return u32(Atomics.load(this.words, H_COMMIT) - this.pos);
+    return u32(commitPos(Atomics.load(this.words, H_COMMIT)) - this.pos);
   }
 
   /**
@@ -517,7 +523,7 @@ export class RingConsumer extends RingView {
     for (;;) {
       const r = this.pos;
       if (r === this.commitSeen) {
-        this.commitSeen = u32(Atomics.load(w, H_COMMIT));
+        this.commitSeen = commitPos(Atomics.load(w, H_COMMIT));
         if (r === this.commitSeen) return READ_EMPTY;
       }
       const off = r & this.mask;
@@ -591,7 +597,7 @@ export class RingConsumer extends RingView {
     for (;;) {
       let r = this.pos;
       if (r === this.commitSeen) {
-        this.commitSeen = u32(Atomics.load(w, H_COMMIT));
+        this.commitSeen = commitPos(Atomics.load(w, H_COMMIT));
         if (r === this.commitSeen) return 0;
       }
       // Walk record boundaries from the ring's headers; the check after the copy says
@@ -680,7 +686,7 @@ export class RingConsumer extends RingView {
     const r = this.pos;
     w[this.base + C_OVERRUNS] = (w[this.base + C_OVERRUNS] + 1) | 0;
     const reserve = u32(Atomics.load(w, H_RESERVE));
-    const commit = u32(Atomics.load(w, H_COMMIT));
+    const commit = commitPos(Atomics.load(w, H_COMMIT));
     this.commitSeen = commit;
     if (Atomics.load(w, H_HAS_SYNC) === 1) {
       const sync = u32(Atomics.load(w, H_LAST_SYNC));
@@ -746,19 +752,21 @@ export class RingConsumer extends RingView {
     const w = this.words;
     const until = performance.now() + SPIN_MS;
     do {
-      for (let i = 0; i < 32; i++) if (u32(Atomics.load(w, H_COMMIT)) !== this.pos) return true;
+      for (let i = 0; i < 32; i++) if (commitPos(Atomics.load(w, H_COMMIT)) !== this.pos) return true;
     } while (performance.now() < until);
     return false;
   }
 
-  /** Counts this consumer in PARKS (see the ordering argument) and returns the COMMIT value to
+  /** Sets COMMIT's WAITING bit (see the ordering argument) and returns the COMMIT value to
    *  sleep on, or undefined when there is something to read. */
   private park(): number | undefined {
     const w = this.words;
-    if (this.backlog > 0) return undefined;
-    Atomics.add(w, H_PARKS, 1);
-    const seen = Atomics.load(w, H_COMMIT);
-    return u32(seen) === this.pos ? seen : undefined;
+    for (;;) {
+      const seen = Atomics.load(w, H_COMMIT);
+      if (commitPos(seen) !== this.pos) return undefined;
+      if (seen & WAITING) return seen;
+      if (Atomics.compareExchange(w, H_COMMIT, seen, seen | WAITING) === seen) return seen | WAITING;
+    }
   }
 
   /** Forgets this slot's cursor so the next consumer attaching to it starts afresh. */
@@ -793,7 +801,7 @@ export function ringStats(sab: SharedArrayBuffer): RingStats {
   const v = new (class extends RingView {
     stats(): RingStats {
       const w = this.words;
-      const commit = u32(Atomics.load(w, H_COMMIT));
+      const commit = commitPos(Atomics.load(w, H_COMMIT));
       const consumers: RingConsumerStats[] = [];
       let maxBacklog = 0;
       for (let i = 0; i < this.maxConsumers; i++) {

@@ -29,9 +29,14 @@
  * holds a slot re-reads SEQ after taking the hold, so it never keeps a slot that was reused
  * between its scan and its hold.
  *
- * Wake-ups follow the record ring's PARKS scheme (ring.ts): a consumer counts itself in PARKS
- * before it re-reads PUBLISHED and parks; the producer notifies only when PARKS moved since its
- * last notify.
+ * Wake-ups: a consumer counts itself in PARKS (Atomics.add) before it re-reads PUBLISHED and
+ * parks on that value; the producer, after its PUBLISHED store, notifies only when PARKS moved
+ * since its last notify. Both sides write, then read the other's word, all sequentially
+ * consistent, so at least one of them sees the other: the consumer sees the new frame and
+ * does not sleep, or the producer sees the park and notifies (and a notify before the wait
+ * finds PUBLISHED changed). (The record ring folds this into one word, COMMIT's WAITING bit,
+ * to save an atomic operation per record; at 30 frames a second the second one costs nothing
+ * worth a second scheme's complexity in frame numbers.)
  *
  * Overrun policy: the producer reuses the oldest slot nobody holds, read or not (it never
  * waits). A consumer whose wanted frame was overwritten counts an overrun, adds the frames

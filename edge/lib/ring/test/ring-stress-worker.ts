@@ -5,15 +5,17 @@
  *    is flagged SYNC. With `bursts`, records are append()ed and publish()ed in bursts.
  *  - 'consumer': reads until it has seen the last seq, checking every payload; "restarts"
  *    itself (a fresh RingConsumer on the same slot) at random points; stalls at random so
- *    it gets overrun. Posts its tally.
+ *    it gets overrun. Posts its tally. With `untimed`, its waits have no timeout, so a lost
+ *    wake-up leaves it waiting for good.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { RingBatch, RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../ring.js';
 import { fillPayload, payloadMatches, prng, sizeOf } from './fixtures.js';
 
-interface Args { batch?: boolean; bursts?: boolean; producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
+interface Args { untimed?: boolean; batch?: boolean; bursts?: boolean; producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }
 const a = workerData as Args;
 const rnd = prng(a.seed * 7 + a.index + (a.role === 'producer' ? 1 : 100));
+const idle = (c: RingConsumer): Promise<void> => (a.untimed ? c.wait() : c.wait(50));
 const spin = (n: number) => { const end = performance.now() + n; while (performance.now() < end); };
 
 if (a.role === 'producer') {
@@ -46,7 +48,7 @@ if (a.role === 'producer') {
     let done = false;
     while (!done) {
       const n = c.readBatch(dst, batch);
-      if (n === 0) { await c.wait(50); continue; }
+      if (n === 0) { await idle(c); continue; }
       for (let i = 0; i < n; i++) {
         const seq = batch.seq[i];
         const p = dst.subarray(batch.offset[i], batch.offset[i] + batch.length[i]);
@@ -64,7 +66,7 @@ if (a.role === 'producer') {
     parentPort!.postMessage({ read, bad, badSize, restarts, outOfOrder });
   } else for (;;) {
     const n = c.readInto(buf);
-    if (n === READ_EMPTY) { await c.wait(50); continue; }
+    if (n === READ_EMPTY) { await idle(c); continue; }
     const seq = c.meta.seq;
     if (seq <= lastSeq) outOfOrder++;
     if (n !== sizeOf(seq, a.seed, a.maxSize)) badSize++;

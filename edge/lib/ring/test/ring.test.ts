@@ -198,11 +198,16 @@ t.test('an untimed wait() stays pending until wake(), called from this thread or
   t.equal(c.read(), undefined, 'a wake carries no record');
 });
 
+/** Stress threads still running (a test that gives up on them terminates them). */
+const running = new Set<Worker>();
+
 function runThread(args: object): Promise<any> {
   return new Promise((resolve, reject) => {
     // execArgv: [] keeps the test runner's module hooks out of the stress threads (they slow
     // every thread start several-fold and are not what is under test).
     const w = new Worker(new URL('./ring-stress-worker.js', import.meta.url), { workerData: args, execArgv: [] });
+    running.add(w);
+    w.once('exit', () => running.delete(w));
     w.once('message', resolve);
     w.once('error', reject);
     w.once('exit', (code) => code !== 0 && reject(new Error(`thread exited ${code}`)));
@@ -238,6 +243,29 @@ t.test('appended records stay invisible until publish(), then read as written wr
   const first = late.read()!;
   t.equal(first.monoNs, 70n, 'resumed at the last sync record of the burst');
   t.ok(ringStats(sab).consumers[0].overruns >= 1, 'counted as an overrun');
+});
+
+t.test('no wake-up is lost: consumers waiting without a timeout get every record', async (t) => {
+  // The producer pauses after most records, so the consumers catch up and park (set
+  // WAITING) again and again, racing its next publish; a lost wake-up leaves one waiting
+  // for good, which the deadline turns into a failure.
+  const sab = createRing(65536, 3);
+  const count = 20_000;
+  const common = { sab, seed: 11, count, syncEvery: 1, maxSize: 200, producerPause: 0.7, untimed: true, stallProb: 0, restartProb: 0 };
+  for (const index of [0, 1, 2]) new RingConsumer(sab, index, 'oldest');
+  const consumers = [0, 1, 2].map((index) => runThread({ ...common, role: 'consumer', index, batch: index === 2 }));
+  await runThread({ ...common, role: 'producer', index: 0 });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), 10_000); });
+  const done = await Promise.race([Promise.all(consumers), deadline]);
+  clearTimeout(timer);
+  if (done === 'late') {
+    const s = ringStats(sab);
+    t.fail(`10 s after the last publish, consumers had read ${s.consumers.map((c) => c.recordsRead).join(', ')} of ${count} records: a wake-up was lost`);
+    await Promise.all([...running].map((w) => w.terminate()));
+    return;
+  }
+  for (const [i, r] of done.entries()) t.equal(r.read, count, `consumer ${i} read all ${count} records`);
 });
 
 t.test('random schedules across threads: wrap-around, overruns, empty and max records, restarts', async (t) => {
