@@ -7,9 +7,11 @@
  * word once it is attached, and producers start only then: a slot-ring consumer attaching
  * after the first frames were published would wait for frames the producer, held back by
  * the window, never publishes.
- * Throughput clocks start at the first record a consumer takes, not when it attaches: the
- * producer thread is still booting then (tens of ms on this machine, against runs of 100 ms),
- * and that boot is not the ring's. The records taken before the clock starts are not counted.
+ * Record throughput (ring and postMessage consumers) is timed from the first record a consumer
+ * takes, not from when it attaches: the producer thread is still booting then (tens of ms on
+ * this machine, against runs of 100 ms), and that boot is not the ring's. The records taken
+ * before the clock starts are not counted. Frame throughput is timed by the slot producer, in
+ * rounds (see 'slot-producer').
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { copyIntoShared, FLAG_SYNC, READ_EMPTY, RingBatch, RingConsumer, RingProducer, SlotConsumer, SlotProducer } from '../../edge/lib/ring/index.js';
