@@ -22,7 +22,8 @@
  *   still exact. null means "not set" (GST_CLOCK_TIME_NONE).
  * - Samples are copied once on pull: into a new Buffer (pull), or into the caller's memory
  *   (pullInto: a slot of a shared ring, so raw video allocates nothing per frame). Pushed
- *   buffers are copied once into a GstBuffer.
+ *   buffers are copied once into a GstBuffer (push), or lent without a copy (pushShared:
+ *   shared memory, handed back by clearing bits in a shared word when GStreamer is done).
  * - Capture time: a live source stamps buffers with the running time at capture;
  *   `baseTimeNs() + ptsNs` places it on the monotonic clock of process.hrtime.
  */
@@ -130,6 +131,16 @@ export interface PushOptions {
   keyframe?: boolean;
 }
 
+/**
+ * How a lent buffer is handed back: when GStreamer frees it, the bits of `mask` are cleared
+ * in `words[index]` (an atomic AND, as Atomics.and; no waiter is woken).
+ */
+export interface ShareRelease {
+  readonly words: Int32Array;
+  readonly index: number;
+  readonly mask: number;
+}
+
 /** Property values as the binding converts them: integers exactly (64-bit as bigint or
  *  decimal string), enums by nick/name/number, flags as "a+b" or a number, caps as a string. */
 export type PropertyValue = string | number | bigint | boolean | null;
@@ -231,6 +242,10 @@ export class GstAppSink {
 
 const FLOW_OK = 0;
 
+function pushTiming(opts: PushOptions): Binding.PushTiming {
+  return { pts: opts.ptsNs, dts: opts.dtsNs ?? null, duration: opts.durationNs ?? null, keyframe: opts.keyframe };
+}
+
 /** Pushes into one appsrc. Obtained through GstPipeline.appsrc(name). */
 export class GstAppSrc {
   /** @internal */
@@ -247,13 +262,19 @@ export class GstAppSrc {
    */
   push(data: Uint8Array, opts: PushOptions): boolean {
     if (this.owner.state === 'closed') throw new GstClosedError('push');
-    const flow = this.element.push(data, {
-      pts: opts.ptsNs,
-      dts: opts.dtsNs ?? null,
-      duration: opts.durationNs ?? null,
-      keyframe: opts.keyframe,
-    });
-    return flow === FLOW_OK;
+    return this.element.push(data, pushTiming(opts)) === FLOW_OK;
+  }
+
+  /**
+   * Queues `data`, a view of a SharedArrayBuffer, without copying it: GStreamer reads that
+   * memory (read-only: an element that writes gets its own copy) until it frees the buffer,
+   * then `release` says so. The caller must not change the bytes before. The release happens
+   * exactly once however the buffer ends, also at once when the appsrc refuses it (then this
+   * returns false); when this throws (closed, bad timestamp) nothing was lent.
+   */
+  pushShared(data: Uint8Array, opts: PushOptions, release: ShareRelease): boolean {
+    if (this.owner.state === 'closed') throw new GstClosedError('pushShared');
+    return this.element.pushShared(data, pushTiming(opts), release) === FLOW_OK;
   }
 
   /** End of stream after the queued buffers. Returns false if the appsrc refused it. */

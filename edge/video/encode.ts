@@ -8,6 +8,11 @@
  *   splitmuxsink, snapshot -> jpegenc -> appsinks; built by gst-pipelines/build.ts), the
  *   SegmentSyncer of its recording, the frame counts of its segments. Writes
  *   video.<channel>.hq|lq and snap.<channel>; reads raw.<channel>.
+ * - Input: a raw frame is lent to the pipeline in its slot (edge/gst pushShared): the slot
+ *   stays held until GStreamer frees the buffer, so the frame is never copied after capture
+ *   put it in the ring. Past half the ring's slots held, frames are copied instead. Every
+ *   loan has ended before a restarted encoder attaches again: the binding stops a worker's
+ *   pipelines as its thread exits, and the supervisor starts the next incarnation after that.
  * - Time: the pipeline's timestamps are capture times. A frame's PTS is its capture time on
  *   the monotonic clock minus `baseMono` (the capture time of the first frame this pipeline
  *   saw), so running time = capture time since the first frame. Encoders may add a constant
@@ -79,6 +84,8 @@ export interface EncoderOptions {
 
 export interface EncoderStats {
   framesIn: number;
+  /** Frames handed to GStreamer in their ring slot, without a copy (the rest were copied). */
+  framesLent: number;
   pushRefused: number;
   out: Record<H264Role, { aus: number; keyframes: number; bytes: number }>;
   segmentsClosed: number;
@@ -123,7 +130,7 @@ export class ChannelEncoder {
   private pendingEvents: Promise<unknown>[] = [];
   private readonly lat: Record<H264Role, number[]> = { hq: [], lq: [] };
   private readonly st: EncoderStats = {
-    framesIn: 0, pushRefused: 0, segmentsClosed: 0,
+    framesIn: 0, framesLent: 0, pushRefused: 0, segmentsClosed: 0,
     out: { hq: { aus: 0, keyframes: 0, bytes: 0 }, lq: { aus: 0, keyframes: 0, bytes: 0 } },
     latencyMs: { hq: { p50: 0, p99: 0 }, lq: { p50: 0, p99: 0 } },
     bitrateKbps: { hq: null, lq: null },
@@ -267,21 +274,38 @@ export class ChannelEncoder {
     }
     const src = this.pipeline!.appsrc(`${this.name}-src`);
     const frameNs = Math.round(1e9 / ch.source.fps);
+    // Frames are lent to GStreamer, not copied, while this encoder holds at most half the
+    // ring's slots: an element that keeps its input (a queue backing up, an encoder holding
+    // frames it has not encoded yet, videorate's last frame) must not leave capture without
+    // free slots. Past that they are copied and the slot given back at once.
+    const lendMax = Math.max(1, Math.floor(input.slots / 2));
     let held: typeof first | undefined = first;
     while (this.state === 'running') {
       const f = held ?? input.acquire();
       held = undefined;
       if (!f) { await input.wait(); continue; }
-      try {
-        const pts = Number(f.monoNs - this.baseMono);
-        if (pts < 0) continue; // a frame older than the first (a restarted producer's leftovers)
-        if (!src.push(f.bytes, { ptsNs: pts, durationNs: frameNs })) this.st.pushRefused++;
-        else {
-          if (this.firstPushedPts < 0) this.firstPushedPts = pts;
-          this.st.framesIn++;
+      const pts = Number(f.monoNs - this.baseMono);
+      if (pts < 0) { input.release(f); continue; } // a frame older than the first (a restarted producer's leftovers)
+      let pushed: boolean;
+      if (input.holding() <= lendMax) {
+        try {
+          pushed = src.pushShared(f.bytes, { ptsNs: pts, durationNs: frameNs }, input.loan(f));
+        } catch (e) {
+          input.release(f); // thrown before anything was lent
+          throw e;
         }
-      } finally {
-        input.release(f);
+        this.st.framesLent++;
+      } else {
+        try {
+          pushed = src.push(f.bytes, { ptsNs: pts, durationNs: frameNs });
+        } finally {
+          input.release(f);
+        }
+      }
+      if (!pushed) this.st.pushRefused++;
+      else {
+        if (this.firstPushedPts < 0) this.firstPushedPts = pts;
+        this.st.framesIn++;
       }
     }
   }

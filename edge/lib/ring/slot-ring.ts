@@ -3,7 +3,7 @@
  *
  * Owns: the layout of one raw-frame ring. A frame is copied once, into a slot, by the
  * producer (video-capture); consumers (video-encode) get a zero-copy view of the slot and
- * hand it back with release(). The supervisor allocates the SharedArrayBuffer, so a
+ * hand it back with release(), or lend the hold to another thread that clears it (loan()). The supervisor allocates the SharedArrayBuffer, so a
  * restarted worker finds the ring and its cursor where it left them.
  *
  * Memory layout (i32 words, native-endian):
@@ -371,6 +371,23 @@ export class SlotConsumer extends SlotView {
   /** Hands a frame's slot back to the producer. */
   release(frame: HeldFrame): void {
     Atomics.and(this.w, this.sw(frame.slot, S_HOLDERS), ~this.bit);
+  }
+
+  /**
+   * The word and bit whose clearing is release(frame), for a holder in another thread (a
+   * GstBuffer lent to GStreamer: edge/gst pushShared). Whoever gets it must clear it exactly
+   * once, and before this consumer's next incarnation attaches: attaching clears the
+   * previous incarnation's holds, and a late clear could then drop a hold taken since.
+   */
+  loan(frame: HeldFrame): { readonly words: Int32Array; readonly index: number; readonly mask: number } {
+    return { words: this.w, index: this.sw(frame.slot, S_HOLDERS), mask: this.bit };
+  }
+
+  /** How many slots this consumer holds now (acquired or lent, not yet given back). */
+  holding(): number {
+    let n = 0;
+    for (let s = 0; s < this.slots; s++) if (Atomics.load(this.w, this.sw(s, S_HOLDERS)) & this.bit) n++;
+    return n;
   }
 
   /**

@@ -3,7 +3,8 @@
  * published into a real slot ring, the board profile's pipeline (x86-x264 here) built and run
  * by ChannelEncoder, the hq/lq/snap record rings read back.
  *
- * Every frame has its own grey level, so what a still shows says which frame it is. Asserted:
+ * Every frame has its own grey level, so what a still shows says which frame it is (frames are
+ * lent to GStreamer in their slots: a slot reused too early would show a later frame). Asserted:
  * stills come once per interval at the configured width (thumbnails at 320 px); each still and
  * thumbnail is stamped with the capture time of a frame that was pushed, the very time the
  * hq and lq access units of that frame carry; and the picture decoded from it is that frame.
@@ -41,9 +42,10 @@ t.test('stills and thumbnails carry the capture time of the frame they show, the
   const rings = { hq: createRing(1 << 21, 1), lq: createRing(1 << 20, 1), snap: createRing(snapshotRingBytes(ch), 1) };
   const readers = { hq: new RingConsumer(rings.hq, 0, 'oldest'), lq: new RingConsumer(rings.lq, 0, 'oldest'), snap: new RingConsumer(rings.snap, 0, 'oldest') };
   const clock = new BoxClock();
+  const input = new SlotConsumer(raw, 0);
   const enc = new ChannelEncoder({
     channel: ch, profile, clock,
-    input: new SlotConsumer(raw, 0),
+    input,
     out: { hq: new RingProducer(rings.hq), lq: new RingProducer(rings.lq) },
     snapshot: new RingProducer(rings.snap),
     onError: (e) => t.fail(`encoder error: ${e.message}`),
@@ -72,6 +74,10 @@ t.test('stills and thumbnails carry the capture time of the frame they show, the
   await new Promise((r) => setTimeout(r, 500));
   const stats = enc.stats();
   await enc.close(3000);
+  // Frames go to GStreamer in their slots; a slot whose frame was lent comes back when
+  // GStreamer frees it. A lost hand-back would leave it held, and the producer without slots.
+  t.ok(stats.framesLent > stats.framesIn / 2, `${stats.framesLent} of ${stats.framesIn} frames lent to the pipeline, not copied`);
+  t.equal(input.holding(), 0, 'every slot handed back once the encoder closed');
 
   const drain = (c: RingConsumer): RingRecord[] => { const out: RingRecord[] = []; for (let r = c.read(); r; r = c.read()) out.push({ ...r, payload: Uint8Array.from(r.payload) }); return out; };
   const hq = drain(readers.hq);
