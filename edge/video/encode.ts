@@ -84,7 +84,7 @@ export interface EncoderOptions {
 
 export interface EncoderStats {
   framesIn: number;
-  /** Frames handed to GStreamer in their ring slot, without a copy (the rest were copied). */
+  /** Of framesIn, those handed to GStreamer in their ring slot, without a copy (the rest were copied). */
   framesLent: number;
   pushRefused: number;
   out: Record<H264Role, { aus: number; keyframes: number; bytes: number }>;
@@ -286,26 +286,21 @@ export class ChannelEncoder {
       if (!f) { await input.wait(); continue; }
       const pts = Number(f.monoNs - this.baseMono);
       if (pts < 0) { input.release(f); continue; } // a frame older than the first (a restarted producer's leftovers)
+      const lend = input.holding() <= lendMax;
       let pushed: boolean;
-      if (input.holding() <= lendMax) {
-        try {
-          pushed = src.pushShared(f.bytes, { ptsNs: pts, durationNs: frameNs }, input.loan(f));
-        } catch (e) {
-          input.release(f); // thrown before anything was lent
-          throw e;
-        }
-        this.st.framesLent++;
-      } else {
-        try {
-          pushed = src.push(f.bytes, { ptsNs: pts, durationNs: frameNs });
-        } finally {
-          input.release(f);
-        }
+      try {
+        const timing = { ptsNs: pts, durationNs: frameNs };
+        pushed = lend ? src.pushShared(f.bytes, timing, input.loan(f)) : src.push(f.bytes, timing);
+      } catch (e) {
+        input.release(f); // a push that throws lent nothing
+        throw e;
       }
+      if (!lend) input.release(f); // copied: the slot is free at once
       if (!pushed) this.st.pushRefused++;
       else {
         if (this.firstPushedPts < 0) this.firstPushedPts = pts;
         this.st.framesIn++;
+        if (lend) this.st.framesLent++;
       }
     }
   }

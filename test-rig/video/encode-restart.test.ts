@@ -32,7 +32,10 @@ t.test('video-encode killed three ways while frames are lent: back, lending agai
   for (const mode of ['exit', 'throw', 'hang'] as const) {
     const s0 = await encodeStats();
     t.ok(s0.framesLent > 0 && s0.framesLent >= s0.framesIn - 5, `before ${mode}: ${s0.framesLent} of ${s0.framesIn} frames lent`);
-    const back = new Promise<void>((resolve) => sup.on('worker-ready', (n: string) => { if (n === 'video-encode') resolve(); }));
+    const back = new Promise<void>((resolve) => {
+      const ready = (n: string): void => { if (n === 'video-encode') { sup.off('worker-ready', ready); resolve(); } };
+      sup.on('worker-ready', ready);
+    });
     sup.send('video-encode', { type: 'fault', mode });
     await back;
     const dropped0 = slotRingStats(raw).framesDropped;

@@ -3,8 +3,9 @@
  *
  * Owns: the layout of one raw-frame ring. A frame is copied once, into a slot, by the
  * producer (video-capture); consumers (video-encode) get a zero-copy view of the slot and
- * hand it back with release(), or lend the hold to another thread that clears it (loan()). The supervisor allocates the SharedArrayBuffer, so a
- * restarted worker finds the ring and its cursor where it left them.
+ * hand it back with release(), or lend the hold to another thread that clears it (loan()).
+ * The supervisor allocates the SharedArrayBuffer, so a restarted worker finds the ring and
+ * its cursor where it left them.
  *
  * Memory layout (i32 words, native-endian):
  *
