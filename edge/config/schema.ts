@@ -122,6 +122,14 @@ export const configSchema = z.object({
     fsyncMs: z.number().int().min(10).max(1000).default(250),
     maxLossMs: z.number().int().min(100).max(60_000).default(1000),
   }).strict().default({ segmentS: 60, fsyncMs: 250, maxLossMs: 1000 }),
+  /**
+   * The longest wake-up from CPU idle the box tolerates, us, held as a PM QoS request while it
+   * runs (edge/supervisor/cpu-latency.ts): a ring hop waits on it. 0 keeps idle CPUs in their
+   * shallowest state (WFI on ARM); null makes no request.
+   */
+  cpu: z.object({
+    wakeLatencyUs: z.number().int().min(0).max(2_000_000_000).nullable().default(0),
+  }).strict().default({ wakeLatencyUs: 0 }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
   debug: z.object({
     /** Lets `orbox debug fault` make a worker exit, throw or hang, to test the guard. Never on in a hospital. */

@@ -5,6 +5,7 @@
  */
 import { HealthTable, WORKER_NAMES, type WorkerHealth } from '../lib/health.js';
 import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
+import type { CpuLatencyState } from '../supervisor/cpu-latency.js';
 import type { RingSpec } from '../supervisor/ring-plan.js';
 import type { ViewerReport } from '../rtp/receiver-reports.js';
 
@@ -24,6 +25,8 @@ export interface BoxStatus {
   box: { id: string; room: string; healthy: boolean; uptimeMs: number; pid: number };
   workers: WorkerHealth[];
   rings: RingStatus[];
+  /** The supervisor's CPU wake-up latency request (supervisor/cpu-latency.ts). */
+  cpu?: CpuLatencyState;
   /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
   video?: {
     profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown;
@@ -34,10 +37,11 @@ export interface BoxStatus {
   };
 }
 
-export function collectStatus(box: { id: string; room: string; startedMs: number }, health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[]): BoxStatus {
+export function collectStatus(box: { id: string; room: string; startedMs: number }, health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[], cpu?: CpuLatencyState): BoxStatus {
   return {
     box: { id: box.id, room: box.room, healthy: health.healthy, uptimeMs: Date.now() - box.startedMs, pid: process.pid },
     workers: WORKER_NAMES.map((w) => health.snapshot(w)),
+    cpu,
     rings: rings.map(({ spec, sab }) => {
       if (isSlotRing(sab)) {
         const s = slotRingStats(sab);
@@ -61,6 +65,10 @@ export function collectStatus(box: { id: string; room: string; startedMs: number
 export function formatStatus(s: BoxStatus): string {
   const lines: string[] = [];
   lines.push(`box ${s.box.id}${s.box.room ? ` (${s.box.room})` : ''}: ${s.box.healthy ? 'healthy' : 'NOT HEALTHY'}, up ${Math.round(s.box.uptimeMs / 1000)} s`);
+  if (s.cpu) {
+    const c = s.cpu;
+    lines.push(c.held ? `cpu wake-up latency: held at ${c.requestedUs} us` : c.requestedUs === null ? 'cpu wake-up latency: no request (cpu.wakeLatencyUs is null)' : `cpu wake-up latency: NOT HELD (${c.error}); ring hops wait on deep CPU idle states`);
+  }
   lines.push('');
   lines.push(pad(['worker', 'state', 'restarts', 'heartbeat', 'last fault'], [14, 10, 9, 10, 12]));
   for (const w of s.workers) {

@@ -4,7 +4,8 @@
  * Owns: the validated configuration, every ring (allocated here, so they outlive any worker),
  * the health table, the nine worker threads and their incarnations, message routing between
  * workers (events to control's inbox, commands to a worker's inbox), restarts (when the
- * guard asks; the guard itself is watched here), and the systemd protocol.
+ * guard asks; the guard itself is watched here), the systemd protocol, and the CPU wake-up
+ * latency request (cpu-latency.ts), held from start() to the end of stop().
  *
  * Lifecycle: new Supervisor(config) validates nothing further and allocates nothing;
  * start() allocates rings, starts all workers, resolves once every one is ready (or rejects
@@ -23,6 +24,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import { RingProducer, createRing, createSlotRing, FLAG_SYNC } from '../lib/ring/index.js';
 import { INBOX_KIND_JSON, type InboxMessage, type RingAttachment, type ToSupervisor, type WorkerBoot } from '../workers/boot.js';
 import { countFailure } from '../workers/guard-policy.js';
+import { requestCpuWakeLatency, type CpuLatencyRequest } from './cpu-latency.js';
 import { planRings, type RingSpec } from './ring-plan.js';
 import { systemdNotifier, type Notifier } from './sd-notify.js';
 
@@ -38,6 +40,8 @@ export interface SupervisorOptions {
   log?: Logger;
   /** Worker entry module, by name (tests may substitute). */
   entry?: (name: WorkerName) => URL;
+  /** The PM QoS device (tests point it elsewhere to see a box that cannot make the request). */
+  cpuLatencyDevice?: string;
 }
 
 const SPARES = 3;
@@ -61,6 +65,8 @@ export class Supervisor extends EventEmitter {
   private readonly spares: Worker[] = [];
   private readonly spareReady = new Set<Worker>();
   private readonly spareDetach = new Map<Worker, () => void>();
+  private readonly cpuLatencyDevice: string | undefined;
+  private cpuLatency: CpuLatencyRequest | undefined;
 
   /**
    * Resolves once the standby threads have booted: from then on a restart costs only the
@@ -81,6 +87,7 @@ export class Supervisor extends EventEmitter {
     this.notifier = opts.notifier ?? systemdNotifier();
     this.entry = opts.entry ?? defaultEntry;
     this.customEntry = opts.entry !== undefined;
+    this.cpuLatencyDevice = opts.cpuLatencyDevice;
   }
 
   private readonly customEntry: boolean;
@@ -90,6 +97,8 @@ export class Supervisor extends EventEmitter {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`start() in state ${this.state}`);
     this.state = 'starting';
+    this.cpuLatency = requestCpuWakeLatency(this.config.cpu.wakeLatencyUs, this.cpuLatencyDevice);
+    if (this.cpuLatency.error) this.log.warn({ error: this.cpuLatency.error }, 'running without the CPU wake-up latency request: ring hops wait on deep CPU idle states');
     for (const spec of planRings(this.config)) {
       const sab = spec.type === 'slot'
         ? createSlotRing(spec.slots!, spec.bytes, spec.consumers.length)
@@ -140,6 +149,7 @@ export class Supervisor extends EventEmitter {
       name, incarnation: slot.incarnation, config: this.config, anchor: this.anchor, health: this.health.sab,
       rings: this.attachments(name),
       observe: name === 'control' ? [...this.rings.values()] : undefined,
+      cpuLatency: name === 'control' && this.cpuLatency ? { requestedUs: this.cpuLatency.requestedUs, held: this.cpuLatency.held, error: this.cpuLatency.error } : undefined,
     };
     this.health.markStarting(name);
     let w: Worker;
@@ -292,6 +302,7 @@ export class Supervisor extends EventEmitter {
       clearTimeout(t);
       this.health.setState(name, WorkerState.Stopped);
     }));
+    this.cpuLatency?.release();
     this.state = 'stopped';
     this.log.info('box stopped');
   }

@@ -6,6 +6,7 @@
 import type { BoxConfig } from '../config/index.js';
 import type { ClockAnchor } from '../lib/clock.js';
 import type { WorkerName } from '../lib/health.js';
+import type { CpuLatencyState } from '../supervisor/cpu-latency.js';
 import type { RingSpec } from '../supervisor/ring-plan.js';
 
 export interface RingAttachment {
@@ -25,6 +26,8 @@ export interface WorkerBoot {
   rings: Record<string, RingAttachment>;
   /** Control only: every ring with its plan entry. */
   observe?: { spec: RingSpec; sab: SharedArrayBuffer }[];
+  /** Control only: the supervisor's CPU wake-up latency request, for status. */
+  cpuLatency?: CpuLatencyState;
 }
 
 /** Control messages carried in a worker's inbox ring (JSON records). */

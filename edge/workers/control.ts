@@ -51,7 +51,7 @@ const str = (v: unknown): string => (v === undefined || v === null ? '' : String
 function methods(ctx: WorkerContext) {
   return {
     status: () => ({
-      ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? []),
+      ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? [], ctx.boot.cpuLatency),
       video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: Object.fromEntries(devices),

@@ -26,8 +26,8 @@ interface Args {
   window?: number;
   intervalUs?: number;
   batch?: boolean;
-  /** latency-consumer: wait in Atomics.wait instead of waitAsync. */
-  blocking?: boolean;
+  /** latency-consumer: how it waits for the next record (see the role). */
+  wait?: 'async' | 'blocking' | 'spin';
   /** slot-producer: frames per timed round (count is a multiple). */
   perRound?: number;
   /** ring-producer: records appended per publish() (1: write() each). */
@@ -58,6 +58,15 @@ class FirstRecordClock {
     return { ns: Number(hr() - this.t0), n: n - this.n0 };
   }
 }
+
+/**
+ * The latency producers sleep between records, as the box's producers do (they run on
+ * events). Pacing by spinning instead took one of this machine's two CPUs from the consumer's
+ * wake-up: hop p99 568-731 us against 195-346 us sleeping. The sleeps run long (~600 us for
+ * 500), which spaces records unevenly and changes nothing in a hop, timed from the write.
+ */
+const napWord = new Int32Array(new SharedArrayBuffer(4));
+const nap = (us: number): void => { Atomics.wait(napWord, 0, 0, us / 1000); };
 
 const ATTACHED = 1;
 const attached = (credit: Int32Array): void => { Atomics.store(credit, ATTACHED, 1); Atomics.notify(credit, ATTACHED); };
@@ -202,11 +211,8 @@ async function run(): Promise<void> {
     case 'latency-producer': {
       const p = new RingProducer(a.sab!);
       const payload = new Uint8Array(a.size);
-      const stepNs = BigInt(a.intervalUs! * 1000);
-      let next = hr();
       for (let i = 0; i < a.count; i++) {
-        next += stepNs;
-        while (hr() < next) { /* pace without sleeping: sleeps on this machine are coarse */ }
+        nap(a.intervalUs!);
         const now = hr();
         p.write(1, FLAG_SYNC, 0n, now, payload);
       }
@@ -214,17 +220,20 @@ async function run(): Promise<void> {
       return;
     }
     case 'latency-consumer': {
-      // blocking: the floor, the same hop with the consumer blocked in Atomics.wait (a bare
-      // futex wake, no event loop). Workers cannot wait like this (their event loop would
-      // stop); it shows how much of the hop is the machine's wake-up itself.
+      // async: as every worker waits (Atomics.waitAsync, its event loop running).
+      // blocking: blocked in Atomics.wait (a bare futex wake, no event loop). Workers cannot
+      // wait like this (their event loop would stop); it shows how much of the hop is the
+      // machine's wake-up itself.
+      // spin: never sleeps, costing a whole core: no wake-up at all, so what is left is the
+      // machine's own scheduling (a virtual CPU the host deschedules).
       const c = new RingConsumer(a.sab!, 0, 'oldest');
       const buf = new Uint8Array(c.maxPayload);
       const hops: number[] = [];
       while (hops.length < a.count) {
         const len = c.readInto(buf);
         if (len === READ_EMPTY) {
-          if (a.blocking) c.waitBlocking(1000);
-          else await c.wait(1000);
+          if (a.wait === 'blocking') c.waitBlocking(1000);
+          else if (a.wait === 'async') await c.wait(); // untimed, as workers wait (see RingConsumer.wait)
           continue;
         }
         hops.push(Number(hr() - c.meta.monoNs));
@@ -245,11 +254,8 @@ async function run(): Promise<void> {
       return;
     }
     case 'pm-latency-producer': {
-      const stepNs = BigInt(a.intervalUs! * 1000);
-      let next = hr();
       for (let i = 0; i < a.count; i++) {
-        next += stepNs;
-        while (hr() < next) { /* paced */ }
+        nap(a.intervalUs!);
         a.port!.postMessage(hr());
       }
       post({ done: true });

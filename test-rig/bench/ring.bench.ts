@@ -10,12 +10,17 @@
  *    the two alternating in rounds on the producer's thread (a shared host's memory
  *    bandwidth swings by 2x from one second to the next).
  *  - Hop latency of a small record, producer to a consumer waiting with Atomics.waitAsync,
- *    p50/p99 (goal p99 < 100 us); postMessage's for reference, and a consumer blocked in
- *    Atomics.wait (no event loop) for the floor the machine's own wake-up sets.
+ *    p50/p99 (goal p99 < 100 us), with the CPU wake-up latency request the box holds while it
+ *    runs (cpu.wakeLatencyUs of the demo configuration; edge/supervisor/cpu-latency.ts) held
+ *    by this process; postMessage's for reference. Then, for what the machine sets: the same
+ *    hop without the request, a consumer blocked in Atomics.wait (a bare wake-up, no event
+ *    loop), and a consumer that never sleeps (no wake-up at all: the host's scheduling).
  * Each figure is the median of several runs; prints `BENCH ring ...` lines.
  */
 import { Worker, MessageChannel } from 'node:worker_threads';
+import { demoConfig } from '../../edge/config/demo.js';
 import { createRing, createSlotRing } from '../../edge/lib/ring/index.js';
+import { requestCpuWakeLatency } from '../../edge/supervisor/cpu-latency.js';
 
 /** Records per publish() in the burst figure: a device message's samples, a frame's RTP packets. */
 const BURST = 16;
@@ -84,27 +89,41 @@ async function frames(): Promise<Frames> {
   };
 }
 
-interface Latency { p50: number; p99: number; pmP50: number; pmP99: number; syncP50: number; syncP99: number }
+interface Latency { p50: number; p99: number; pmP50: number; pmP99: number; bareP50: number; bareP99: number; syncP50: number; syncP99: number; spinP50: number; spinP99: number; held: boolean; error?: string }
+
+/** The box's own request, as `orbox run` holds it. */
+const boxWakeLatencyUs = demoConfig().cpu.wakeLatencyUs;
 
 async function latency(): Promise<Latency> {
   const count = 4000;
-  const ringHops = async (blocking: boolean): Promise<number[]> => {
+  const ringHops = async (wait: 'async' | 'blocking' | 'spin'): Promise<number[]> => {
     const sab = createRing(1 << 16, 1);
-    const c = thread({ role: 'latency-consumer', sab, count, size: 16, blocking });
+    const c = thread({ role: 'latency-consumer', sab, count, size: 16, wait });
     await new Promise((r) => setTimeout(r, 100));
     await thread({ role: 'latency-producer', sab, count, size: 16, intervalUs: 500 });
     return (await c).hops as number[];
   };
-  const hops = await ringHops(false);
-  const sync = await ringHops(true);
-  const { port1, port2 } = new MessageChannel();
-  const pc = thread({ role: 'pm-latency-consumer', port: port2, count }, [port2]);
-  await new Promise((r) => setTimeout(r, 100));
-  await thread({ role: 'pm-latency-producer', port: port1, count, intervalUs: 500 }, [port1]);
-  const pm = (await pc).hops as number[];
-  const warm = (xs: number[]) => xs.slice(100);
-  const us = (xs: number[], p: number) => pct(warm(xs), p) / 1000;
-  return { p50: us(hops, 50), p99: us(hops, 99), pmP50: us(pm, 50), pmP99: us(pm, 99), syncP50: us(sync, 50), syncP99: us(sync, 99) };
+  const bare = await ringHops('async');
+  const request = requestCpuWakeLatency(boxWakeLatencyUs);
+  try {
+    const hops = await ringHops('async');
+    const sync = await ringHops('blocking');
+    const spin = await ringHops('spin');
+    const { port1, port2 } = new MessageChannel();
+    const pc = thread({ role: 'pm-latency-consumer', port: port2, count }, [port2]);
+    await new Promise((r) => setTimeout(r, 100));
+    await thread({ role: 'pm-latency-producer', port: port1, count, intervalUs: 500 }, [port1]);
+    const pm = (await pc).hops as number[];
+    const warm = (xs: number[]) => xs.slice(100);
+    const us = (xs: number[], p: number) => pct(warm(xs), p) / 1000;
+    return {
+      p50: us(hops, 50), p99: us(hops, 99), pmP50: us(pm, 50), pmP99: us(pm, 99), bareP50: us(bare, 50), bareP99: us(bare, 99),
+      syncP50: us(sync, 50), syncP99: us(sync, 99), spinP50: us(spin, 50), spinP99: us(spin, 99),
+      held: request.held, error: request.error,
+    };
+  } finally {
+    request.release();
+  }
 }
 
 const runs = Number(process.env.ORBOX_BENCH_RUNS ?? 3);
@@ -132,5 +151,10 @@ const bwRatio = median(big.map((b) => b.ratio));
 const mb = (f: number) => fmt((f * 1920 * 1080 * 1.5) / 1e6);
 console.log(`BENCH ring frames_1080p_nv12_per_s=${fmt(fps)} ring_MB_per_s=${mb(fps)} plain_copy_MB_per_s=${mb(copyFps)} ratio=${fmt(bwRatio, 2)} goal=0.7 goal_met=${bwRatio >= 0.7}`);
 const p99 = median(lat.map((l) => l.p99));
-console.log(`BENCH ring hop_latency_p50_us=${fmt(median(lat.map((l) => l.p50)), 1)} hop_latency_p99_us=${fmt(p99, 1)} postmessage_p50_us=${fmt(median(lat.map((l) => l.pmP50)), 1)} postmessage_p99_us=${fmt(median(lat.map((l) => l.pmP99)), 1)} goal_p99_us=100 goal_met=${p99 < 100}`);
-console.log(`BENCH ring hop_latency_blocking_wait_p50_us=${fmt(median(lat.map((l) => l.syncP50)), 1)} hop_latency_blocking_wait_p99_us=${fmt(median(lat.map((l) => l.syncP99)), 1)} (reference: the machine's bare wake-up, a consumer blocked in Atomics.wait)`);
+const requestNote = boxWakeLatencyUs === null ? 'the box makes no CPU wake-up latency request'
+  : lat.every((l) => l.held) ? `with the box's CPU wake-up latency request, ${boxWakeLatencyUs} us` : `WITHOUT the box's CPU wake-up latency request (${lat.find((l) => !l.held)?.error})`;
+const m = (f: (l: Latency) => number) => fmt(median(lat.map(f)), 1);
+console.log(`BENCH ring hop_latency_p50_us=${m((l) => l.p50)} hop_latency_p99_us=${fmt(p99, 1)} postmessage_p50_us=${m((l) => l.pmP50)} postmessage_p99_us=${m((l) => l.pmP99)} goal_p99_us=100 goal_met=${p99 < 100} (${requestNote})`);
+console.log(`BENCH ring hop_latency_no_request_p50_us=${m((l) => l.bareP50)} hop_latency_no_request_p99_us=${m((l) => l.bareP99)} (reference: the same hop without the request)`);
+console.log(`BENCH ring hop_latency_blocking_wait_p50_us=${m((l) => l.syncP50)} hop_latency_blocking_wait_p99_us=${m((l) => l.syncP99)} (reference, ${requestNote}: the machine's bare wake-up, a consumer blocked in Atomics.wait)`);
+console.log(`BENCH ring hop_latency_spinning_p50_us=${m((l) => l.spinP50)} hop_latency_spinning_p99_us=${m((l) => l.spinP99)} (floor, ${requestNote}: a consumer that never sleeps, so no wake-up at all; what is left is the machine's scheduling)`);

@@ -26,6 +26,7 @@ t.test('a valid file loads with defaults filled in', async (t) => {
   t.equal(c.rtsp.port, 8554);
   t.same([c.rtsp.rtpPortStart, c.rtsp.rtpPortCount], [20000, 2000], 'the RTSP relay\'s UDP ports default to 20000-21999');
   t.equal(c.guard.hangMs, 400);
+  t.equal(c.cpu.wakeLatencyUs, 0, 'the box asks for the shallowest CPU idle states unless told otherwise');
   t.equal(demoConfig().channels.length, 2, 'the demo configuration is itself valid');
 });
 
@@ -42,6 +43,7 @@ t.test('wrong types, ranges, duplicates and missing sections each name their pla
   const cases: [unknown, RegExp][] = [
     [{ api: { socket: 's' } }, /\n  box: expected object, found nothing$/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, guard: { hangMs: 5 } }, /guard\.hangMs: Too small: expected number to be >=50, found 5/],
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, cpu: { wakeLatencyUs: -1 } }, /cpu\.wakeLatencyUs: Too small: expected number to be >=0, found -1/],
     [{ box: { id: 'bad id!', dataDir: 'd' }, api: { socket: 's' } }, /box\.id: letters, digits.*found "bad id!"/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, channels: [{ name: 'a', source: { type: 'hdmi' } }] }, /channels\[0\]\.source(\.type)?: .*found/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, rtsp: { rtpPortStart: 30001 } }, /rtsp\.rtpPortStart: must be even: RTP takes the even port, RTCP the one after it, found 30001/],

@@ -1,9 +1,11 @@
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { CPU_LATENCY_DEVICE, effectiveCpuWakeLatencyUs } from '../cpu-latency.js';
 import { testConfig } from './harness.js';
 
 const cli = new URL('../../../../bin/orbox.js', import.meta.url).pathname;
@@ -66,10 +68,38 @@ while True: print(s.recv(4096).decode().replace('\\n', ' '), flush=True)
   t.match(got, /STOPPING=1/);
 });
 
+/** Why this machine cannot hold a PM QoS request (the test needs root or the box's udev rule), or null. */
+function cpuLatencyUnavailable(): string | null {
+  try { closeSync(openSync(CPU_LATENCY_DEVICE, 'r+')); return null; } catch (err) { return `${CPU_LATENCY_DEVICE}: ${(err as NodeJS.ErrnoException).code}`; }
+}
+
+t.test('the box holds its CPU wake-up latency request while it runs, and a kill -9 drops it', { skip: cpuLatencyUnavailable() ?? false }, async (t) => {
+  const before = effectiveCpuWakeLatencyUs();
+  // An odd value no other holder would pick, below whatever is in force now.
+  const want = Math.min(37, before - 1);
+  t.ok(want >= 0, `the limit in force before the box starts (${before} us) leaves room for a request`);
+  const cfg = testConfig({ cpu: { wakeLatencyUs: want } });
+  const { child, ready } = runBox(cfg);
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await ready;
+  t.equal(effectiveCpuWakeLatencyUs(), want, 'the kernel applies the box\'s request while it runs');
+  const status = JSON.parse((await promisify(execFile)(process.execPath, [cli, 'status', '--json', '--socket', cfg.api.socket])).stdout);
+  t.same(status.cpu, { requestedUs: want, held: true }, 'status --json reports the request held');
+  const human = (await promisify(execFile)(process.execPath, [cli, 'status', '--socket', cfg.api.socket])).stdout;
+  t.match(human, `cpu wake-up latency: held at ${want} us`);
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  t.equal(effectiveCpuWakeLatencyUs(), before, 'the kernel dropped the request with the killed box');
+});
+
 t.test('the systemd unit is a notify service with a watchdog', async (t) => {
   const u = readFileSync(unit, 'utf8');
   t.match(u, /^Type=notify$/m);
   t.match(u, /^NotifyAccess=all$/m);
   t.match(u, /^WatchdogSec=\d+s$/m);
   t.match(u, /^ExecStart=.*orbox\.js run --config /m);
+  // The unit's group is the one the udev rule gives the PM QoS device (cpu-latency.ts).
+  const group = /^Group=(\S+)$/m.exec(u)?.[1];
+  const rule = readFileSync(new URL('../../../../provision/udev/60-orbox-cpu-latency.rules', import.meta.url), 'utf8');
+  t.match(rule, new RegExp(`^KERNEL=="cpu_dma_latency".*GROUP="${group}", MODE="0660"$`, 'm'), `the udev rule gives ${group} the PM QoS device`);
 });

@@ -119,6 +119,19 @@ t.test('restart backoff policy: immediate three times, then doubling with jitter
   t.equal(backoffDelay(4, 250, 30_000, () => 0), 125, 'jitter takes off up to half');
 });
 
+t.test('a box that cannot make its CPU wake-up latency request runs without it and says why', async (t) => {
+  const cfg = testConfig({ cpu: { wakeLatencyUs: 0 } });
+  const device = `${cfg.box.dataDir}/no-such-pm-qos-device`;
+  const sup = new Supervisor(cfg, { cpuLatencyDevice: device });
+  t.teardown(() => sup.stop());
+  await sup.start();
+  const status = JSON.parse((await run(process.execPath, [cli, 'status', '--json', '--socket', cfg.api.socket])).stdout);
+  t.same(status.cpu, { requestedUs: 0, held: false, error: `cannot open ${device}: ENOENT` }, 'status --json: not held, and why');
+  t.equal(status.box.healthy, true, 'every worker runs all the same');
+  const human = (await run(process.execPath, [cli, 'status', '--socket', cfg.api.socket])).stdout;
+  t.match(human, `cpu wake-up latency: NOT HELD (cannot open ${device}: ENOENT)`);
+});
+
 t.test('fault injection is refused unless the configuration enables it', async (t) => {
   const cfg = testConfig({ debug: { faultInjection: false } });
   const sup = await startBox(cfg);
