@@ -2,8 +2,8 @@
  * The box's CPU wake-up latency request (Linux PM QoS, /dev/cpu_dma_latency).
  *
  * Why: a worker waiting on a ring sleeps until the producer wakes it, and most of that hop is
- * the time its CPU takes to leave the idle state it went into: up to milliseconds for a deep
- * ARM cluster sleep, or for a halted virtual CPU. While the box runs it asks the kernel to keep
+ * the time its CPU takes to leave the idle state it went into: a deep ARM idle state's exit
+ * latency (as the board's device tree declares it), or milliseconds for a halted virtual CPU. While the box runs it asks the kernel to keep
  * idle CPUs in states they leave within `cpu.wakeLatencyUs` (0: the shallowest only, WFI on
  * ARM; polling on x86). Measured with the ring bench's hop on the 2-vCPU development VM, six
  * runs each, alternating: p50 43-54 us and p99 382-2,661 us without the request, p50 37-42 us
@@ -11,7 +11,8 @@
  *
  * Owns: one open descriptor on the device, holding a signed 32-bit request in microseconds.
  * The kernel drops the request when the descriptor closes, so a box killed with -9 leaves
- * nothing behind. Lifecycle: requestCpuWakeLatency() on start, release() on stop (idempotent).
+ * nothing behind. Lifecycle: requestCpuWakeLatency() on start, release() on stop (idempotent);
+ * `state` is plain data (status carries it to the control worker).
  * Errors: a box that cannot make the request (no such device, no permission: on the box the
  * udev rule in provision/udev gives the orbox group the device) runs without it; the result
  * says why, and `orbox status` shows it.
@@ -28,17 +29,23 @@ export interface CpuLatencyState {
   error?: string;
 }
 
-export interface CpuLatencyRequest extends CpuLatencyState {
+export interface CpuLatencyRequest {
+  readonly state: CpuLatencyState;
   release(): void;
 }
 
+const errorCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
+
 export function requestCpuWakeLatency(us: number | null, device = CPU_LATENCY_DEVICE): CpuLatencyRequest {
-  if (us === null) return { requestedUs: null, held: false, release() {} };
+  const state: CpuLatencyState = { requestedUs: us, held: false };
+  const notHeld = { state, release() {} };
+  if (us === null) return notHeld;
   let fd: number;
   try {
     fd = openSync(device, 'r+');
   } catch (err) {
-    return { requestedUs: us, held: false, error: `cannot open ${device}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, release() {} };
+    state.error = `cannot open ${device}: ${errorCode(err)}`;
+    return notHeld;
   }
   const value = Buffer.alloc(4);
   value.writeInt32LE(us);
@@ -47,15 +54,15 @@ export function requestCpuWakeLatency(us: number | null, device = CPU_LATENCY_DE
     writeSync(fd, value);
   } catch (err) {
     closeSync(fd);
-    return { requestedUs: us, held: false, error: `cannot write ${us} us to ${device}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, release() {} };
+    state.error = `cannot write ${us} us to ${device}: ${errorCode(err)}`;
+    return notHeld;
   }
-  let open = true;
+  state.held = true;
   return {
-    requestedUs: us, held: true,
+    state,
     release() {
-      if (!open) return;
-      open = false;
-      this.held = false;
+      if (!state.held) return;
+      state.held = false;
       closeSync(fd);
     },
   };

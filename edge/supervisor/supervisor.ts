@@ -98,7 +98,7 @@ export class Supervisor extends EventEmitter {
     if (this.state !== 'new') throw new Error(`start() in state ${this.state}`);
     this.state = 'starting';
     this.cpuLatency = requestCpuWakeLatency(this.config.cpu.wakeLatencyUs, this.cpuLatencyDevice);
-    if (this.cpuLatency.error) this.log.warn({ error: this.cpuLatency.error }, 'running without the CPU wake-up latency request: ring hops wait on deep CPU idle states');
+    if (this.cpuLatency.state.error) this.log.warn({ error: this.cpuLatency.state.error }, 'running without the CPU wake-up latency request: ring hops wait on deep CPU idle states');
     for (const spec of planRings(this.config)) {
       const sab = spec.type === 'slot'
         ? createSlotRing(spec.slots!, spec.bytes, spec.consumers.length)
@@ -149,7 +149,7 @@ export class Supervisor extends EventEmitter {
       name, incarnation: slot.incarnation, config: this.config, anchor: this.anchor, health: this.health.sab,
       rings: this.attachments(name),
       observe: name === 'control' ? [...this.rings.values()] : undefined,
-      cpuLatency: name === 'control' && this.cpuLatency ? { requestedUs: this.cpuLatency.requestedUs, held: this.cpuLatency.held, error: this.cpuLatency.error } : undefined,
+      cpuLatency: name === 'control' ? this.cpuLatency?.state : undefined,
     };
     this.health.markStarting(name);
     let w: Worker;

@@ -62,8 +62,9 @@ class FirstRecordClock {
 /**
  * The latency producers sleep between records, as the box's producers do (they run on
  * events). Pacing by spinning instead took one of this machine's two CPUs from the consumer's
- * wake-up: hop p99 568-731 us against 195-346 us sleeping. The sleeps run long (~600 us for
- * 500), which spaces records unevenly and changes nothing in a hop, timed from the write.
+ * wake-up: hop p99 568-731 us in three bench runs, against 213-373 us in two sleeping. The
+ * sleeps run long (~600 us for 500), which spaces records unevenly and changes nothing in a
+ * hop, timed from the write.
  */
 const napWord = new Int32Array(new SharedArrayBuffer(4));
 const nap = (us: number): void => { Atomics.wait(napWord, 0, 0, us / 1000); };

@@ -20,7 +20,7 @@
 import { Worker, MessageChannel } from 'node:worker_threads';
 import { demoConfig } from '../../edge/config/demo.js';
 import { createRing, createSlotRing } from '../../edge/lib/ring/index.js';
-import { requestCpuWakeLatency } from '../../edge/supervisor/cpu-latency.js';
+import { requestCpuWakeLatency, type CpuLatencyState } from '../../edge/supervisor/cpu-latency.js';
 
 /** Records per publish() in the burst figure: a device message's samples, a frame's RTP packets. */
 const BURST = 16;
@@ -89,7 +89,7 @@ async function frames(): Promise<Frames> {
   };
 }
 
-interface Latency { p50: number; p99: number; pmP50: number; pmP99: number; bareP50: number; bareP99: number; syncP50: number; syncP99: number; spinP50: number; spinP99: number; held: boolean; error?: string }
+interface Latency { p50: number; p99: number; pmP50: number; pmP99: number; bareP50: number; bareP99: number; syncP50: number; syncP99: number; spinP50: number; spinP99: number; cpu: CpuLatencyState }
 
 /** The box's own request, as `orbox run` holds it. */
 const boxWakeLatencyUs = demoConfig().cpu.wakeLatencyUs;
@@ -119,7 +119,7 @@ async function latency(): Promise<Latency> {
     return {
       p50: us(hops, 50), p99: us(hops, 99), pmP50: us(pm, 50), pmP99: us(pm, 99), bareP50: us(bare, 50), bareP99: us(bare, 99),
       syncP50: us(sync, 50), syncP99: us(sync, 99), spinP50: us(spin, 50), spinP99: us(spin, 99),
-      held: request.held, error: request.error,
+      cpu: { ...request.state }, // as it was while measuring: release() clears held
     };
   } finally {
     request.release();
@@ -152,7 +152,7 @@ const mb = (f: number) => fmt((f * 1920 * 1080 * 1.5) / 1e6);
 console.log(`BENCH ring frames_1080p_nv12_per_s=${fmt(fps)} ring_MB_per_s=${mb(fps)} plain_copy_MB_per_s=${mb(copyFps)} ratio=${fmt(bwRatio, 2)} goal=0.7 goal_met=${bwRatio >= 0.7}`);
 const p99 = median(lat.map((l) => l.p99));
 const requestNote = boxWakeLatencyUs === null ? 'the box makes no CPU wake-up latency request'
-  : lat.every((l) => l.held) ? `with the box's CPU wake-up latency request, ${boxWakeLatencyUs} us` : `WITHOUT the box's CPU wake-up latency request (${lat.find((l) => !l.held)?.error})`;
+  : lat.every((l) => l.cpu.held) ? `with the box's CPU wake-up latency request, ${boxWakeLatencyUs} us` : `WITHOUT the box's CPU wake-up latency request (${lat.find((l) => !l.cpu.held)?.cpu.error})`;
 const m = (f: (l: Latency) => number) => fmt(median(lat.map(f)), 1);
 console.log(`BENCH ring hop_latency_p50_us=${m((l) => l.p50)} hop_latency_p99_us=${fmt(p99, 1)} postmessage_p50_us=${m((l) => l.pmP50)} postmessage_p99_us=${m((l) => l.pmP99)} goal_p99_us=100 goal_met=${p99 < 100} (${requestNote})`);
 console.log(`BENCH ring hop_latency_no_request_p50_us=${m((l) => l.bareP50)} hop_latency_no_request_p99_us=${m((l) => l.bareP99)} (reference: the same hop without the request)`);

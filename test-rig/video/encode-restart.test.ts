@@ -12,6 +12,7 @@ import t from 'tap';
 import { Supervisor } from '../../edge/supervisor/supervisor.js';
 import { rtspUrls } from '../../edge/video/index.js';
 import { slotRingStats } from '../../edge/lib/ring/index.js';
+import { nextReady } from '../../edge/supervisor/test/harness.js';
 import { freeTcpPort, rtspH264Viewer } from '../rtp/gst-peers.js';
 import { nextEvent, sleep, streamsMounted, videoConfig } from './helpers.js';
 
@@ -32,10 +33,7 @@ t.test('video-encode killed three ways while frames are lent: back, lending agai
   for (const mode of ['exit', 'throw', 'hang'] as const) {
     const s0 = await encodeStats();
     t.ok(s0.framesLent > 0 && s0.framesLent >= s0.framesIn - 5, `before ${mode}: ${s0.framesLent} of ${s0.framesIn} frames lent`);
-    const back = new Promise<void>((resolve) => {
-      const ready = (n: string): void => { if (n === 'video-encode') { sup.off('worker-ready', ready); resolve(); } };
-      sup.on('worker-ready', ready);
-    });
+    const back = nextReady(sup, 'video-encode', 10_000);
     sup.send('video-encode', { type: 'fault', mode });
     await back;
     const dropped0 = slotRingStats(raw).framesDropped;

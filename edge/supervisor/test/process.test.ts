@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 import { CPU_LATENCY_DEVICE, effectiveCpuWakeLatencyUs } from '../cpu-latency.js';
 import { testConfig } from './harness.js';
 
+const run = promisify(execFile);
+
 const cli = new URL('../../../../bin/orbox.js', import.meta.url).pathname;
 const unit = new URL('../../../../provision/systemd/orbox.service', import.meta.url).pathname;
 
@@ -83,9 +85,9 @@ t.test('the box holds its CPU wake-up latency request while it runs, and a kill 
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   await ready;
   t.equal(effectiveCpuWakeLatencyUs(), want, 'the kernel applies the box\'s request while it runs');
-  const status = JSON.parse((await promisify(execFile)(process.execPath, [cli, 'status', '--json', '--socket', cfg.api.socket])).stdout);
+  const status = JSON.parse((await run(process.execPath, [cli, 'status', '--json', '--socket', cfg.api.socket])).stdout);
   t.same(status.cpu, { requestedUs: want, held: true }, 'status --json reports the request held');
-  const human = (await promisify(execFile)(process.execPath, [cli, 'status', '--socket', cfg.api.socket])).stdout;
+  const human = (await run(process.execPath, [cli, 'status', '--socket', cfg.api.socket])).stdout;
   t.match(human, `cpu wake-up latency: held at ${want} us`);
   child.kill('SIGKILL');
   await once(child, 'exit');
