@@ -124,7 +124,7 @@ export const configSchema = z.object({
   }).strict().default({ segmentS: 60, fsyncMs: 250, maxLossMs: 1000 }),
   /**
    * The longest wake-up from CPU idle the box tolerates, us, held as a PM QoS request while it
-   * runs (edge/supervisor/cpu-latency.ts): a ring hop waits on it. 0 keeps idle CPUs in their
+   * runs (edge/lib/cpu-latency.ts): a ring hop waits on it. 0 keeps idle CPUs in their
    * shallowest state (WFI on ARM); null makes no request.
    */
   cpu: z.object({

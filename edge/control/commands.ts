@@ -15,7 +15,7 @@
  * after its waiter gave up is dropped, never delivered to another command.
  */
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
-import type { WorkerContext } from '../workers/runtime.js';
+import type { WorkerContext } from '../runtime/index.js';
 import type { CommandBody } from '../fleet/codec.js';
 
 export interface RouterResult {

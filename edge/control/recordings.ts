@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Catalog, scanSegment, type AddStill, type CaseRecord, type SegmentRecord, type StillRecord } from '../recording/index.js';
 import type { Logger } from '../lib/log.js';
-import type { WorkerEvent } from '../workers/boot.js';
+import type { WorkerEvent } from '../runtime/index.js';
 
 export interface RecordingsOptions {
   dataDir: string;

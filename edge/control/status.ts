@@ -5,8 +5,8 @@
  */
 import { HealthTable, WORKER_NAMES, type WorkerHealth } from '../lib/health.js';
 import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
-import type { CpuLatencyState } from '../supervisor/cpu-latency.js';
-import type { RingSpec } from '../supervisor/ring-plan.js';
+import type { CpuLatencyState } from '../lib/cpu-latency.js';
+import type { RingSpec } from '../runtime/index.js';
 import type { ViewerReport } from '../rtp/receiver-reports.js';
 
 export interface RingStatus {
@@ -25,7 +25,7 @@ export interface BoxStatus {
   box: { id: string; room: string; healthy: boolean; uptimeMs: number; pid: number };
   workers: WorkerHealth[];
   rings: RingStatus[];
-  /** The supervisor's CPU wake-up latency request (supervisor/cpu-latency.ts). */
+  /** The supervisor's CPU wake-up latency request (edge/lib/cpu-latency.ts). */
   cpu?: CpuLatencyState;
   /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
   video?: {

@@ -30,7 +30,7 @@ import type { RecordMeta } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, readJpegInfo } from '../video/index.js';
 import { stillPath, utcStamp, writeStillFile, type StillRecord } from '../recording/index.js';
-import type { WorkerEvent } from '../workers/boot.js';
+import type { WorkerEvent } from '../runtime/index.js';
 
 /**
  * Largest thumbnail put into a fleet command result, bytes of JPEG (base64 makes it 87 KiB in

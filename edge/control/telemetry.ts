@@ -7,7 +7,7 @@
 import { readFileSync, statfsSync } from 'node:fs';
 import { WORKER_NAMES, WorkerState, type HealthTable } from '../lib/health.js';
 import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
-import type { RingSpec } from '../supervisor/ring-plan.js';
+import type { RingSpec } from '../runtime/index.js';
 
 export type MetricValues = Record<string, number | bigint | boolean | string | null>;
 

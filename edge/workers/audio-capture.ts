@@ -2,7 +2,7 @@
  * audio-capture worker: ALSA inputs into PCM rings on the box clock. Produces: pcm.<input>.
  * Capture arrives with the audio path; until then the worker runs its lifecycle.
  */
-import { runWorker, drainInputs } from './runtime.js';
+import { runWorker, drainInputs } from '../runtime/index.js';
 
 let loops: Promise<unknown> | undefined;
 

@@ -25,7 +25,7 @@ import { utcStamp } from '../recording/index.js';
 import type { RouterResult } from '../control/commands.js';
 import type { CommandBody } from '../fleet/codec.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
-import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
+import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 
 let api: LocalApi | undefined;
 let fleet: FleetLink | undefined;

@@ -2,7 +2,7 @@
  * duplex-voice worker: two-way voice with a remote expert (receive, decode, echo-cancel,
  * play; capture-side send). Consumes: pcm.<input>. Until voice lands it consumes its inputs.
  */
-import { runWorker, drainInputs } from './runtime.js';
+import { runWorker, drainInputs } from '../runtime/index.js';
 
 let loops: Promise<unknown> | undefined;
 

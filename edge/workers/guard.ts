@@ -13,9 +13,7 @@
  * The guard's own liveness is watched by the supervisor directly.
  */
 import { Fault, WORKER_NAMES, WorkerState, monoNs, type WorkerName } from '../lib/health.js';
-import { runWorker, type WorkerContext } from './runtime.js';
-
-import { STABLE_MS, countFailure } from './guard-policy.js';
+import { STABLE_MS, countFailure, runWorker, type WorkerContext } from '../runtime/index.js';
 
 let running = true;
 

@@ -12,7 +12,7 @@
  */
 import { RtspOut } from '../net/rtsp/index.js';
 import { StreamSender } from '../video/send.js';
-import { drainInputs, runWorker, type WorkerContext } from './runtime.js';
+import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 
 let out: RtspOut | undefined;
 const senders: StreamSender[] = [];

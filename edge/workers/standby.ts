@@ -6,8 +6,7 @@
  * worker's own module and start(). The supervisor boots a new standby after each use.
  */
 import { parentPort } from 'node:worker_threads';
-import { setBoot } from './runtime.js';
-import type { WorkerBoot } from './boot.js';
+import { setBoot, type WorkerBoot } from '../runtime/index.js';
 // What every worker imports (the video path is on every box), loaded ahead of need.
 // Heavy libraries that only some boxes use
 // (the fleet link, the device drivers: ~250 ms each here) are not preloaded: a standby that

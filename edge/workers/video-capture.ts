@@ -17,7 +17,7 @@ import { mkdirSync } from 'node:fs';
 import { probeProfile } from '../../gst-pipelines/index.js';
 import { ChannelCapture } from '../video/capture.js';
 import type { Yuv420Format } from '../video/overlay.js';
-import { runWorker, type WorkerContext } from './runtime.js';
+import { runWorker, type WorkerContext } from '../runtime/index.js';
 
 const captures: ChannelCapture[] = [];
 const CONSUMER_WAIT_MS = 10_000;

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { probeProfile, type H264Role } from '../../gst-pipelines/index.js';
 import { ChannelEncoder } from '../video/encode.js';
-import { runWorker, type WorkerContext } from './runtime.js';
+import { runWorker, type WorkerContext } from '../runtime/index.js';
 
 const encoders = new Map<string, ChannelEncoder>();
 let statsTimer: NodeJS.Timeout | undefined;

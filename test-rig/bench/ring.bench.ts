@@ -11,7 +11,7 @@
  *    bandwidth swings by 2x from one second to the next).
  *  - Hop latency of a small record, producer to a consumer waiting with Atomics.waitAsync,
  *    p50/p99 (goal p99 < 100 us), with the CPU wake-up latency request the box holds while it
- *    runs (cpu.wakeLatencyUs of the demo configuration; edge/supervisor/cpu-latency.ts) held
+ *    runs (cpu.wakeLatencyUs of the demo configuration; edge/lib/cpu-latency.ts) held
  *    by this process; postMessage's for reference. Then, for what the machine sets: the same
  *    hop without the request, a consumer blocked in Atomics.wait (a bare wake-up, no event
  *    loop), and a consumer that never sleeps (no wake-up at all: the host's scheduling).
@@ -20,7 +20,7 @@
 import { Worker, MessageChannel } from 'node:worker_threads';
 import { demoConfig } from '../../edge/config/demo.js';
 import { createRing, createSlotRing } from '../../edge/lib/ring/index.js';
-import { requestCpuWakeLatency, type CpuLatencyState } from '../../edge/supervisor/cpu-latency.js';
+import { requestCpuWakeLatency, type CpuLatencyState } from '../../edge/lib/cpu-latency.js';
 
 /** Records per publish() in the burst figure: a device message's samples, a frame's RTP packets. */
 const BURST = 16;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import { ConfigError, validateConfig } from '../index.js';
-import { planRings } from '../../supervisor/ring-plan.js';
+import { planRings } from '../../runtime/index.js';
 
 const base = (snapshot?: unknown, second?: unknown) => ({
   box: { id: 'or-3', dataDir: '/tmp/orbox-3' },

@@ -5,7 +5,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { CPU_LATENCY_DEVICE, effectiveCpuWakeLatencyUs } from '../cpu-latency.js';
+import { CPU_LATENCY_DEVICE, effectiveCpuWakeLatencyUs } from '../../lib/cpu-latency.js';
 import { testConfig } from './harness.js';
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { WORKER_NAMES, WorkerState, type WorkerName } from '../../lib/health.js';
 import { ringStats } from '../../lib/ring/index.js';
-import { backoffDelay } from '../../workers/guard-policy.js';
+import { backoffDelay } from '../../runtime/index.js';
 import { nextReady, pong, startBox, testConfig, waitFor } from './harness.js';
 import { Supervisor } from '../supervisor.js';
 

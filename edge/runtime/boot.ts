@@ -6,8 +6,8 @@
 import type { BoxConfig } from '../config/index.js';
 import type { ClockAnchor } from '../lib/clock.js';
 import type { WorkerName } from '../lib/health.js';
-import type { CpuLatencyState } from '../supervisor/cpu-latency.js';
-import type { RingSpec } from '../supervisor/ring-plan.js';
+import type { CpuLatencyState } from '../lib/cpu-latency.js';
+import type { RingSpec } from './ring-plan.js';
 
 export interface RingAttachment {
   sab: SharedArrayBuffer;
