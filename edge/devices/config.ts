@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { Protocol } from './sample.js';
-import { parseUdpPath } from './udp-transport.js';
+import { parseUdpPath } from './port-path.js';
 
 export const LINE_DEFAULTS: Record<Protocol, { baudRate: number; parity: 'none' | 'even' | 'odd'; dataBits: 7 | 8; stopBits: 1 | 2; rtscts: boolean }> = {
   intellivue: { baudRate: 115200, parity: 'none', dataBits: 8, stopBits: 1, rtscts: false },

@@ -6,7 +6,7 @@ import type { DriverHost, ProtocolDriver } from './driver.js';
 import { IntelliVueDriver } from './intellivue/driver.js';
 import { MedibusDriver } from './medibus/driver.js';
 import { S5Driver } from './s5/driver.js';
-import { isUdpPath } from './udp-transport.js';
+import { isUdpPath } from './port-path.js';
 
 /** Builds the driver of a port; `passive` (replay) decodes without having run the session. */
 export function createDriver(cfg: ResolvedPortConfig, host: DriverHost, passive = false): ProtocolDriver {

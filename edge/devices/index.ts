@@ -10,6 +10,7 @@
  *
  * Runs on: the device-data worker thread.
  */
+import { Backoff } from '../lib/backoff.js';
 import { BoxClock } from '../lib/clock.js';
 import { CommandTracker, COMMAND_TIMEOUT_MS, realTimer, type CommandResult, type SetTimer } from './commands.js';
 import { DevicesConfigSchema, formatConfigIssues, resolvePortConfig, type PortConfigInput, type ResolvedPortConfig } from './config.js';
@@ -20,7 +21,8 @@ import { createDriver } from './drivers.js';
 import { RawLogWriter } from './raw-log.js';
 import { completeSample, type ClockLike, type ConnectionState, type Protocol, type SampleDraft, type Timestamp, type VitalSample } from './sample.js';
 import { SerialTransport, type PortTransport, type TransportFactory } from './transport.js';
-import { UdpTransport, isUdpPath } from './udp-transport.js';
+import { isUdpPath } from './port-path.js';
+import { UdpTransport } from './udp-transport.js';
 
 export * from './sample.js';
 export { PortConfigSchema, DevicesConfigSchema, LINE_DEFAULTS, resolvePortConfig, formatConfigIssues } from './config.js';
@@ -32,7 +34,8 @@ export { VitalsTrackWriter, readVitalsTrack, parseVitalsTrack, type VitalsTrackI
 export { toCsv, toCsvLines, toWebVtt } from './export.js';
 export { replayCapture, registerDevicesCommands } from './replay.js';
 export type { PortTransport, TransportFactory } from './transport.js';
-export { UdpTransport, isUdpPath, parseUdpPath, INTELLIVUE_UDP_PORT } from './udp-transport.js';
+export { UdpTransport } from './udp-transport.js';
+export { isUdpPath, parseUdpPath, INTELLIVUE_UDP_PORT } from './port-path.js';
 
 /** Events of the service, for control and guard. */
 export type DeviceEvent =
@@ -94,7 +97,7 @@ class PortRunner {
   private deviceId = '';
   private reconnects = 0;
   private gaps = 0;
-  private attempt = 0;
+  private readonly retry: Backoff;
   private cancelRetry: () => void = () => {};
   private stopped = true;
   private readonly rawLog: RawLogWriter | undefined;
@@ -123,6 +126,8 @@ class PortRunner {
       },
     };
     this.driver = createDriver(cfg, host);
+    // Jitter so a room full of adapters re-plugged together does not retry in lockstep.
+    this.retry = new Backoff({ ...svc.reconnect, jitter: 0.5 }, svc.random);
     this.rawLog = cfg.rawLogPath ? new RawLogWriter(cfg.rawLogPath, cfg.protocol, cfg.rawLogMaxBytes) : undefined;
   }
 
@@ -185,7 +190,7 @@ class PortRunner {
       return;
     }
     this.transport = t;
-    this.attempt = 0;
+    this.retry.reset();
     this.driver.start();
   }
 
@@ -207,11 +212,7 @@ class PortRunner {
     if (this.stopped) return;
     this.openGap('disconnected');
     this.setState('disconnected', reason);
-    const { minMs, maxMs } = this.svc.reconnect;
-    const base = Math.min(maxMs, minMs * 2 ** Math.min(this.attempt, 20));
-    this.attempt++;
-    // Jitter +-20 % so a room full of adapters re-plugged together does not retry in lockstep.
-    const delay = Math.max(0, Math.round(base * (0.8 + 0.4 * this.svc.random())));
+    const delay = this.retry.next();
     this.reconnects++;
     this.cancelRetry = this.svc.setTimer(() => void this.connect(), delay);
   }

@@ -7,22 +7,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
+import { parseUdpPath } from './port-path.js';
 import type { PortTransport } from './transport.js';
-
-/** IntelliVue Data Export's UDP port (monitors announce themselves on 24005). */
-export const INTELLIVUE_UDP_PORT = 24105;
-
-export const isUdpPath = (path: string): boolean => path.startsWith('udp://');
-
-/** `udp://host[:port]` -> host and port, or undefined when malformed. */
-export function parseUdpPath(path: string): { host: string; port: number } | undefined {
-  const m = /^udp:\/\/(\[[0-9a-fA-F:]+\]|[^:/\s]+)(?::(\d{1,5}))?\/?$/.exec(path);
-  if (!m) return undefined;
-  const host = m[1].replace(/^\[|\]$/g, '');
-  const port = m[2] ? Number(m[2]) : INTELLIVUE_UDP_PORT;
-  if (port < 1 || port > 65535) return undefined;
-  return { host, port };
-}
 
 export class UdpTransport implements PortTransport {
   private socket: Socket | undefined;

@@ -15,7 +15,6 @@ export {
   encodeAck, decodeAck, encodeBirth, decodeBirth, encodeDeath, decodeDeath, encodeTelemetry, decodeTelemetry, encodeCommand, decodeCommand, encodeEvent, decodeEvent, salvageCommandId,
 } from './codec.js';
 export { FleetError, FleetConfigError, FleetBrokerError, FleetStateError, FleetDecodeError, FleetTimeoutError, FleetClosedError } from './errors.js';
-export { Backoff, type BackoffOptions } from './backoff.js';
 export { nextSeq, seqDistance } from './seq.js';
 export { topicFor, parseTopic, isBoxId, TOPIC_ROOT } from './topics.js';
 export { disableNagle } from './nagle.js';

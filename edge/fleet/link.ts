@@ -36,7 +36,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BoxClock, nsToMs } from '../lib/clock.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../lib/backoff.js';
 import {
   type Ack,
   type AckState,

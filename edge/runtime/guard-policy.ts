@@ -1,4 +1,5 @@
 /** The guard's restart policy, apart from the thread so it can be tested as a function. */
+import { backoffDelay } from '../lib/backoff.js';
 import type { HealthTable, WorkerName } from '../lib/health.js';
 
 /** A worker that has run this long forgets its earlier failures. */
@@ -8,13 +9,12 @@ export const IMMEDIATE_RESTARTS = 3;
 
 /**
  * Delay in ms before restart number `fails` in a row (1-based): 0 for the first
- * IMMEDIATE_RESTARTS, then base * 2^k capped at max, with jitter of -50..0 % so a fleet of
- * boxes (or a box of workers) failing together does not retry in lockstep.
+ * IMMEDIATE_RESTARTS, then the box's backoff (edge/lib/backoff.ts) from baseMs up to maxMs,
+ * up to half of it taken off by jitter.
  */
-export function backoffDelay(fails: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function restartDelay(fails: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   if (fails <= IMMEDIATE_RESTARTS) return 0;
-  const exp = Math.min(maxMs, baseMs * 2 ** (fails - IMMEDIATE_RESTARTS - 1));
-  return Math.round(exp * (0.5 + random() * 0.5));
+  return backoffDelay(fails - IMMEDIATE_RESTARTS - 1, { minMs: baseMs, maxMs, jitter: 0.5 }, random);
 }
 
 /**
@@ -24,5 +24,5 @@ export function backoffDelay(fails: number, baseMs: number, maxMs: number, rando
 export function countFailure(h: HealthTable, w: WorkerName, policy: { backoffMs: number; backoffMaxMs: number }): { fails: number; delayMs: number } {
   const fails = h.failsInRow(w) + 1;
   h.setFailsInRow(w, fails);
-  return { fails, delayMs: backoffDelay(fails, policy.backoffMs, policy.backoffMaxMs) };
+  return { fails, delayMs: restartDelay(fails, policy.backoffMs, policy.backoffMaxMs) };
 }

@@ -26,6 +26,7 @@
  * Runs on: video-capture.
  */
 import { GstPipeline } from '../gst/index.js';
+import { Backoff } from '../lib/backoff.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { copyIntoShared, type SlotClaim, type SlotProducer } from '../lib/ring/index.js';
@@ -108,7 +109,6 @@ export class ChannelCapture {
   private stateValue: CaptureState = 'new';
   private pipeline: GstPipeline | undefined;
   private gen = 0;
-  private attempts = 0;
   private sourceStartedMono = 0n;
   private lastSourceMono = 0n;
   private lastStampMono = 0n;
@@ -122,10 +122,8 @@ export class ChannelCapture {
   private readonly frameLen: number;
   private readonly intervalMs: number;
   private readonly stallMs: number;
-  private readonly retryInitialMs: number;
-  private readonly retryMaxMs: number;
+  private readonly retry: Backoff;
   private readonly stableMs: number;
-  private readonly random: () => number;
   private readonly scale: number;
   private readonly overlay: boolean;
   private readonly description: string;
@@ -144,10 +142,9 @@ export class ChannelCapture {
     this.description = sourceDescription(ch, opts.format);
     this.intervalMs = 1000 / this.fps;
     this.stallMs = opts.stallMs ?? Math.max(600, 10 * this.intervalMs);
-    this.retryInitialMs = opts.retryInitialMs ?? 250;
-    this.retryMaxMs = opts.retryMaxMs ?? 2000;
+    // Jitter: the boxes of a fleet that lose a shared source must not retry in step.
+    this.retry = new Backoff({ minMs: opts.retryInitialMs ?? 250, maxMs: opts.retryMaxMs ?? 2000, jitter: 0.5 }, opts.random);
     this.stableMs = opts.stableMs ?? 10_000;
-    this.random = opts.random ?? Math.random;
     this.scale = textScale(this.height);
     this.overlay = ch.source.type === 'test-pattern';
     const g = { width: this.width, height: this.height, format: opts.format };
@@ -257,10 +254,10 @@ export class ChannelCapture {
       this.stateValue = 'live';
       clearTimeout(this.slateTimer);
       this.slateTimer = undefined;
-      this.opts.log?.info({ channel: this.name, attempt: this.attempts }, 'source up');
-      this.opts.onEvent?.({ type: 'source-up', channel: this.name, attempt: this.attempts });
+      this.opts.log?.info({ channel: this.name, attempt: this.retry.attempts }, 'source up');
+      this.opts.onEvent?.({ type: 'source-up', channel: this.name, attempt: this.retry.attempts });
     }
-    if (this.attempts > 0 && Number(mono - this.sourceStartedMono) / 1e6 > this.stableMs) this.attempts = 0;
+    if (this.retry.attempts > 0 && Number(mono - this.sourceStartedMono) / 1e6 > this.stableMs) this.retry.reset();
   }
 
   private checkStall(): void {
@@ -285,12 +282,10 @@ export class ChannelCapture {
       this.slateNext = performance.now();
       this.slateTick();
     }
-    const base = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** this.attempts);
-    const delay = Math.round(base * (0.5 + 0.5 * this.random())); // jitter: boxes of a fleet must not retry in step
-    this.attempts++;
-    if (wasLive || this.attempts === 1) this.opts.log?.warn({ channel: this.name, reason, retryMs: delay }, 'source lost; slate on');
+    const delay = this.retry.next();
+    if (wasLive || this.retry.attempts === 1) this.opts.log?.warn({ channel: this.name, reason, retryMs: delay }, 'source lost; slate on');
     else this.opts.log?.info({ channel: this.name, reason, retryMs: delay }, 'source lost; slate on');
-    this.opts.onEvent?.({ type: 'source-lost', channel: this.name, reason, attempt: this.attempts });
+    this.opts.onEvent?.({ type: 'source-lost', channel: this.name, reason, attempt: this.retry.attempts });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.startSource(), delay);
   }

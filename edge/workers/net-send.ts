@@ -10,6 +10,7 @@
  * stop() stops the senders and the server child. Events to control: `net-stats`
  * every 2 s (per stream: packets, SRs, capture -> first packet latency).
  */
+import { Backoff } from '../lib/backoff.js';
 import { RtspOut } from '../net/rtsp/index.js';
 import { StreamSender } from '../video/send.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
@@ -19,6 +20,8 @@ const senders: StreamSender[] = [];
 let loops: Promise<unknown>[] = [];
 let statsTimer: NodeJS.Timeout | undefined;
 let retryTimer: NodeJS.Timeout | undefined;
+// A restarted net-send may find its previous incarnation's child still on the port for a moment.
+const serveRetry = new Backoff({ minMs: 250, maxMs: 5000, jitter: 0.5 });
 
 /** Drains the inputs net-send does not send yet (audio, vitals), keeping their cursors live. */
 function drainOthers(ctx: WorkerContext): Promise<unknown> {
@@ -34,7 +37,7 @@ function drainOthers(ctx: WorkerContext): Promise<unknown> {
  * fail when the previous incarnation's child still holds the port for a moment): a failed
  * start is retried with capped backoff and jitter.
  */
-async function serve(ctx: WorkerContext, attempt = 0): Promise<void> {
+async function serve(ctx: WorkerContext): Promise<void> {
   if (!ctx.running) return;
   const r = ctx.config.rtsp;
   const o = new RtspOut({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: (level, msg) => ctx.log[level](msg) });
@@ -42,9 +45,9 @@ async function serve(ctx: WorkerContext, attempt = 0): Promise<void> {
   try {
     await o.start();
   } catch (err) {
-    const delay = Math.round(Math.min(5000, 250 * 2 ** attempt) * (0.5 + 0.5 * Math.random()));
+    const delay = serveRetry.next();
     ctx.log.warn({ err, retryMs: delay }, 'RTSP server did not start; retrying');
-    retryTimer = setTimeout(() => void serve(ctx, attempt + 1), delay);
+    retryTimer = setTimeout(() => void serve(ctx), delay);
     return;
   }
   if (!ctx.running) { await o.close(); return; }

@@ -1,10 +1,9 @@
-// Pure pieces of the fleet link: seq wrap, backoff, metric set by exception, config errors,
+// Pure pieces of the fleet link: seq wrap, metric set by exception, config errors,
 // CLI argument parsing, and the on-disk outbox/ledger.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Backoff } from '../backoff.js';
 import { parseCommandArgs } from '../cli.js';
 import { parseFleetLinkConfig } from '../config.js';
 import { FleetConfigError } from '../errors.js';
@@ -21,21 +20,6 @@ t.test('seq wraps at 256', async (t) => {
   let s = 0;
   for (let i = 0; i < 1000; i++) s = nextSeq(s);
   t.equal(s, 1000 % 256);
-});
-
-t.test('backoff: capped exponential with jitter, reset after success', async (t) => {
-  const b0 = new Backoff({ minMs: 100, maxMs: 1000, jitter: 0.5 }, () => 0);
-  t.same([1, 2, 3, 4, 5, 6].map(() => b0.next()), [100, 200, 400, 800, 1000, 1000], 'r=0: the cap itself');
-  const b1 = new Backoff({ minMs: 100, maxMs: 1000, jitter: 0.5 }, () => 0.999999);
-  t.same([1, 2, 3, 4, 5].map(() => b1.next()), [50, 100, 200, 400, 500], 'r->1: half the cap');
-  b1.reset();
-  t.equal(b1.next(), 50, 'reset starts over');
-  const full = new Backoff({ minMs: 100, maxMs: 1000, jitter: 1 }, () => 0.5);
-  t.equal(full.next(), 50);
-  const big = new Backoff({ minMs: 1, maxMs: 60_000, jitter: 0 });
-  for (let i = 0; i < 2000; i++) big.next();
-  t.equal(big.next(), 60_000, 'no overflow after many attempts');
-  t.throws(() => new Backoff({ minMs: 0, maxMs: 1, jitter: 0 }), RangeError);
 });
 
 t.test('metric set: birth lists all, telemetry only changes beyond deadband, new metric needs birth', async (t) => {

@@ -29,7 +29,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { buildH264Sdp } from '../../rtp/sdp.js';
-import { cryptoRandomU32 } from '../../rtp/h264-packetizer.js';
+import { Backoff } from '../../lib/backoff.js';
 import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
 
 export type StreamRole = 'hq' | 'lq';
@@ -75,7 +75,7 @@ export interface RtspOutOptions {
   restartResetMs?: number;
   /** How long start() and each request to the child may take (ms). Default 10 000. */
   requestTimeoutMs?: number;
-  /** Randomness for backoff jitter. Default node:crypto. */
+  /** Randomness for backoff jitter in [0, 1). Default Math.random. */
   random?: () => number;
   log?: LogFn;
   /** Test hook: run the package without guards. */
@@ -182,7 +182,7 @@ class StreamHandle implements RtspStreamHandle {
 
 export class RtspOut {
   private readonly cfg: Required<Omit<RtspOutOptions, 'random' | 'log' | 'unguarded' | 'advertisedHost'>> & { advertisedHost: string; unguarded: boolean };
-  private readonly random: () => number;
+  private readonly restartBackoff: Backoff;
   private readonly log: LogFn;
   private stateValue: RtspOutState = 'new';
   private sock: UdpSocket | null = null;
@@ -196,7 +196,6 @@ export class RtspOut {
   foreignDatagrams = 0;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private attempts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
   private childStartedAt = 0;
   private listeningPort = 0;
@@ -233,7 +232,8 @@ export class RtspOut {
       requestTimeoutMs: pos('requestTimeoutMs', opts.requestTimeoutMs, 10_000),
       unguarded: opts.unguarded ?? false,
     };
-    this.random = opts.random ?? ((): number => cryptoRandomU32() / 2 ** 32);
+    // Jitter: the boxes of a fleet must not restart their children in step.
+    this.restartBackoff = new Backoff({ minMs: this.cfg.restartInitialMs, maxMs: this.cfg.restartMaxMs, jitter: 0.5 }, opts.random);
     this.log = opts.log ?? ((): void => undefined);
   }
 
@@ -458,11 +458,9 @@ export class RtspOut {
 
   private scheduleRestart(code: number | null, signal: NodeJS.Signals | null): void {
     this.stateValue = 'restarting';
-    if (Date.now() - this.childStartedAt > this.cfg.restartResetMs) this.attempts = 0;
-    const base = Math.min(this.cfg.restartMaxMs, this.cfg.restartInitialMs * 2 ** this.attempts);
-    const delay = Math.round(base * (0.5 + 0.5 * this.random())); // jitter: a fleet must not restart in step
-    this.attempts++;
-    this.log('warn', `RTSP server child exited (${code ?? signal}); restart ${this.attempts} in ${delay} ms`);
+    if (Date.now() - this.childStartedAt > this.cfg.restartResetMs) this.restartBackoff.reset();
+    const delay = this.restartBackoff.next();
+    this.log('warn', `RTSP server child exited (${code ?? signal}); restart ${this.restartBackoff.attempts} in ${delay} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stateValue !== 'restarting') return;

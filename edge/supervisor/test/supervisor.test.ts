@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { WORKER_NAMES, WorkerState, type WorkerName } from '../../lib/health.js';
 import { ringStats } from '../../lib/ring/index.js';
-import { backoffDelay } from '../../runtime/index.js';
+import { restartDelay } from '../../runtime/index.js';
 import { nextReady, pong, startBox, testConfig, waitFor } from './harness.js';
 import { Supervisor } from '../supervisor.js';
 
@@ -113,10 +113,10 @@ t.test('a worker that keeps failing is restarted with backoff, and status shows 
 });
 
 t.test('restart backoff policy: immediate three times, then doubling with jitter, capped', async (t) => {
-  t.same([1, 2, 3].map((n) => backoffDelay(n, 250, 30_000, () => 1)), [0, 0, 0]);
-  t.same([4, 5, 6, 7].map((n) => backoffDelay(n, 250, 30_000, () => 1)), [250, 500, 1000, 2000]);
-  t.equal(backoffDelay(30, 250, 30_000, () => 1), 30_000);
-  t.equal(backoffDelay(4, 250, 30_000, () => 0), 125, 'jitter takes off up to half');
+  t.same([1, 2, 3].map((n) => restartDelay(n, 250, 30_000, () => 0)), [0, 0, 0]);
+  t.same([4, 5, 6, 7].map((n) => restartDelay(n, 250, 30_000, () => 0)), [250, 500, 1000, 2000]);
+  t.equal(restartDelay(30, 250, 30_000, () => 0), 30_000);
+  t.equal(restartDelay(4, 250, 30_000, () => 1), 125, 'jitter takes off up to half');
 });
 
 t.test('a box that cannot make its CPU wake-up latency request runs without it and says why', async (t) => {
