@@ -8,7 +8,7 @@
  *   channel set CHANNEL [--hq-bitrate KBPS] [--lq-bitrate KBPS]   run-time settings
  *   record start [--case ID] | stop [--case ID]      a case (recording session)
  * Commands that act on a running box talk to it over its local API socket (--socket, or the
- * socket of --config's box, or the demo's). Box-side refusals are printed as the box words them.
+ * socket of --config's box, or the machine's fixed one: edge/config/runtime-dir.ts). Box-side refusals are printed as the box words them.
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
  */
 import { spawn } from 'node:child_process';
@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
-import { ConfigError, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
+import { ConfigError, defaultApiSocket, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
 import { callLocalApi } from '../control/local-api.js';
 import { formatStatus, type BoxStatus } from '../control/status.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -40,12 +40,9 @@ async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> 
 }
 import { videoBanner } from '../video/index.js';
 
-function configFrom(file: string | undefined): BoxConfig {
-  return file ? loadConfig(file) : demoConfig(process.env.ORBOX_DATA_DIR ?? 'var');
-}
-
+/** The box to ask: --socket, else the socket --config's box listens on, else the machine's fixed one. */
 function socketFrom(opts: { socket?: string; config?: string }): string {
-  return opts.socket ?? configFrom(opts.config).api.socket;
+  return opts.socket ?? (opts.config ? loadConfig(opts.config).api.socket : defaultApiSocket());
 }
 
 function positiveNumber(v: string, what: string): number {
@@ -78,7 +75,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'box configuration (YAML or JSON)')
     .action(async (opts: { config?: string }) => {
       const demo = opts.config ? undefined : await startDemo();
-      const config = demo?.config ?? configFrom(opts.config);
+      const config = demo?.config ?? loadConfig(opts.config!);
       const sup = new Supervisor(config);
       let stopping = false;
       const stop = async (signal: string) => {

@@ -1,6 +1,7 @@
 /**
  * The built-in demo configuration `make run` uses: two test-pattern channels, a simulated
- * patient monitor, RTSP out, local recording under ./var. Every value passes the schema;
+ * patient monitor, RTSP out, local recording under ./var, the local API on the machine's
+ * fixed socket (edge/config/runtime-dir.ts). Every value passes the schema;
  * `orbox config demo` prints it as a starting point for a real box.
  */
 import type { BoxConfig } from './schema.js';
@@ -14,7 +15,6 @@ export interface DemoParts {
 export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
   return validateConfig({
     box: { id: 'orbox-demo', room: 'Demo OR', dataDir },
-    api: { socket: `${dataDir}/orbox.sock` },
     channels: [
       {
         name: 'endoscope',
@@ -30,7 +30,7 @@ export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
       },
     ],
     audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
-    devices: { ports: parts.monitorPath ? [{ name: 'monitor', path: parts.monitorPath, protocol: 'intellivue' }] : [] },
+    devices: { ports: parts.monitorPath ? [{ name: 'monitor', path: parts.monitorPath, protocol: 'intellivue', simulated: true }] : [] },
     rtsp: { host: '0.0.0.0', port: 8554 },
   }, 'built-in demo configuration');
 }

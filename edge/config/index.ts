@@ -1,3 +1,4 @@
 export * from './schema.js';
 export * from './load.js';
 export { demoConfig } from './demo.js';
+export { defaultApiSocket } from './runtime-dir.js';

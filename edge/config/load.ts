@@ -5,9 +5,11 @@
  * (`channels[1].hq.bitrateKbps`), what was expected and the value found. Nothing starts on
  * an invalid file: the supervisor validates before it allocates a single ring.
  */
+import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { defaultApiSocket } from './runtime-dir.js';
 import { configSchema, type BoxConfig } from './schema.js';
 
 export interface ConfigProblem {
@@ -54,9 +56,11 @@ function describe(issue: z.core.$ZodIssue & { input?: unknown }, raw: unknown): 
 }
 
 /** Validates an already-parsed object. */
-export function validateConfig(raw: unknown, source = 'configuration'): BoxConfig {
+export function validateConfig(raw: unknown, source = 'configuration', baseDir = process.cwd()): BoxConfig {
   const r = configSchema.safeParse(raw, { reportInput: true });
-  if (r.success) return r.data;
+  // Resolved once, here: the box and every CLI that reads this file find the same socket,
+  // whatever folder each runs in.
+  if (r.success) return { ...r.data, api: { socket: resolve(baseDir, r.data.api.socket ?? defaultApiSocket()) } };
   const problems = r.error.issues.map((i) => {
     const path = i.code === 'unrecognized_keys' && i.keys.length === 1 ? [...i.path, i.keys[0]] : i.path;
     return { path: keyPath(path), message: describe(i as never, raw) };
@@ -76,5 +80,5 @@ export function loadConfig(file: string): BoxConfig {
   if (doc.errors.length) {
     throw new ConfigError(file, doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: e.message.split('\n')[0] })));
   }
-  return validateConfig(doc.toJS(), file);
+  return validateConfig(doc.toJS(), file, dirname(resolve(file)));
 }

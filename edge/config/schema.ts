@@ -82,9 +82,13 @@ export const configSchema = z.object({
     dataDir: z.string().min(1),
   }).strict(),
   api: z.object({
-    /** Unix socket of the local API that `orbox status` talks to. */
-    socket: z.string().min(1),
-  }).strict(),
+    /**
+     * Unix socket of the local API that `orbox status` talks to. Default: the machine's fixed
+     * place (edge/config/runtime-dir.ts); a relative path is taken from the configuration
+     * file's folder.
+     */
+    socket: z.string().min(1).optional(),
+  }).strict().default({}),
   channels: z.array(channel).max(16).default([]),
   audio: z.object({ inputs: z.array(audioInput).max(4).default([]) }).strict().default({ inputs: [] }),
   /** Serial (and LAN) medical devices; see edge/devices/config.ts. */
@@ -180,6 +184,7 @@ function checkSnapshots(channels: z.output<typeof channel>[], ctx: z.RefinementC
   });
 }
 
-export type BoxConfig = z.infer<typeof configSchema>;
+/** A validated configuration: the API socket is resolved to an absolute path (validateConfig). */
+export type BoxConfig = Omit<z.infer<typeof configSchema>, 'api'> & { api: { socket: string } };
 export type ChannelConfig = BoxConfig['channels'][number];
 export type AudioInputConfig = BoxConfig['audio']['inputs'][number];

@@ -8,6 +8,7 @@ import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
 import type { CpuLatencyState } from '../lib/cpu-latency.js';
 import type { RingSpec } from '../runtime/index.js';
 import type { ViewerReport } from '../rtp/receiver-reports.js';
+import type { DeviceStatus } from './devices.js';
 
 export interface RingStatus {
   name: string;
@@ -27,6 +28,8 @@ export interface BoxStatus {
   rings: RingStatus[];
   /** The supervisor's CPU wake-up latency request (edge/lib/cpu-latency.ts). */
   cpu?: CpuLatencyState;
+  /** Configured device ports (edge/control/devices.ts). */
+  devices?: DeviceStatus[];
   /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
   video?: {
     profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown;
@@ -94,6 +97,12 @@ export function formatStatus(s: BoxStatus): string {
       const st = s.video.stills?.[ch];
       const still = !st ? 'no stills' : st.ageMs === null ? `stills every ${st.intervalS ?? '?'} s, none yet` : `still ${st.width}x${st.height} ${st.bytes} B, ${(st.ageMs / 1000).toFixed(1)} s old (every ${st.intervalS} s)`;
       lines.push(`  ${ch}: encoder hq ${b?.hq ?? '-'} kbit/s, lq ${b?.lq ?? '-'} kbit/s; ${still}`);
+    }
+  }
+  if (s.devices?.length) {
+    lines.push('');
+    for (const d of s.devices) {
+      lines.push(`device ${d.name} (${d.protocol} on ${d.path}): ${d.state}${d.simulated ? '; SIMULATED: a demo simulator, no patient (samples flagged SIMULATED)' : ''}`);
     }
   }
   lines.push('');

@@ -8,10 +8,11 @@ import { readFileSync, statfsSync } from 'node:fs';
 import { WORKER_NAMES, WorkerState, type HealthTable } from '../lib/health.js';
 import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
 import type { RingSpec } from '../runtime/index.js';
+import type { DeviceStatus } from './devices.js';
 
 export type MetricValues = Record<string, number | bigint | boolean | string | null>;
 
-export function sampleTelemetry(health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[], devices: Map<string, boolean>, dataDir: string): MetricValues {
+export function sampleTelemetry(health: HealthTable, rings: { spec: RingSpec; sab: SharedArrayBuffer }[], devices: readonly DeviceStatus[], dataDir: string): MetricValues {
   const m: MetricValues = {};
   for (const w of WORKER_NAMES) {
     const s = health.snapshot(w);
@@ -22,7 +23,10 @@ export function sampleTelemetry(health: HealthTable, rings: { spec: RingSpec; sa
     const cons = isSlotRing(sab) ? slotRingStats(sab).consumers : ringStats(sab).consumers;
     m[`ring/${spec.name}/overruns`] = cons.reduce((a, c) => a + c.overruns, 0);
   }
-  for (const [port, connected] of devices) m[`device/${port}/connected`] = connected;
+  for (const d of devices) {
+    m[`device/${d.name}/connected`] = d.state === 'connected';
+    m[`device/${d.name}/simulated`] = d.simulated;
+  }
   try {
     const fs = statfsSync(dataDir);
     m['disk/free_bytes'] = fs.bavail * fs.bsize;

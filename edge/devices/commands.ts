@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import type { CommandReporter, CommandState, ProtocolDriver, TerminalCommandState } from './driver.js';
-import type { ClockLike } from './sample.js';
+import type { ClockLike } from '../lib/clock.js';
 
 export const COMMAND_TIMEOUT_MS = 60_000;
 

@@ -44,6 +44,11 @@ export const PortConfigSchema = z
     intervalS: z.number().int().min(1).max(3600).optional(),
     /** MEDIBUS poll period, ms. */
     pollMs: z.number().int().min(100).max(60_000).optional(),
+    /**
+     * The device on this port is a simulator (the demo's monitor), not a patient's: every sample
+     * is flagged SIMULATED, and status and telemetry say so.
+     */
+    simulated: z.boolean().optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -4,7 +4,8 @@
  * the clock directly: everything comes through its DriverHost, so a test drives it byte by byte
  * with a controlled clock, and replay runs the same decoder with a host that cannot write.
  */
-import type { ConnectionState, Protocol, SampleDraft, Timestamp } from './sample.js';
+import type { Timestamp } from '../lib/clock.js';
+import type { ConnectionState, Protocol, SampleDraft } from './sample.js';
 
 /** States of a remote command (SDC invocation states plus the product's invalid/unsupported). */
 export type CommandState = 'waiting' | 'started' | 'finished' | 'failed' | 'cancelled' | 'invalid' | 'unsupported';

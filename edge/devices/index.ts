@@ -19,7 +19,8 @@ export { createDriver } from './drivers.js';
 import { ConfigError } from './errors.js';
 import { createDriver } from './drivers.js';
 import { RawLogWriter } from './raw-log.js';
-import { completeSample, type ClockLike, type ConnectionState, type Protocol, type SampleDraft, type Timestamp, type VitalSample } from './sample.js';
+import type { ClockLike, Timestamp } from '../lib/clock.js';
+import { StateFlag, completeSample, type ConnectionState, type Protocol, type SampleDraft, type VitalSample } from './sample.js';
 import { SerialTransport, type PortTransport, type TransportFactory } from './transport.js';
 import { isUdpPath } from './port-path.js';
 import { UdpTransport } from './udp-transport.js';
@@ -251,7 +252,9 @@ class PortRunner {
 
   private push(d: SampleDraft): void {
     this.seq++;
-    this.svc.onSample(completeSample({ ...d, ...(this.deviceId && !d.deviceId ? { deviceId: this.deviceId } : {}) }, this.cfg.name, this.cfg.protocol, this.seq));
+    const s = completeSample({ ...d, ...(this.deviceId && !d.deviceId ? { deviceId: this.deviceId } : {}) }, this.cfg.name, this.cfg.protocol, this.seq);
+    if (this.cfg.simulated) s.stateFlags |= StateFlag.SIMULATED;
+    this.svc.onSample(s);
   }
 }
 

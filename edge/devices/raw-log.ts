@@ -12,7 +12,8 @@
  * ends the read cleanly.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
-import type { Protocol, Timestamp } from './sample.js';
+import type { Timestamp } from '../lib/clock.js';
+import type { Protocol } from './sample.js';
 
 export const RAW_MAGIC = 'ORBXRAW1';
 const HEADER = 16;

@@ -15,7 +15,8 @@ import type { DriverHost } from './driver.js';
 import { toCsvLines, toWebVtt } from './export.js';
 import { createDriver } from './drivers.js';
 import { parseRawCapture } from './raw-log.js';
-import { completeSample, PROTOCOLS, type Protocol, type SampleDraft, type Timestamp, type VitalSample } from './sample.js';
+import type { Timestamp } from '../lib/clock.js';
+import { completeSample, PROTOCOLS, type Protocol, type SampleDraft, type VitalSample } from './sample.js';
 import { readVitalsTrack } from './track.js';
 import { sampleToJson } from './vitals-codec.js';
 

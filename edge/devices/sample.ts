@@ -25,6 +25,8 @@ export const StateFlag = {
   OUT_OF_RANGE: 64,
   NOT_UPDATED: 128,
   ALARM_ACTIVE: 256,
+  /** Set by the box on every sample of a port configured `simulated` (the demo's monitor): no patient. */
+  SIMULATED: 512,
 } as const;
 
 export interface VitalSample {
@@ -105,13 +107,3 @@ export function completeSample(d: SampleDraft, port: string, protocol: Protocol,
  * - closed: close() was called
  */
 export type ConnectionState = 'connecting' | 'associating' | 'connected' | 'silent' | 'disconnected' | 'closed';
-
-export interface Timestamp {
-  readonly wallNs: bigint;
-  readonly monoNs: bigint;
-}
-
-/** A time source: BoxClock satisfies it; tests inject their own. */
-export interface ClockLike {
-  now(): Timestamp;
-}

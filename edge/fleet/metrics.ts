@@ -39,7 +39,7 @@ export interface MetricLayout {
 /**
  * The usual metric set of a box. Per worker: `worker/<w>/healthy`, `worker/<w>/restarts`;
  * per ring: `ring/<r>/overruns`; per channel: `channel/<c>/fps`, `channel/<c>/bitrate`,
- * `channel/<c>/dropped_frames`; per device: `device/<d>/connected`; and `recording/state`,
+ * `channel/<c>/dropped_frames`; per device: `device/<d>/connected` and `device/<d>/simulated`; and `recording/state`,
  * `recording/case_id`, `disk/free_bytes`, `system/temperature_c` (null where not readable).
  */
 export function standardMetrics(layout: MetricLayout): MetricDefinition[] {
@@ -56,7 +56,11 @@ export function standardMetrics(layout: MetricLayout): MetricDefinition[] {
     defs.push({ name: `channel/${c}/bitrate`, type: 'int', unit: 'bit/s', deadband: 100_000 });
     defs.push({ name: `channel/${c}/dropped_frames`, type: 'int' });
   }
-  for (const d of layout.devices ?? []) defs.push({ name: `device/${d}/connected`, type: 'bool' });
+  for (const d of layout.devices ?? []) {
+    defs.push({ name: `device/${d}/connected`, type: 'bool' });
+    // True for a simulator (the demo's monitor): the console must not take its vitals for a patient's.
+    defs.push({ name: `device/${d}/simulated`, type: 'bool' });
+  }
   defs.push({ name: 'recording/state', type: 'string' });
   defs.push({ name: 'recording/case_id', type: 'string' });
   defs.push({ name: 'disk/free_bytes', type: 'int', unit: 'B', deadband: 64 * 1024 * 1024 });

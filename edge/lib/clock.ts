@@ -24,6 +24,11 @@ export interface Timestamp {
   readonly monoNs: bigint;
 }
 
+/** A time source: BoxClock satisfies it; tests inject their own. */
+export interface ClockLike {
+  now(): Timestamp;
+}
+
 /** Reads the wall clock and the monotonic clock as close together as this runtime allows. */
 export function takeAnchor(): ClockAnchor {
   const m0 = process.hrtime.bigint();

@@ -18,6 +18,7 @@ import { LocalApi } from '../control/local-api.js';
 import { collectStatus } from '../control/status.js';
 import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
+import { DevicePorts } from '../control/devices.js';
 import type { FleetLink } from '../fleet/index.js';
 import { Recordings } from '../control/recordings.js';
 import { FLEET_THUMBNAIL_MAX_BYTES, StillError, Stills, describeStill } from '../control/stills.js';
@@ -36,8 +37,7 @@ let recordings: Recordings | undefined;
 let stills: Stills | undefined;
 let localCommands = 0;
 const startedMs = Date.now() - Math.round(performance.now());
-/** Device port -> connected, from device-data's events. */
-const devices = new Map<string, boolean>();
+let devices: DevicePorts | undefined;
 
 /** A command from the local API, through the same router as the fleet's; refused -> thrown. */
 async function runLocal(body: CommandBody): Promise<RouterResult> {
@@ -54,7 +54,7 @@ function methods(ctx: WorkerContext) {
       ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? [], ctx.boot.cpuLatency),
       video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
-      devices: Object.fromEntries(devices),
+      devices: devices?.status(),
     }),
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
@@ -156,7 +156,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   telemetryTimer = setInterval(() => {
     const current = recordings?.currentCase;
     fleet!.setMetrics({
-      ...sampleTelemetry(ctx.health, rings, devices, ctx.config.box.dataDir),
+      ...sampleTelemetry(ctx.health, rings, devices!.status(), ctx.config.box.dataDir),
       'recording/state': current ? 'recording' : 'idle',
       'recording/case_id': current?.uid ?? '',
     });
@@ -167,6 +167,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
 runWorker({
   async start(ctx) {
     router = new CommandRouter(ctx);
+    devices = new DevicePorts(ctx.config.devices.ports);
     recordings = new Recordings({ dataDir: ctx.config.box.dataDir, log: ctx.log });
     recordings.start();
     const rec = recordings;
@@ -214,6 +215,6 @@ runWorker({
     stills?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
     if (router?.onEvent(e as never)) return;
-    if (e.type === 'device' && e.event?.type === 'state' && e.event.port) devices.set(e.event.port, e.event.state === 'connected');
+    if (e.type === 'device' && e.event) devices?.onEvent(e.event);
   },
 });

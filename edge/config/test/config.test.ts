@@ -85,3 +85,14 @@ t.test('orbox refuses to start on a malformed file: exit 2, the key path on stde
   t.equal(ok.status, 0);
   t.match(ok.stdout, /valid \(box or-7, 1 channels/);
 });
+
+t.test('the local API socket: resolved once, from the file\'s folder or the machine\'s fixed place', async (t) => {
+  const { defaultApiSocket } = await import('../index.js');
+  const rel = loadConfig(file('rel.yaml', good.replace('socket: /tmp/orbox-7/orbox.sock', 'socket: run/box.sock')));
+  t.equal(rel.api.socket, join(dir, 'run/box.sock'), 'a relative socket is taken from the configuration file\'s folder, not the caller\'s');
+  const none = validateConfig({ box: { id: 'x', dataDir: 'd' } });
+  t.equal(none.api.socket, defaultApiSocket(), 'no socket named: the machine\'s fixed one');
+  t.equal(defaultApiSocket({ ORBOX_RUNTIME_DIR: '/tmp/r' }, 1000), '/tmp/r/orbox.sock');
+  t.equal(defaultApiSocket({}, 0), '/run/orbox/orbox.sock', 'root: /run/orbox');
+  t.match(defaultApiSocket({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), /^\/run\/(user\/1000\/)?orbox\/orbox\.sock$/, 'a user: their runtime directory (or /run/orbox where the service made it)');
+});

@@ -29,3 +29,21 @@ t.test('a stream whose mount failed is shown as not playable, with the reason', 
   t.match(lq, /NOT PLAYABLE: mount failed: bind EADDRINUSE 0\.0\.0\.0:20002/);
   t.notMatch(lq, /frames sent/, 'no counters that would suggest it plays');
 });
+
+t.test('a simulated device port is shown as such in status and in telemetry', async (t) => {
+  const { sampleTelemetry } = await import('../telemetry.js');
+  const { HealthTable, createHealthTable } = await import('../../lib/health.js');
+  const { DevicePorts } = await import('../devices.js');
+  const ports = new DevicePorts([
+    { name: 'monitor', path: '/dev/pts/7', protocol: 'intellivue', simulated: true },
+    { name: 'anesthesia', path: '/dev/ttyUSB1', protocol: 'medibus' },
+  ]);
+  t.ok(ports.onEvent({ type: 'state', port: 'monitor', state: 'connected' }));
+  t.notOk(ports.onEvent({ type: 'gap', port: 'monitor' }), 'only state events change a port');
+  const s: BoxStatus = { box: { id: 'or-3', room: '', healthy: true, uptimeMs: 1000, pid: 1 }, workers: [], rings: [], devices: ports.status() };
+  const text = formatStatus(s);
+  t.match(text, /device monitor \(intellivue on \/dev\/pts\/7\): connected; SIMULATED: a demo simulator, no patient/);
+  t.match(text, /device anesthesia \(medibus on \/dev\/ttyUSB1\): connecting$/m);
+  const m = sampleTelemetry(new HealthTable(createHealthTable()), [], ports.status(), '/nonexistent');
+  t.same([m['device/monitor/connected'], m['device/monitor/simulated'], m['device/anesthesia/connected'], m['device/anesthesia/simulated']], [true, true, false, false]);
+});

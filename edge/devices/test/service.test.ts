@@ -11,7 +11,7 @@ import type { CommandReporter, ProtocolDriver } from '../driver.js';
 import { DeviceDataService, type DeviceEvent } from '../index.js';
 import { encodeRawCapture } from '../raw-log.js';
 import { registerDevicesCommands, replayCapture } from '../replay.js';
-import { completeSample, type VitalSample } from '../sample.js';
+import { StateFlag, completeSample, type VitalSample } from '../sample.js';
 import { readVitalsTrack, VitalsTrackWriter } from '../track.js';
 import { toCsv, toWebVtt } from '../export.js';
 import { decodeVitalSample, encodeVitalSample } from '../vitals-codec.js';
@@ -285,4 +285,24 @@ t.test('service: sequence numbers, port lost -> gap marked, reconnect with backo
   await svc.close();
   t.equal(svc.status()[0]!.state, 'closed');
   t.equal((await svc.command({ transactionId: 'y', port: 'mon', action: 'poll.numerics' })).state, 'cancelled');
+});
+
+t.test('service: every sample of a port configured simulated is flagged SIMULATED, and no other port\'s', async (t) => {
+  const samples: VitalSample[] = [];
+  const svc = new DeviceDataService({
+    ports: [{ name: 'demo', path: 'mem', protocol: 'intellivue', simulated: true }, { name: 'real', path: 'mem', protocol: 'intellivue' }],
+    onSample: (s) => samples.push(s),
+    transportFactory: () => new MemTransport(),
+    tickMs: 20,
+  });
+  t.teardown(() => svc.close());
+  svc.start();
+  const end = Date.now() + 5000;
+  while (Date.now() < end && !(['demo', 'real'].every((p) => samples.filter((s) => s.port === p && s.label === 'HR').length >= 2))) await new Promise((r) => setTimeout(r, 10));
+  const of = (port: string) => samples.filter((s) => s.port === port);
+  t.ok(of('demo').length >= 2 && of('real').length >= 2, 'both ports deliver');
+  t.ok(of('demo').every((s) => s.stateFlags & StateFlag.SIMULATED), 'the simulated port: every sample flagged');
+  t.ok(of('real').every((s) => !(s.stateFlags & StateFlag.SIMULATED)), 'the other port: none');
+  const back = decodeVitalSample(encodeVitalSample(of('demo')[0]!));
+  t.ok(back.stateFlags & StateFlag.SIMULATED, 'the flag survives the vitals ring and track encoding');
 });
