@@ -28,7 +28,8 @@ import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { RecordMeta } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
-import { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, readJpegInfo } from '../video/index.js';
+import { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL } from '../lib/record-kinds.js';
+import { readJpegInfo } from '../video/index.js';
 import { stillPath, utcStamp, writeStillFile, type StillRecord } from '../recording/index.js';
 import type { WorkerEvent } from '../runtime/index.js';
 

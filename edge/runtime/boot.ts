@@ -50,4 +50,3 @@ export type ToSupervisor =
 /** Messages the supervisor posts to a worker (parentPort); lifecycle only. */
 export type FromSupervisor = { type: 'stop'; deadlineMs: number };
 
-export const INBOX_KIND_JSON = 1;

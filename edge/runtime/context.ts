@@ -16,7 +16,8 @@ import { HealthTable, WorkerState, type WorkerName } from '../lib/health.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { RingConsumer, RingProducer, SlotConsumer, SlotProducer, READ_EMPTY, type RecordMeta } from '../lib/ring/index.js';
 import type { BoxConfig } from '../config/index.js';
-import { INBOX_KIND_JSON, type FromSupervisor, type InboxMessage, type ToSupervisor, type WorkerBoot, type WorkerEvent } from './boot.js';
+import { INBOX_KIND_JSON } from '../lib/record-kinds.js';
+import type { FromSupervisor, InboxMessage, ToSupervisor, WorkerBoot, WorkerEvent } from './boot.js';
 
 export interface WorkerContext {
   readonly name: WorkerName;

@@ -22,7 +22,8 @@ import { BoxClock, takeAnchor, type ClockAnchor } from '../lib/clock.js';
 import { Fault, HealthTable, WORKER_NAMES, WorkerState, createHealthTable, type WorkerName } from '../lib/health.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { RingProducer, createRing, createSlotRing, FLAG_SYNC } from '../lib/ring/index.js';
-import { INBOX_KIND_JSON, countFailure, planRings, type InboxMessage, type RingAttachment, type RingSpec, type ToSupervisor, type WorkerBoot } from '../runtime/index.js';
+import { INBOX_KIND_JSON } from '../lib/record-kinds.js';
+import { countFailure, planRings, type InboxMessage, type RingAttachment, type RingSpec, type ToSupervisor, type WorkerBoot } from '../runtime/index.js';
 import { requestCpuWakeLatency, type CpuLatencyRequest } from '../lib/cpu-latency.js';
 import { systemdNotifier, type Notifier } from './sd-notify.js';
 

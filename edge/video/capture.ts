@@ -29,12 +29,11 @@ import { GstPipeline } from '../gst/index.js';
 import { Backoff } from '../lib/backoff.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
+import { FRAME_KIND_RAW } from '../lib/record-kinds.js';
 import { copyIntoShared, type SlotClaim, type SlotProducer } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { clockText, drawText, frameBytes, solidFrame, textScale, textWidth, type Yuv420Format } from './overlay.js';
 
-/** Slot meta kind of a raw 4:2:0 frame. */
-export const FRAME_KIND_RAW = 1;
 /** Slot meta flag: a slate frame, not the source's. */
 export const FRAME_FLAG_SLATE = 1;
 

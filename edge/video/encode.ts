@@ -21,7 +21,7 @@
  *   the box clock's mapping of that monotonic time).
  * - Records: kind RECORD_KIND_H264_AU, one Annex B access unit each (SPS/PPS repeated before
  *   every IDR by h264parse), FLAG_SYNC on keyframes. Stills: RECORD_KIND_JPEG_STILL and
- *   RECORD_KIND_JPEG_THUMBNAIL (edge/video/snapshot.ts), one JPEG each, FLAG_SYNC, stamped
+ *   RECORD_KIND_JPEG_THUMBNAIL (edge/lib/record-kinds.ts), one JPEG each, FLAG_SYNC, stamped
  *   with the capture time of their frame: jpegenc adds no offset and videorate passes the
  *   frame's own PTS, so PTS + `baseMono` is that frame's capture time, exactly the time its
  *   hq/lq access units carry. A still larger than its ring is counted (`tooLarge`) and dropped.
@@ -45,14 +45,14 @@ import { GstPipeline, type GstAppSink } from '../gst/index.js';
 import { ENCODER_FACTS, buildChannelPipeline, type H264Role, type Profile } from '../../gst-pipelines/index.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
+import { RECORD_KIND_H264_AU, RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL } from '../lib/record-kinds.js';
 import { FLAG_SYNC, RecordTooLargeError, type RingProducer, type SlotConsumer } from '../lib/ring/index.js';
 import { SegmentSyncer, parseSegmentPath, prepareRecordingDir, recordingLocation, type SegmentExtension } from '../recording/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { bitrateProperty, channelProfile } from './profile.js';
-import { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, snapshotGeometry } from './snapshot.js';
+import { snapshotGeometry } from './snapshot.js';
 
 /** Record kind of one H.264 access unit (Annex B) in an encoded ring. */
-export const RECORD_KIND_H264_AU = 1;
 
 export interface EncoderRecording {
   /** Root folder of recordings (segments go to <root>/<channel>/<yyyymmdd>/). */

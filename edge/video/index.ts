@@ -6,16 +6,14 @@
 import { join } from 'node:path';
 import type { BoxConfig } from '../config/index.js';
 
-export { ChannelCapture, sourceDescription, FRAME_KIND_RAW, FRAME_FLAG_SLATE } from './capture.js';
+export { ChannelCapture, sourceDescription, FRAME_FLAG_SLATE } from './capture.js';
 export type { CaptureOptions, CaptureStats, CaptureEvent, CaptureState } from './capture.js';
-export { ChannelEncoder, RECORD_KIND_H264_AU } from './encode.js';
+export { ChannelEncoder } from './encode.js';
 export type { EncoderOptions, EncoderStats, EncoderRecording, EncoderEvent, SnapshotStats } from './encode.js';
-export { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, THUMBNAIL_WIDTH, snapshotGeometry, snapshotIntervalS, snapshotRingBytes } from './snapshot.js';
+export { THUMBNAIL_WIDTH, snapshotGeometry, snapshotIntervalS, snapshotRingBytes } from './snapshot.js';
 export type { PictureSize, SnapshotGeometry } from './snapshot.js';
 export { readJpegInfo } from './jpeg.js';
 export type { JpegInfo } from './jpeg.js';
-export { StreamSender } from './send.js';
-export type { SenderOptions, SenderStats } from './send.js';
 export { channelProfile, bitrateProperty } from './profile.js';
 
 /** The RTSP URLs of every channel's streams, as a viewer on this host would use them. */

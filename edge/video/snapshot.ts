@@ -16,11 +16,6 @@
  */
 import type { ChannelConfig } from '../config/index.js';
 
-/** Record kind of a full-size JPEG still in `snap.<channel>`. */
-export const RECORD_KIND_JPEG_STILL = 2;
-/** Record kind of the thumbnail JPEG of the still with the same capture time. */
-export const RECORD_KIND_JPEG_THUMBNAIL = 3;
-
 /**
  * Width of thumbnails, px. Measured with the profiles' jpegenc quality 85: 320x180 is 2-8 KB
  * for a scope or room picture and 38 KB for pure noise, the worst case, which keeps a fleet

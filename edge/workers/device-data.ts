@@ -15,10 +15,9 @@ import { mkdirSync } from 'node:fs';
 import type { DeviceDataService, VitalsTrackWriter, DeviceEvent, VitalSample } from '../devices/index.js';
 import { FLAG_SYNC } from '../lib/ring/index.js';
 import { recordingLocation } from '../recording/naming.js';
+import { VITALS_KIND_SAMPLE } from '../lib/record-kinds.js';
 import { runWorker, type WorkerContext } from '../runtime/index.js';
 
-/** Record kind of a protobuf VitalSample in the vitals ring. */
-export const VITALS_KIND_SAMPLE = 1;
 
 let service: DeviceDataService | undefined;
 let track: VitalsTrackWriter | undefined;

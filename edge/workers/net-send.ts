@@ -12,7 +12,7 @@
  */
 import { Backoff } from '../lib/backoff.js';
 import { RtspOut } from '../net/rtsp/index.js';
-import { StreamSender } from '../video/send.js';
+import { StreamSender } from '../net/stream-sender.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 
 let out: RtspOut | undefined;

@@ -17,7 +17,8 @@ import { allProfiles } from '../../../gst-pipelines/index.js';
 import { validateConfig } from '../../config/index.js';
 import { BoxClock } from '../../lib/clock.js';
 import { RingConsumer, RingProducer, SlotConsumer, SlotProducer, createRing, createSlotRing, type RingRecord } from '../../lib/ring/index.js';
-import { ChannelEncoder, RECORD_KIND_H264_AU, RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL, readJpegInfo, snapshotRingBytes } from '../index.js';
+import { RECORD_KIND_H264_AU, RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL } from '../../lib/record-kinds.js';
+import { ChannelEncoder, readJpegInfo, snapshotRingBytes } from '../index.js';
 import { decodeJpeg } from '../../../test-rig/video/helpers.js';
 
 const W = 640, H = 360, FPS = 30;

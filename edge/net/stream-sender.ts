@@ -25,8 +25,8 @@ import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { FLAG_SYNC, READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
 import { H264Packetizer, NalSpans, NAL_PPS, NAL_SPS, ReceiverReports, encodeSenderReportCompound, nalType, splitAnnexB, type ViewerReport } from '../rtp/index.js';
-import type { RtspOut, RtspStreamHandle, StreamRole } from '../net/rtsp/index.js';
-import { RECORD_KIND_H264_AU } from './encode.js';
+import type { RtspOut, RtspStreamHandle, StreamRole } from './rtsp/index.js';
+import { RECORD_KIND_H264_AU } from '../lib/record-kinds.js';
 
 export interface SenderOptions {
   channel: string;
