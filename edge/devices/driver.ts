@@ -71,7 +71,7 @@ export interface DriverOptions {
 /** A frame sink used by the framers: the view is valid only during the call. */
 export type FrameSink = (frame: Uint8Array) => void;
 
-/** Common framer shape (the Transform wrapper in framer-stream.ts wraps any of them). */
+/** Common framer shape: each protocol's byte stream -> frames, bounded (the drivers push every chunk a transport reads). */
 export interface Framer {
   push(chunk: Uint8Array, onFrame: FrameSink): void;
   reset(): void;

@@ -26,14 +26,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** In-flight work failed because the service or the port was closed. */
-export class ClosedError extends Error {
-  override readonly name = 'ClosedError';
-  constructor(what: string) {
-    super(`${what} closed`);
-  }
-}
-
 /** Bounds-checked big/little endian reader over one frame: every read checks its length first. */
 export class FrameReader {
   pos: number;

@@ -11,7 +11,7 @@
  * tool, e.g. socat -x or `cat /dev/ttyUSB0`), with no read times. A torn last chunk (power cut)
  * ends the read cleanly.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, writeSync } from 'node:fs';
 import type { Timestamp } from '../lib/clock.js';
 import type { Protocol } from './sample.js';
 
@@ -58,10 +58,6 @@ export function parseRawCapture(file: Uint8Array): RawCapture {
     p += CHUNK_HEADER + n;
   }
   return { ...(protocol ? { protocol } : {}), chunks, tornTail };
-}
-
-export function readRawCapture(path: string): RawCapture {
-  return parseRawCapture(new Uint8Array(readFileSync(path)));
 }
 
 /** Encodes chunks as a capture file (tests, tools). */

@@ -23,6 +23,7 @@
  */
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
+import { quantile, sortedCopy } from '../lib/stats.js';
 import { FLAG_SYNC, READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
 import { H264Packetizer, NalSpans, NAL_PPS, NAL_SPS, ReceiverReports, encodeSenderReportCompound, nalType, splitAnnexB, type ViewerReport } from '../rtp/index.js';
 import type { RtspOut, RtspStreamHandle, StreamRole } from './rtsp/index.js';
@@ -80,8 +81,8 @@ export class StreamSender {
   }
 
   stats(): SenderStats {
-    const a = [...this.lat].sort((x, y) => x - y);
-    const q = (p: number): number => (a.length ? Math.round(a[Math.min(a.length - 1, Math.floor(p * a.length))] * 100) / 100 : 0);
+    const a = sortedCopy(this.lat);
+    const q = (p: number): number => Math.round(quantile(a, p) * 100) / 100;
     return {
       url: this.url, mounted: this.handle?.mounted ?? false, mountError: this.handle?.mountError ?? null, ...this.st, dropped: this.handle?.dropped ?? 0,
       viewers: this.reports?.snapshot(this.o.clock.wallNs()) ?? [],

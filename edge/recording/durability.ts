@@ -20,9 +20,9 @@
  * buffer, on the streaming thread: a slow medium stalls the encoder), and short segments
  * (a new file per second costs more than syncing one).
  *
- * fdatasync runs on the libuv threadpool: one short call per open segment per period. With
- * the binding's blocking pulls also on that pool (see reference/gstreamer-from-node.md), the
- * worker must size UV_THREADPOOL_SIZE for both; a sync that waits shows up in `stats()`.
+ * fdatasync runs on the libuv threadpool: one short call per open segment per period. The
+ * GStreamer binding keeps off that pool (edge/gst), so the syncs share it only with the
+ * worker's other file I/O; a sync that waits shows up in `stats()`.
  *
  * Lifecycle: constructor validates; `start()` starts the loop; `segmentOpened/Closed` follow
  * splitmuxsink's fragment-opened/closed bus messages; `close()` (idempotent) syncs and
@@ -30,6 +30,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { quantile, sortedCopy } from '../lib/stats.js';
 import { fsyncDir } from './naming.js';
 
 export interface SyncPoint {
@@ -120,9 +121,8 @@ export class SegmentSyncer {
   }
 
   stats(): SyncStats {
-    const d = [...this.durations].sort((a, b) => a - b);
-    const q = (x: number): number => (d.length ? d[Math.min(d.length - 1, Math.floor(x * d.length))] : 0);
-    return { syncs: d.length, failures: this.failures, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: d.length ? d[d.length - 1] : 0 };
+    const d = sortedCopy(this.durations);
+    return { syncs: d.length, failures: this.failures, p50Ms: quantile(d, 0.5), p99Ms: quantile(d, 0.99), maxMs: d.length ? d[d.length - 1] : 0 };
   }
 
   /** Syncs every open segment now. */

@@ -16,6 +16,7 @@ import { IntelliVueMonitorCore, IntelliVueSimulator } from '../devices/intellivu
 import { MedibusDeviceCore, MedibusSimulator } from '../devices/medibus-sim.js';
 import { S5MonitorCore } from '../devices/s5-sim.js';
 import { VirtualLink } from '../devices/loopback.js';
+import { quantile } from '../../edge/lib/stats.js';
 
 interface Case {
   name: string;
@@ -86,9 +87,7 @@ function decodeRate(c: Case): void {
   );
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+const pct = (sorted: number[], p: number): number => quantile(sorted, p / 100);
 
 async function commandLatency(name: string, protocol: 'intellivue' | 'medibus', action: string, args: Record<string, unknown>, n: number): Promise<void> {
   const pty = await createPtyPair();

@@ -21,13 +21,12 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { FleetConsole, MetricSet, disableNagle, encodeBirth, encodeTelemetry, standardMetrics } from '../../edge/fleet/index.js';
 import { boxLinkConfig, consoleConfig, startLocalBroker } from '../fleet/index.js';
+import { quantile } from '../../edge/lib/stats.js';
 
 const COMMANDS = 1000;
 const WARMUP = 50;
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+const pct = (sorted: number[], p: number): number => quantile(sorted, p / 100);
 const ms = (v: number) => v.toFixed(2);
 
 async function main(): Promise<void> {

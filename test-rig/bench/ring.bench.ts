@@ -21,6 +21,7 @@ import { Worker, MessageChannel } from 'node:worker_threads';
 import { demoConfig } from '../../edge/config/demo.js';
 import { createRing, createSlotRing } from '../../edge/lib/ring/index.js';
 import { requestCpuWakeLatency, type CpuLatencyState } from '../../edge/lib/cpu-latency.js';
+import { quantile, sortedCopy } from '../../edge/lib/stats.js';
 
 /** Records per publish() in the burst figure: a device message's samples, a frame's RTP packets. */
 const BURST = 16;
@@ -35,8 +36,8 @@ function thread(data: Record<string, unknown>, transfer: readonly unknown[] = []
   });
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+const median = (xs: number[]) => quantile(sortedCopy(xs), 0.5);
+const pct = (xs: number[], p: number) => quantile(sortedCopy(xs), p / 100);
 const fmt = (x: number, d = 0) => x.toFixed(d);
 
 async function ringRate(batch: boolean, burst: number): Promise<number> {
