@@ -13,7 +13,7 @@ DEB_PACKAGES := \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
   bmap-tools socat ffmpeg sqlite3 python3
 
-.PHONY: all setup deps-deb deps-npm build run test bench status clean
+.PHONY: all setup deps-deb deps-npm build run test bench layers status clean
 
 all: build
 
@@ -45,6 +45,10 @@ status: build
 
 test: build
 	node dist/test-rig/run-tests.js $(TESTS)
+
+# Every folder of edge/ and gst-pipelines/ has a layer; imports only run downward (README: Layout).
+layers: build
+	node dist/test-rig/layers/check.js
 
 bench: build
 	node dist/test-rig/bench/run-bench.js $(BENCH)
