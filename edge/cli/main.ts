@@ -27,10 +27,11 @@ import { registerFleetCommands } from '../fleet/index.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
- * simulated patient monitor speaking IntelliVue on a pseudo-terminal (from test-rig).
+ * simulated patient monitor speaking IntelliVue on a pseudo-terminal (edge/demo/monitor.ts),
+ * its port configured `simulated` so nothing it sends passes for a patient's.
  */
 async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> }> {
-  const child = spawn(process.execPath, [new URL('../../test-rig/devices/demo-monitor.js', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [new URL('../demo/monitor.js', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const { path } = JSON.parse(line) as { path: string };
   return {

@@ -7,8 +7,8 @@
  */
 import { asciiBytes, encodeMessage, encodeRealtime, ESC, MedibusFramer, NAK, SOH } from '../../edge/devices/medibus/frame.js';
 import { formatCurveIds, formatMeasured, formatRealtimeConfig, MB, parseCurveIds, type CurveConfig } from '../../edge/devices/medibus/codec.js';
-import { VitalsScript } from './script.js';
-import { PtySimulator } from './sim-port.js';
+import { VitalsScript } from '../../edge/demo/script.js';
+import { PtySimulator } from '../../edge/demo/sim-port.js';
 
 export interface MedibusSimOptions {
   script?: VitalsScript;

@@ -8,8 +8,8 @@
  */
 import { encodeS5Frame, S5Framer } from '../../edge/devices/s5/frame.js';
 import { ALARM_SUBRECORD_LEN, buildRecord, MAINTYPE, parseHeader, PHDB_SUBRECORD_LEN } from '../../edge/devices/s5/record.js';
-import { VitalsScript } from './script.js';
-import { PtySimulator } from './sim-port.js';
+import { VitalsScript } from '../../edge/demo/script.js';
+import { PtySimulator } from '../../edge/demo/sim-port.js';
 
 export interface S5SimOptions {
   script?: VitalsScript;

@@ -13,7 +13,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { mulberry32 } from '../devices/prng.js';
+import { mulberry32 } from '../../edge/demo/prng.js';
 
 export interface LossyRtspProxyOptions {
   /** The real RTSP server. */

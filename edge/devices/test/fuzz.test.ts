@@ -12,11 +12,11 @@ import { S5Driver } from '../s5/driver.js';
 import { encodeS5Frame, MAX_RECORD } from '../s5/frame.js';
 import { MedibusDriver } from '../medibus/driver.js';
 import { encodeMessage, MAX_MESSAGE } from '../medibus/frame.js';
-import { IntelliVueMonitorCore } from '../../../test-rig/devices/intellivue-sim.js';
+import { IntelliVueMonitorCore } from '../../demo/intellivue-sim.js';
 import { S5MonitorCore } from '../../../test-rig/devices/s5-sim.js';
 import { MedibusDeviceCore } from '../../../test-rig/devices/medibus-sim.js';
 import { VirtualLink } from '../../../test-rig/devices/loopback.js';
-import { mulberry32 } from '../../../test-rig/devices/prng.js';
+import { mulberry32 } from '../../demo/prng.js';
 import type { Protocol } from '../sample.js';
 
 const INPUTS = Number(process.env['ORBOX_FUZZ_INPUTS'] ?? 100_000);

@@ -7,9 +7,9 @@ import { buildExtendedPoll, buildMdsCreateResult, decodeMonitorMessage, NOM, ROR
 import { IntelliVueDriver } from '../intellivue/driver.js';
 import { U32Unwrapper } from '../time-math.js';
 import { StateFlag } from '../sample.js';
-import { IntelliVueMonitorCore } from '../../../test-rig/devices/intellivue-sim.js';
+import { IntelliVueMonitorCore } from '../../demo/intellivue-sim.js';
 import { VirtualLink } from '../../../test-rig/devices/loopback.js';
-import { VitalsScript } from '../../../test-rig/devices/script.js';
+import { VitalsScript } from '../../demo/script.js';
 
 const hex = (s: string) => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const MDS_RESULT = hex('c0 11 01 00 1c e1 00 00 02 00 02 00 14 00 01 00 01 00 0e 00 21 00 00 00 00 00 0a bd 00 0d 06 00 00 39 17 c1');

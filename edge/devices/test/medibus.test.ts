@@ -7,7 +7,7 @@ import { DecodeError } from '../errors.js';
 import { StateFlag } from '../sample.js';
 import { MedibusDeviceCore } from '../../../test-rig/devices/medibus-sim.js';
 import { VirtualLink } from '../../../test-rig/devices/loopback.js';
-import { VitalsScript } from '../../../test-rig/devices/script.js';
+import { VitalsScript } from '../../demo/script.js';
 
 function feed(chunks: Uint8Array[]) {
   const f = new MedibusFramer();

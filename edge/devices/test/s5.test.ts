@@ -8,7 +8,7 @@ import { DecodeError } from '../errors.js';
 import { StateFlag } from '../sample.js';
 import { S5MonitorCore } from '../../../test-rig/devices/s5-sim.js';
 import { VirtualLink } from '../../../test-rig/devices/loopback.js';
-import { VitalsScript } from '../../../test-rig/devices/script.js';
+import { VitalsScript } from '../../demo/script.js';
 
 function run(chunks: Uint8Array[]): { out: Uint8Array[]; f: S5Framer } {
   const f = new S5Framer();

@@ -16,8 +16,8 @@ import { readVitalsTrack, VitalsTrackWriter } from '../track.js';
 import { toCsv, toWebVtt } from '../export.js';
 import { decodeVitalSample, encodeVitalSample } from '../vitals-codec.js';
 import type { PortTransport } from '../transport.js';
-import { IntelliVueMonitorCore } from '../../../test-rig/devices/intellivue-sim.js';
-import { VitalsScript } from '../../../test-rig/devices/script.js';
+import { IntelliVueMonitorCore } from '../../demo/intellivue-sim.js';
+import { VitalsScript } from '../../demo/script.js';
 
 const fakeClock = (startNs = 1_700_000_000_000_000_000n) => {
   let mono = 0n;

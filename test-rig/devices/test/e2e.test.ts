@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { BoxClock } from '../../../edge/lib/clock.js';
 import { DeviceDataService, type DeviceEvent, type PortConfigInput, type VitalSample } from '../../../edge/devices/index.js';
 import { readVitalsTrack, VitalsTrackWriter } from '../../../edge/devices/track.js';
-import { createPtyPair } from '../pty.js';
-import { IntelliVueSimulator } from '../intellivue-sim.js';
+import { createPtyPair } from '../../../edge/demo/pty.js';
+import { IntelliVueSimulator } from '../../../edge/demo/intellivue-sim.js';
 import { S5Simulator } from '../s5-sim.js';
 import { MedibusSimulator } from '../medibus-sim.js';
-import { VitalsScript } from '../script.js';
+import { VitalsScript } from '../../../edge/demo/script.js';
 
 // A box clock anchored far from the machine's wall clock: samples stamped with it prove the
 // injected clock is the one used.

@@ -1,7 +1,7 @@
 /** Shared by the ring tests and their worker threads: seeded PRNG and checkable payloads. */
 
 /** Seeded PRNG that drives the schedules (shared with the device simulators and fuzzers). */
-import { mulberry32 as prng } from '../../../../test-rig/devices/prng.js';
+import { mulberry32 as prng } from '../../../demo/prng.js';
 export { prng };
 
 /** Fills `dst` with bytes that are a function of (seq, index), so a torn copy is detectable. */

@@ -8,9 +8,9 @@
  * The protocol core (IntelliVueMonitorCore) is pure: bytes in, bytes out, time from a function;
  * the bench drives it in virtual time to produce captures. IntelliVueSimulator puts it on a pty.
  */
-import { encodeFrame, IntelliVueFramer } from '../../edge/devices/intellivue/frame.js';
-import { encodeFloat } from '../../edge/devices/intellivue/float.js';
-import { BeWriter, CMD, encodeAbsTime, NOM, RO, RORLS, sessionSpdu, SESSION_ID, SPDU } from '../../edge/devices/intellivue/mib.js';
+import { encodeFrame, IntelliVueFramer } from '../devices/intellivue/frame.js';
+import { encodeFloat } from '../devices/intellivue/float.js';
+import { BeWriter, CMD, encodeAbsTime, NOM, RO, RORLS, sessionSpdu, SESSION_ID, SPDU } from '../devices/intellivue/mib.js';
 import { createPtyPair, type PtyPair } from './pty.js';
 import { VitalsScript } from './script.js';
 import { PtySimulator } from './sim-port.js';
