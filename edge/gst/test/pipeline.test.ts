@@ -1,13 +1,12 @@
 /**
  * The edge/gst wrapper: parse errors, lifecycle states, typed bus events (error, eos,
- * splitmuxsink fragment-opened/closed with their fields), stop with a deadline, forceKeyUnit
- * and the element probe.
+ * splitmuxsink fragment-opened/closed with their fields), stop with a deadline, forceKeyUnit.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GstPipeline, GstParseError, GstStateError, elementExists, type ElementMessage, type GstError } from '../index.js';
+import { GstPipeline, GstParseError, GstStateError, type ElementMessage, type GstError } from '../index.js';
 import { ffprobeFrameCount, within } from './helpers.js';
 
 t.test('constructor parses; bad descriptions throw GstParseError', async (t) => {
@@ -107,11 +106,4 @@ t.test('forceKeyUnit makes the encoder emit a keyframe', async (t) => {
   p.close();
   t.equal(keys[0], 0, 'first frame is a keyframe');
   t.ok(keys.length === 2 && keys[1] > 20, `one more keyframe after the request (at ${keys.join(', ')})`);
-});
-
-t.test('elementExists probes factories', async (t) => {
-  t.equal(elementExists('x264enc'), true);
-  t.equal(elementExists('matroskamux'), true);
-  t.equal(elementExists('nvv4l2h264enc'), false, 'vendor BSP element absent here');
-  t.throws(() => elementExists('x264enc ! fakesink'), TypeError, 'only a factory name');
 });
