@@ -8,7 +8,6 @@
  *   playing, stopped, or closed: after the pipeline's close() every pull resolves null).
  */
 import type * as Binding from 'gstreamer-superficial';
-import type { GstPipeline } from './pipeline.js';
 
 /** The first structure of a sample's caps; `name` is the media type (e.g. "video/x-raw"). */
 export interface Caps {
@@ -45,7 +44,8 @@ const timing = (m: Binding.BufferMeta): Pick<GstSample, 'ptsNs' | 'dtsNs' | 'dur
 export class GstAppSink {
   /** @internal */
   constructor(
-    private readonly owner: GstPipeline,
+    /** The pipeline that handed this out; only its state is read (a type, not an import: pipeline.ts imports this module). */
+    private readonly owner: { readonly state: string },
     private readonly element: Binding.AppSink,
     readonly name: string,
   ) {}

@@ -10,7 +10,6 @@
  */
 import type * as Binding from 'gstreamer-superficial';
 import { GstClosedError } from './errors.js';
-import type { GstPipeline } from './pipeline.js';
 
 /** Timing of one pushed buffer. Numbers must be non-negative integers (ns). */
 export interface PushOptions {
@@ -41,7 +40,8 @@ function pushTiming(opts: PushOptions): Binding.PushTiming {
 export class GstAppSrc {
   /** @internal */
   constructor(
-    private readonly owner: GstPipeline,
+    /** The pipeline that handed this out; only its state is read (a type, not an import: pipeline.ts imports this module). */
+    private readonly owner: { readonly state: string },
     private readonly element: Binding.AppSrc,
     readonly name: string,
   ) {}

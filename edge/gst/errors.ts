@@ -4,7 +4,9 @@
  *
  * Contract: plain Error subclasses without state, usable on any thread.
  */
-import type { PipelineState } from './pipeline.js';
+
+/** A pipeline's one state enum (GstPipeline); errors carry it, so it is defined here, below the pipeline. */
+export type PipelineState = 'created' | 'playing' | 'stopping' | 'stopped' | 'closed';
 
 /** A GStreamer error: a bus error/warning, a failed property set, a missing element. */
 export class GstError extends Error {

@@ -14,9 +14,9 @@
  *   2^53 ns = 104 days). Encoders such as x264enc add a 1000 h offset to PTS/DTS (3.6e15 ns),
  *   still exact. null means "not set" (GST_CLOCK_TIME_NONE).
  */
-export { GstError, GstParseError, GstStateError, GstClosedError } from './errors.js';
+export { GstError, GstParseError, GstStateError, GstClosedError, type PipelineState } from './errors.js';
 export { GstPipeline } from './pipeline.js';
-export type { PipelineState, PropertyValue, ElementMessage, GstPipelineEvents, GstPipelineOptions, StopResult, StopOptions } from './pipeline.js';
+export type { PropertyValue, ElementMessage, GstPipelineEvents, GstPipelineOptions, StopResult, StopOptions } from './pipeline.js';
 export { GstAppSink } from './appsink.js';
 export type { Caps, GstSample, PulledInto } from './appsink.js';
 export { GstAppSrc } from './appsrc.js';

@@ -18,10 +18,9 @@ import { EventEmitter } from 'node:events';
 import type * as Binding from 'gstreamer-superficial';
 import { GstAppSink } from './appsink.js';
 import { GstAppSrc } from './appsrc.js';
-import { GstClosedError, GstError, GstParseError, GstStateError } from './errors.js';
+import { GstClosedError, GstError, GstParseError, GstStateError, type PipelineState } from './errors.js';
 import { native } from './native.js';
 
-export type PipelineState = 'created' | 'playing' | 'stopping' | 'stopped' | 'closed';
 
 /** Property values as the binding converts them: integers exactly (64-bit as bigint or
  *  decimal string), enums by nick/name/number, flags as "a+b" or a number, caps as a string. */
