@@ -1,6 +1,6 @@
 /**
- * video-encode restarted while GStreamer holds frames it was lent (edge/video/encode.ts: raw
- * frames go to the pipeline in their ring slots, handed back when GStreamer frees them). The
+ * video-encode restarted while GStreamer holds frames it was lent (edge/video/frame-feed.ts:
+ * raw frames go to the pipeline in their ring slots, handed back when GStreamer frees them). The
  * worker is killed three ways, hang last (terminated from outside with its pipeline playing).
  * After each restart an RTSP viewer decodes the channel again at its rate, the new encoder
  * lends its frames again, and capture finds free slots: a hand-back lost in a restart would

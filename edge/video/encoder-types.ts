@@ -1,0 +1,68 @@
+/**
+ * The shapes ChannelEncoder (encode.ts) and the parts it composes share: its options, events
+ * and stats. Apart from encode.ts so that the parts can name them without importing the
+ * encoder that imports them. Types only.
+ */
+import type { H264Role, Profile } from '../../gst-pipelines/index.js';
+import type { BoxClock } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
+import type { RingProducer, SlotConsumer } from '../lib/ring/index.js';
+import type { ChannelConfig } from '../config/index.js';
+
+export interface EncoderRecording {
+  /** Root folder of recordings (segments go to <root>/<channel>/<yyyymmdd>/). */
+  root: string;
+  segmentNs: bigint;
+  fsyncMs: number;
+}
+
+export interface EncoderEvent {
+  type: 'segment-opened' | 'segment-closed' | 'encoder-started';
+  [k: string]: unknown;
+}
+
+export interface EncoderOptions {
+  channel: ChannelConfig;
+  /** The board profile (not yet fitted to the channel). */
+  profile: Profile;
+  input: SlotConsumer;
+  out: Record<H264Role, RingProducer>;
+  /** `snap.<channel>`: stills and thumbnails. Without it (or with the channel's snapshots
+   *  off) the pipeline has no snapshot branch. */
+  snapshot?: RingProducer;
+  clock: BoxClock;
+  recording?: EncoderRecording;
+  log?: Logger;
+  onEvent?: (e: EncoderEvent) => void;
+  onError?: (e: Error) => void;
+}
+
+export interface EncoderStats {
+  framesIn: number;
+  /** Of framesIn, those handed to GStreamer in their ring slot, without a copy (the rest were copied). */
+  framesLent: number;
+  pushRefused: number;
+  out: Record<H264Role, { aus: number; keyframes: number; bytes: number }>;
+  segmentsClosed: number;
+  /** Encode latency (capture -> access unit in the ring), ms, last few seconds: p50/p99. */
+  latencyMs: Record<H264Role, { p50: number; p99: number }>;
+  /** The encoders' target bitrate as read back from the elements, kbit/s (null before the
+   *  pipeline runs, or where the encoder keeps it inside a structure). */
+  bitrateKbps: Record<H264Role, number | null>;
+  /** JPEG stills (null when the channel takes none). */
+  snapshot: SnapshotStats | null;
+}
+
+export interface SnapshotStats {
+  intervalS: number;
+  width: number;
+  height: number;
+  stills: number;
+  thumbnails: number;
+  /** Bytes of the last still. */
+  lastBytes: number;
+  /** Capture time of the last still, ns since the epoch (decimal string: stats travel as JSON). */
+  lastCaptureNs: string | null;
+  /** Stills (or thumbnails) larger than the ring could hold, dropped. */
+  tooLarge: number;
+}

@@ -1,0 +1,96 @@
+/**
+ * The recording's segment bookkeeping: splitmuxsink's fragment messages become
+ * `segment-opened` / `segment-closed` events, and each open segment is fdatasync'ed every
+ * `fsyncMs` (SegmentSyncer).
+ *
+ * Contract
+ * - Owns: the SegmentSyncer, the segments open now, the bookkeeping still under way, the count
+ *   segmentsClosed.
+ * - Events: times are wall times as decimal ns strings (events travel as JSON), mapped from
+ *   the fragments' running times through `baseMono`. Frames per segment are left to the
+ *   catalog's owner, which counts them in the closed file (counting timestamps here was off
+ *   by one at cuts: splitmuxsink's fragment running times are not exactly the keyframes' own).
+ * - Lifecycle: start() at the first frame (starts the syncer when the channel records);
+ *   onElement() for every element message while the pipeline plays; settled() resolves when
+ *   the bookkeeping begun so far has ended; close() closes the syncer.
+ * - Errors: a failed step (sync, event handler) is logged as a warning, never thrown.
+ * Runs on: video-encode.
+ */
+import { stat } from 'node:fs/promises';
+import type { ElementMessage } from '../gst/index.js';
+import { SegmentSyncer, parseSegmentPath } from '../recording/index.js';
+import type { EncoderOptions, EncoderRecording, EncoderStats } from './encoder-types.js';
+
+interface OpenSeg { path: string; seq: number; startRt: number }
+
+export class RecordingSegments {
+  private baseMono = 0n;
+  private syncer: SegmentSyncer | undefined;
+  private readonly openSegs = new Map<string, OpenSeg>();
+  private pendingEvents: Promise<unknown>[] = [];
+
+  constructor(
+    private readonly channel: string,
+    private readonly counts: Pick<EncoderStats, 'segmentsClosed'>,
+    private readonly opts: Pick<EncoderOptions, 'clock' | 'log' | 'onEvent'>,
+  ) {}
+
+  /** Segment times count from `baseMono`; `rec` (when the channel records) sets the fsync period. */
+  start(baseMono: bigint, rec: EncoderRecording | undefined): void {
+    this.baseMono = baseMono;
+    if (rec) {
+      this.syncer = new SegmentSyncer({
+        periodMs: rec.fsyncMs,
+        now: () => this.opts.clock.wallNs(),
+        onError: (err, path) => this.opts.log?.warn({ err, path }, 'segment sync failed'),
+      });
+      this.syncer.start();
+    }
+  }
+
+  onElement(m: ElementMessage): void {
+    if (m.kind === 'fragment-opened') this.track(this.onOpened(m.location, m.runningTimeNs));
+    else if (m.kind === 'fragment-closed') this.track(this.onClosed(m.location, m.runningTimeNs));
+  }
+
+  /** Resolves when the bookkeeping begun so far has ended (it never rejects). */
+  settled(): Promise<unknown> {
+    return Promise.all(this.pendingEvents);
+  }
+
+  async close(): Promise<void> {
+    await this.syncer?.close();
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((e: Error) => this.opts.log?.warn({ err: e, channel: this.channel }, 'segment bookkeeping failed'));
+    this.pendingEvents.push(q);
+    void q.finally(() => { this.pendingEvents = this.pendingEvents.filter((x) => x !== q); });
+  }
+
+  private wallAtRt(rt: number): bigint {
+    return this.opts.clock.toWall(this.baseMono + BigInt(Math.max(0, Math.round(rt))));
+  }
+
+  private async onOpened(path: string, rt: number): Promise<void> {
+    const seq = parseSegmentPath(path)?.seq ?? 0;
+    this.openSegs.set(path, { path, seq, startRt: rt });
+    this.opts.onEvent?.({ type: 'segment-opened', channel: this.channel, seq, path, startNs: String(this.wallAtRt(rt)) });
+    await this.syncer?.segmentOpened(path);
+  }
+
+  private async onClosed(path: string, rt: number): Promise<void> {
+    // splitmuxsink opens the next fragment before it reports the previous one closed.
+    const seg = this.openSegs.get(path) ?? { path, seq: parseSegmentPath(path)?.seq ?? 0, startRt: 0 };
+    this.openSegs.delete(path);
+    await this.syncer?.segmentClosed(path);
+    this.counts.segmentsClosed++;
+    const bytes = await stat(path).then((st) => st.size, () => 0);
+    this.opts.onEvent?.({
+      type: 'segment-closed', channel: this.channel, seq: seg.seq, path,
+      startNs: String(this.wallAtRt(seg.startRt)), endNs: String(this.wallAtRt(rt)), bytes,
+      // What the file holds is counted by the catalog's owner in the file itself (frame-scan).
+      frames: null,
+    });
+  }
+}
