@@ -10,7 +10,10 @@
  */
 import { encodeFrame, IntelliVueFramer } from '../../edge/devices/intellivue/frame.js';
 import { encodeFloat } from '../../edge/devices/intellivue/float.js';
-import { BeWriter, CMD, encodeAbsTime, NOM, RO, RORLS, sessionSpdu, SESSION_ID, SPDU } from '../../edge/devices/intellivue/mib.js';
+import { encodeAbsTime } from '../../edge/devices/intellivue/abs-time.js';
+import { BeWriter } from '../../edge/devices/intellivue/be-writer.js';
+import { sessionSpdu } from '../../edge/devices/intellivue/build.js';
+import { CMD, NOM, RO, RORLS, SESSION_ID, SPDU } from '../../edge/devices/intellivue/nomenclature.js';
 import { createPtyPair, type PtyPair } from './pty.js';
 import { VitalsScript } from './script.js';
 import { PtySimulator } from './sim-port.js';
