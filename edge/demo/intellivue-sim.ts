@@ -10,7 +10,10 @@
  */
 import { encodeFrame, IntelliVueFramer } from '../devices/intellivue/frame.js';
 import { encodeFloat } from '../devices/intellivue/float.js';
-import { BeWriter, CMD, encodeAbsTime, NOM, RO, RORLS, sessionSpdu, SESSION_ID, SPDU } from '../devices/intellivue/mib.js';
+import { encodeAbsTime } from '../devices/intellivue/abs-time.js';
+import { BeWriter } from '../devices/intellivue/be-writer.js';
+import { sessionSpdu } from '../devices/intellivue/build.js';
+import { CMD, NOM, RO, RORLS, SESSION_ID, SPDU } from '../devices/intellivue/nomenclature.js';
 import { createPtyPair, type PtyPair } from './pty.js';
 import { VitalsScript } from './script.js';
 import { PtySimulator } from './sim-port.js';

@@ -4,7 +4,8 @@
  * the metric set, and the on-disk outbox/command ledger. See README.md in this folder for the
  * spec -> module -> test table.
  */
-export { FleetLink, type LinkState, type CommandResult, type CommandContext, type FleetLinkHandlers, type FleetLinkDeps, type FleetLinkEvents, type FleetLinkStats, type CommandRejection, type FleetLogger, type Timers } from './link.js';
+export { FleetLink, type LinkState, type FleetLinkDeps, type FleetLinkEvents, type FleetLinkStats } from './link.js';
+export type { CommandResult, CommandContext, FleetLinkHandlers, CommandRejection, Timers } from './commands.js';
 export { FleetLinkConfigSchema, ReconnectSchema, parseFleetLinkConfig, type FleetLinkConfig, type FleetLinkConfigInput } from './config.js';
 export { FleetConsole, FleetConsoleConfigSchema, type FleetConsoleConfigInput, type BoxStatus, type BoxLiveness, type BoxMetric, type TelemetryUpdate, type SendOptions, type FleetConsoleEvents } from './console.js';
 export { registerFleetCommands, parseCommandArgs, SEND_COMMANDS, type FleetCliDeps } from './cli.js';

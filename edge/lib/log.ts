@@ -12,6 +12,17 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
+/**
+ * What a library below the workers logs through: the part of a worker's Logger it calls, so
+ * the library neither depends on pino nor needs one in its tests (a worker passes ctx.log).
+ */
+export interface LogSink {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
 const IDENTIFIER_KEY = /^(patient_?name|name_?of_?patient|first_?name|last_?name|given_?name|family_?name|surname|full_?name|mrn|medical_?record(_?number)?|record_?number|patient_?id|pid|dob|date_?of_?birth|birth_?date|birthday|ssn|social_?security(_?number)?|insurance_?(number|id))$/i;
 const PATIENT_CONTAINER = /^patient(_?info|_?data|_?demographics)?$/i;
 export const REDACTED = '[redacted]';

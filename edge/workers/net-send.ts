@@ -40,7 +40,7 @@ function drainOthers(ctx: WorkerContext): Promise<unknown> {
 async function serve(ctx: WorkerContext): Promise<void> {
   if (!ctx.running) return;
   const r = ctx.config.rtsp;
-  const o = new RtspOut({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: (level, msg) => ctx.log[level](msg) });
+  const o = new RtspOut({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: ctx.log });
   out = o;
   try {
     await o.start();

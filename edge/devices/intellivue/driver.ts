@@ -18,27 +18,9 @@ import { INTELLIVUE_CODES, intellivueUnit, Unit } from '../mdc.js';
 import { StateFlag } from '../sample.js';
 import { ClockOffsetEstimator, U32Unwrapper, WaveTimeline } from '../time-math.js';
 import { encodeFrame, IntelliVueFramer } from './frame.js';
-import {
-  buildAssociationRequest,
-  buildExtendedPoll,
-  buildMdsCreateResult,
-  buildReleaseRequest,
-  buildSetRtsaPriorityList,
-  CMD,
-  decodeMonitorMessage,
-  MEAS_STATE,
-  NOM,
-  REL_TIME_TICK_NS,
-  RORLS,
-  sessionSpdu,
-  SPDU,
-  type MdsCreate,
-  type Observation,
-  type PollReply,
-  type SaObservation,
-  type SaSpec,
-  type ScaleSpec,
-} from './mib.js';
+import { buildAssociationRequest, buildExtendedPoll, buildMdsCreateResult, buildReleaseRequest, buildSetRtsaPriorityList, sessionSpdu } from './build.js';
+import { decodeMonitorMessage, type MdsCreate, type Observation, type PollReply, type SaObservation, type SaSpec, type ScaleSpec } from './decode.js';
+import { CMD, MEAS_STATE, NOM, REL_TIME_TICK_NS, RORLS, SPDU } from './nomenclature.js';
 
 /** Wave labels (TextId) the host can ask for by name. */
 export const INTELLIVUE_WAVE_LABELS: ReadonlyMap<string, number> = new Map([

@@ -3,7 +3,9 @@
 import t from 'tap';
 import { decodeFloat, encodeFloat } from '../intellivue/float.js';
 import { encodeFrame, fcs16, frameCheck, IntelliVueFramer, MAX_FRAME } from '../intellivue/frame.js';
-import { buildExtendedPoll, buildMdsCreateResult, decodeMonitorMessage, NOM, RORLS } from '../intellivue/mib.js';
+import { buildExtendedPoll, buildMdsCreateResult } from '../intellivue/build.js';
+import { decodeMonitorMessage } from '../intellivue/decode.js';
+import { NOM, RORLS } from '../intellivue/nomenclature.js';
 import { IntelliVueDriver } from '../intellivue/driver.js';
 import { U32Unwrapper } from '../time-math.js';
 import { StateFlag } from '../sample.js';

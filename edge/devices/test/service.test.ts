@@ -173,7 +173,8 @@ t.test('replay: capture file -> samples; CLI prints one JSON object per line; pl
   const chunks: { at: { wallNs: bigint; monoNs: bigint }; bytes: Uint8Array }[] = [];
   const at = () => ({ wallNs: BigInt(now) * 1_000_000n, monoNs: BigInt(now) * 1_000_000n });
   const core = new IntelliVueMonitorCore((b) => chunks.push({ at: at(), bytes: b.slice() }), () => now, { script: new VitalsScript() });
-  const { buildAssociationRequest, buildMdsCreateResult, buildExtendedPoll, NOM } = await import('../intellivue/mib.js');
+  const { buildAssociationRequest, buildMdsCreateResult, buildExtendedPoll } = await import('../intellivue/build.js');
+  const { NOM } = await import('../intellivue/nomenclature.js');
   const { encodeFrame } = await import('../intellivue/frame.js');
   core.receive(encodeFrame(buildAssociationRequest()));
   core.receive(encodeFrame(buildMdsCreateResult(1, 0)));

@@ -30,11 +30,11 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { buildH264Sdp } from '../../rtp/sdp.js';
 import { Backoff } from '../../lib/backoff.js';
+import type { LogSink } from '../../lib/log.js';
 import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
 
 export type StreamRole = 'hq' | 'lq';
 export type RtspOutState = 'new' | 'starting' | 'running' | 'restarting' | 'closed';
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
 export class RtspOutOptionError extends Error {
   override readonly name = 'RtspOutOptionError';
@@ -77,7 +77,7 @@ export interface RtspOutOptions {
   requestTimeoutMs?: number;
   /** Randomness for backoff jitter in [0, 1). Default Math.random. */
   random?: () => number;
-  log?: LogFn;
+  log?: LogSink;
   /** Test hook: run the package without guards. */
   unguarded?: boolean;
 }
@@ -183,7 +183,7 @@ class StreamHandle implements RtspStreamHandle {
 export class RtspOut {
   private readonly cfg: Required<Omit<RtspOutOptions, 'random' | 'log' | 'unguarded' | 'advertisedHost'>> & { advertisedHost: string; unguarded: boolean };
   private readonly restartBackoff: Backoff;
-  private readonly log: LogFn;
+  private readonly log: LogSink;
   private stateValue: RtspOutState = 'new';
   private sock: UdpSocket | null = null;
   private child: ChildProcess | null = null;
@@ -234,7 +234,7 @@ export class RtspOut {
     };
     // Jitter: the boxes of a fleet must not restart their children in step.
     this.restartBackoff = new Backoff({ minMs: this.cfg.restartInitialMs, maxMs: this.cfg.restartMaxMs, jitter: 0.5 }, opts.random);
-    this.log = opts.log ?? ((): void => undefined);
+    this.log = opts.log ?? { info() {}, warn() {}, error() {}, debug() {} };
   }
 
   get state(): RtspOutState { return this.stateValue; }
@@ -249,14 +249,14 @@ export class RtspOut {
     this.stateValue = 'starting';
     const sock = createSocket('udp4');
     this.sock = sock;
-    sock.on('error', (e) => this.log('warn', `media socket: ${e.message}`));
+    sock.on('error', (e) => this.log.warn({}, `media socket: ${e.message}`));
     sock.on('message', (buf, r) => {
       const h = r.address === '127.0.0.1' ? this.rtcpRoutes.get(r.port) : undefined;
       if (!h) { this.foreignDatagrams++; return; }
       try {
         h.onRtcp?.(buf);
       } catch (e) {
-        this.log('warn', `RTCP from viewers of ${h.path}: ${(e as Error).message}`);
+        this.log.warn({}, `RTCP from viewers of ${h.path}: ${(e as Error).message}`);
       }
     });
     await new Promise<void>((resolve, reject) => {
@@ -398,7 +398,7 @@ export class RtspOut {
 
   /** A stream nobody can play must not pass silently: its packets are only counted as dropped. */
   private mountFailed(h: StreamHandle, e: Error): void {
-    this.log('error', `${h.path}: mount failed, viewers cannot play it: ${e.message}`);
+    this.log.error({}, `${h.path}: mount failed, viewers cannot play it: ${e.message}`);
     h.markFailed(e);
   }
 
@@ -433,8 +433,8 @@ export class RtspOut {
             this.onChildUp?.(child.pid ?? 0);
             resolve();
             return;
-          case 'log': this.log(m.level, `rtsp child: ${m.msg}`); return;
-          case 'fatal': this.log('error', `rtsp child: ${m.message}`); return;
+          case 'log': this.log[m.level]({}, `rtsp child: ${m.msg}`); return;
+          case 'fatal': this.log.error({}, `rtsp child: ${m.message}`); return;
           default: {
             const p = this.pending.get(m.id);
             if (!p) return;
@@ -460,13 +460,13 @@ export class RtspOut {
     this.stateValue = 'restarting';
     if (Date.now() - this.childStartedAt > this.cfg.restartResetMs) this.restartBackoff.reset();
     const delay = this.restartBackoff.next();
-    this.log('warn', `RTSP server child exited (${code ?? signal}); restart ${this.restartBackoff.attempts} in ${delay} ms`);
+    this.log.warn({}, `RTSP server child exited (${code ?? signal}); restart ${this.restartBackoff.attempts} in ${delay} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stateValue !== 'restarting') return;
       this.restarts++;
       this.spawnChild().then(() => { if (this.stateValue === 'restarting') this.stateValue = 'running'; }, (e: Error) => {
-        this.log('error', e.message); // its exit handler schedules the next attempt
+        this.log.error({}, e.message); // its exit handler schedules the next attempt
       });
     }, delay);
   }

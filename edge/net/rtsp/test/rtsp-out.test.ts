@@ -26,7 +26,7 @@ let portBase = 40000 + 2 * (process.pid % 2000);
 const ranges = (): number => { portBase += 200; return portBase; };
 const logs: string[] = [];
 const mkOut = async (extra: Partial<ConstructorParameters<typeof RtspOut>[0]> = {}): Promise<RtspOut> =>
-  new RtspOut({ host: '127.0.0.1', port: await freeTcpPort(), rtpPortStart: ranges(), rtpPortCount: 100, log: (l, m) => logs.push(`${l} ${m}`), ...extra });
+  new RtspOut({ host: '127.0.0.1', port: await freeTcpPort(), rtpPortStart: ranges(), rtpPortCount: 100, log: { info: (_o, m) => logs.push(`info ${m}`), warn: (_o, m) => logs.push(`warn ${m}`), error: (_o, m) => logs.push(`error ${m}`), debug: () => {} }, ...extra });
 
 t.before(async () => {
   await encodeTestStream(join(dir, 'in.h264'), { frames: 90, width: 640, height: 360, keyIntMax: 30 });
