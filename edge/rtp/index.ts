@@ -11,3 +11,4 @@ export * from './h264-packetizer.js';
 export * from './rtcp.js';
 export * from './receiver-reports.js';
 export * from './sdp.js';
+export * from './interceptor.js';
