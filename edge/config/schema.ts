@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { DevicesConfigSchema } from '../devices/config.js';
 import { FleetLinkConfigSchema } from '../fleet/config.js';
+import { UPLINK_PORT_BLOCK, UplinkConfigSchema } from './uplink.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a lower-case name of letters, digits, - or _ (at most 32)');
 
@@ -73,7 +74,7 @@ const audioInput = z.object({
   channels: z.number().int().min(1).max(2).default(1),
 }).strict();
 
-export const configSchema = z.object({
+const configSchemaBase = z.object({
   box: z.object({
     /** Immutable identity (serial), not the room name. */
     id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, - or _ (1 to 64)'),
@@ -105,6 +106,8 @@ export const configSchema = z.object({
   }).strict()
     .refine((r) => r.rtpPortStart + r.rtpPortCount <= 65536, { message: 'the range rtpPortStart + rtpPortCount goes past port 65535', path: ['rtpPortCount'] })
     .default({ host: '0.0.0.0', port: 8554, rtpPortStart: 20000, rtpPortCount: 2000 }),
+  /** Live RTP to remote receivers with repair, SRTP and adaptive hq/lq; see edge/config/uplink.ts. */
+  uplink: UplinkConfigSchema.default({ portStart: 30000, keyframeMinIntervalMs: 500, receivers: [] }),
   guard: z.object({
     heartbeatMs: z.number().int().min(10).max(5000).default(100),
     /** A worker whose heartbeat is older than this is hung. */
@@ -139,7 +142,9 @@ export const configSchema = z.object({
     /** Lets `orbox debug fault` make a worker exit, throw or hang, to test the guard. Never on in a hospital. */
     faultInjection: z.boolean().default(false),
   }).strict().default({ faultInjection: false }),
-}).strict().superRefine((cfg, ctx) => {
+}).strict();
+
+export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
   const seen = new Set<string>();
   cfg.channels.forEach((c, i) => {
     if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['channels', i, 'name'], message: `duplicate channel name "${c.name}"` });
@@ -156,7 +161,25 @@ export const configSchema = z.object({
     }
   });
   checkSnapshots(cfg.channels, ctx);
+  checkUplink(cfg, ctx);
 });
+
+/** Uplink receivers name configured channels, and the box's uplink ports stay clear of RTSP's. */
+function checkUplink(cfg: z.output<typeof configSchemaBase>, ctx: z.RefinementCtx): void {
+  const names = new Set(cfg.channels.map((c) => c.name));
+  let pairs = 0;
+  cfg.uplink.receivers.forEach((r, i) => {
+    r.channels.forEach((c, k) => {
+      if (!names.has(c)) ctx.addIssue({ code: 'custom', path: ['uplink', 'receivers', i, 'channels', k], message: `no channel "${c}" (channels: ${[...names].join(', ') || 'none'})` });
+    });
+    pairs += r.channels.length;
+  });
+  const lo = cfg.uplink.portStart, hi = lo + UPLINK_PORT_BLOCK * pairs;
+  const r = cfg.rtsp;
+  if (pairs > 0 && lo < r.rtpPortStart + r.rtpPortCount && r.rtpPortStart < hi) {
+    ctx.addIssue({ code: 'custom', path: ['uplink', 'portStart'], message: `the uplink's ports ${lo}-${hi - 1} overlap the RTSP media ports ${r.rtpPortStart}-${r.rtpPortStart + r.rtpPortCount - 1}` });
+  }
+}
 
 /**
  * What a power cut can cost a recorded channel, ms. splitmuxsink keeps the open GOP in memory

@@ -35,7 +35,9 @@ export type InboxMessage =
   | { type: 'ping'; id: string }
   | { type: 'fault'; mode: 'exit' | 'throw' | 'hang' }
   | { type: 'command'; id: string; from: string; name: string; args?: unknown }
-  | { type: 'event'; from: WorkerName; event: WorkerEvent };
+  | { type: 'event'; from: WorkerName; event: WorkerEvent }
+  /** To video-encode: force an IDR on a stream (a receiver's PLI/FIR, an uplink switching to it). */
+  | { type: 'keyframe'; channel: string; role: 'hq' | 'lq'; reason: string };
 
 /** Events a worker reports; the supervisor routes them to control's inbox. */
 export type WorkerEvent = { type: string; [k: string]: unknown };

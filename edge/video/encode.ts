@@ -49,7 +49,7 @@ export class ChannelEncoder {
   private loops: Promise<unknown>[] = [];
   private readonly st: EncoderStats = {
     framesIn: 0, framesLent: 0, pushRefused: 0, segmentsClosed: 0,
-    out: { hq: { aus: 0, keyframes: 0, bytes: 0 }, lq: { aus: 0, keyframes: 0, bytes: 0 } },
+    out: { hq: { aus: 0, keyframes: 0, keyframesRequested: 0, bytes: 0 }, lq: { aus: 0, keyframes: 0, keyframesRequested: 0, bytes: 0 } },
     latencyMs: { hq: { p50: 0, p99: 0 }, lq: { p50: 0, p99: 0 } },
     bitrateKbps: { hq: null, lq: null },
     snapshot: null,
@@ -100,6 +100,19 @@ export class ChannelEncoder {
     const back = this.readBitrate(role);
     if (back !== kbps) throw new RangeError(`${enc} reads back ${back} kbit/s after being set`);
     return back;
+  }
+
+  /**
+   * Asks the stream's encoder for an IDR now (a receiver's PLI/FIR, or an uplink switching
+   * to this stream). On hq it also lands in the recording: one extra keyframe, not a cut.
+   * Returns false while the pipeline is not playing yet (the first frame starts with one).
+   */
+  requestKeyframe(role: H264Role): boolean {
+    const p = this.pipeline;
+    if (!p || p.state !== 'playing') return false;
+    p.forceKeyUnit(`${this.name}-${role}-sink`);
+    this.st.out[role].keyframesRequested++;
+    return true;
   }
 
   /** The encoder's current target bitrate, kbit/s; null before the pipeline runs or where it

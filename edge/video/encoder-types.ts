@@ -42,7 +42,8 @@ export interface EncoderStats {
   /** Of framesIn, those handed to GStreamer in their ring slot, without a copy (the rest were copied). */
   framesLent: number;
   pushRefused: number;
-  out: Record<H264Role, { aus: number; keyframes: number; bytes: number }>;
+  /** Per stream; `keyframesRequested`: IDRs forced by requestKeyframe (receivers' PLI/FIR, uplink switches). */
+  out: Record<H264Role, { aus: number; keyframes: number; keyframesRequested: number; bytes: number }>;
   segmentsClosed: number;
   /** Encode latency (capture -> access unit in the ring), ms, last few seconds: p50/p99. */
   latencyMs: Record<H264Role, { p50: number; p99: number }>;

@@ -12,6 +12,8 @@
  *
  * Events to control: `video-profile` (which profile and encoder, for `orbox status`),
  * `encoder-started`, `segment-opened`, `segment-closed`, `encode-stats` (every 2 s).
+ * Inbox `keyframe {channel, role, reason}` (from net-send: a receiver's PLI/FIR, an uplink
+ * switching streams) forces an IDR on that stream.
  * Commands (inbox `command`): `set-bitrate {channel, role, kbps}`, answered with the bitrate
  * the encoder reads back, or refused with a reason naming the channel, role and value.
  */
@@ -76,6 +78,11 @@ runWorker({
     await Promise.all([...encoders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
   },
   onMessage(msg) {
+    if (msg.type === 'keyframe') {
+      // Best effort: a channel not encoding yet starts with a keyframe anyway.
+      encoders.get(msg.channel)?.requestKeyframe(msg.role);
+      return;
+    }
     if (msg.type !== 'command') return;
     if (msg.name === 'set-bitrate') {
       const a = (msg.args ?? {}) as { channel?: string; role?: string; kbps?: number };
