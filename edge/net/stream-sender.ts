@@ -1,10 +1,11 @@
 /**
- * One encoded stream out over RTSP: `video.<channel>.<role>` -> RFC 6184 packets -> RtspOut
- * mount `/<channel>/<role>`, with RTCP sender reports.
+ * One encoded stream out over RTSP: the access units of `video.<channel>.<role>` (handed over by
+ * the stream's AccessUnitFanout) -> RFC 6184 packets -> RtspOut mount `/<channel>/<role>`, with
+ * RTCP sender reports.
  *
  * Contract
  * - Owns: the stream's H264Packetizer (SSRC, sequence, timestamp offset), its RtspOut handle
- *   and its SR timer; reads one encoded ring.
+ *   and its SR timer.
  * - The mount is created at the first keyframe that carries SPS and PPS (the SDP needs them);
  *   before that, records are skipped. When the SPS/PPS change (an encoder restarted with other
  *   settings) the SDP served from then on is updated.
@@ -17,22 +18,19 @@
  *   feed a ReceiverReports table; stats().viewers gives each viewer's loss, jitter and RTT
  *   against our SRs (the first SR goes out half an interval after mounting, RFC 3550 §6.2,
  *   so viewers can echo it early). Reports that do not parse are counted, never thrown.
- * - Lifecycle: constructor validates; run() loops until stop(); stop() is idempotent and
+ * - Lifecycle: constructor validates; onAccessUnit() until stop(); stop() is idempotent and
  *   removes the mount.
  * Runs on: net-send.
  */
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { quantile, sortedCopy } from '../lib/stats.js';
-import { FLAG_SYNC, READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
 import { H264Packetizer, NalSpans, NAL_PPS, NAL_SPS, ReceiverReports, encodeSenderReportCompound, nalType, splitAnnexB, type ViewerReport } from '../rtp/index.js';
 import type { RtspOut, RtspStreamHandle, StreamRole } from './rtsp/index.js';
-import { RECORD_KIND_H264_AU } from '../lib/record-kinds.js';
 
 export interface SenderOptions {
   channel: string;
   role: StreamRole;
-  ring: RingConsumer;
   out: RtspOut;
   clock: BoxClock;
   fps: number;
@@ -90,25 +88,15 @@ export class StreamSender {
     };
   }
 
-  async run(): Promise<void> {
-    const ring = this.o.ring;
-    const buf = new Uint8Array(ring.maxPayload);
-    while (this.running) {
-      const n = ring.readInto(buf);
-      if (n === READ_EMPTY) { await ring.wait(); continue; }
-      if (ring.meta.kind !== RECORD_KIND_H264_AU) continue;
-      this.onAccessUnit(buf.subarray(0, n), (ring.meta.flags & FLAG_SYNC) !== 0, ring.meta.wallNs, ring.meta.monoNs);
-    }
-  }
-
   async stop(): Promise<void> {
     this.running = false;
-    this.o.ring.wake();
     clearTimeout(this.srTimer);
     await this.handle?.close().catch(() => undefined);
   }
 
-  private onAccessUnit(au: Uint8Array, keyframe: boolean, wallNs: bigint, monoNs: bigint): void {
+  /** One access unit of the stream (an AccessUnitFanout subscriber: `au` is valid during the call). */
+  onAccessUnit(au: Uint8Array, keyframe: boolean, wallNs: bigint, monoNs: bigint): void {
+    if (!this.running) return;
     if (keyframe) this.checkParameterSets(au);
     const pz = this.pz;
     const h = this.handle;

@@ -4,19 +4,22 @@
  * server in a guarded child process; StreamSender: ring -> RFC 6184 packets + RTCP SR).
  * Consumes: video.*; the other inputs (audio, vitals) are drained until their senders land.
  *
- * Lifecycle: start() returns at once; the RTSP server (RtspOut) is started right after, with
- * retries, and one sender per encoded ring once it listens. While it starts, the encoded
- * rings keep their records (a sender starts at the live end: it needs a keyframe anyway).
+ * Lifecycle: start() starts one reader per encoded ring (AccessUnitFanout) and returns; the
+ * RTSP server (RtspOut) is started right after, with retries, and one sender per encoded ring
+ * subscribes once it listens (it starts at the live end: it needs a keyframe anyway).
  * stop() stops the senders and the server child. Events to control: `net-stats`
  * every 2 s (per stream: packets, SRs, capture -> first packet latency).
  */
 import { Backoff } from '../lib/backoff.js';
 import { RtspOut } from '../net/rtsp/index.js';
+import { AccessUnitFanout } from '../net/au-fanout.js';
 import { StreamSender } from '../net/stream-sender.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 
 let out: RtspOut | undefined;
 const senders: StreamSender[] = [];
+/** One reader per encoded ring, made at start: the RTSP senders and the uplink subscribe to it. */
+const fanouts = new Map<string, AccessUnitFanout>();
 let loops: Promise<unknown>[] = [];
 let statsTimer: NodeJS.Timeout | undefined;
 let retryTimer: NodeJS.Timeout | undefined;
@@ -54,11 +57,11 @@ async function serve(ctx: WorkerContext): Promise<void> {
   for (const ch of ctx.config.channels) {
     for (const role of ['hq', 'lq'] as const) {
       const s = new StreamSender({
-        channel: ch.name, role, ring: ctx.consumer(`video.${ch.name}.${role}`), out: o, clock: ctx.clock,
+        channel: ch.name, role, out: o, clock: ctx.clock,
         fps: ch.source.fps, cname: `${ctx.config.box.id}/${ch.name}`, log: ctx.log,
       });
       senders.push(s);
-      loops.push(s.run());
+      fanouts.get(`video.${ch.name}.${role}`)!.subscribe((au, key, wall, mono) => s.onAccessUnit(au, key, wall, mono));
     }
   }
   statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()) }), 2000);
@@ -66,12 +69,20 @@ async function serve(ctx: WorkerContext): Promise<void> {
 
 runWorker({
   start(ctx) {
+    // The readers start at once, so nothing piles up while the RTSP server starts; a sender
+    // subscribing later starts at the live end (it needs a keyframe anyway).
+    for (const ring of ctx.rings('consumer', 'video.')) {
+      const f = new AccessUnitFanout(ring, ctx.consumer(ring), ctx.log);
+      fanouts.set(ring, f);
+      loops.push(f.run());
+    }
     if (ctx.config.channels.length > 0) setImmediate(() => void serve(ctx));
     loops.push(drainOthers(ctx));
   },
   async stop() {
     clearTimeout(retryTimer);
     clearInterval(statsTimer);
+    for (const f of fanouts.values()) f.stop();
     await Promise.all(senders.map((s) => s.stop()));
     await out?.close();
     await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 500))]);
