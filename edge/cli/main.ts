@@ -189,6 +189,18 @@ export function buildProgram(): Command {
       process.stdout.write(r.message + '\n');
     });
 
+  const uplink = program.command('uplink').description('the resilient, encrypted uplink to remote receivers');
+  uplink.command('sdp <receiver>')
+    .description('print the SDP a receiver plays the uplink from (ffmpeg, GStreamer rtpbin, orbox receive); it holds the SRTP keys: move it only over an encrypted, authenticated channel')
+    .option('-o, --out <file>', 'write it to a file (mode 0600) instead of stdout')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (receiver: string, opts: { out?: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'uplinkSdp', { receiver })) as { sdp: string };
+      if (opts.out) writeFileSync(opts.out, r.sdp, { mode: 0o600 });
+      else process.stdout.write(r.sdp);
+    });
+
   registerDevicesCommands(program);
   registerFleetCommands(program);
   return program;

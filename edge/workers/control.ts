@@ -12,6 +12,7 @@
  *                                                with save, also kept and catalogued
  *   channelSettings {channel, hqBitrateKbps?, lqBitrateKbps?}   same path as the fleet's
  *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
+ *   uplinkSdp {receiver}                         an uplink receiver's SDP, keys included
  */
 import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';
@@ -22,6 +23,7 @@ import { DevicePorts } from '../control/devices.js';
 import type { FleetLink } from '../fleet/index.js';
 import { Recordings } from '../control/recordings.js';
 import { FLEET_THUMBNAIL_MAX_BYTES, StillError, Stills, describeStill } from '../control/stills.js';
+import { receiverSdp } from '../net/uplink/index.js';
 import { utcStamp } from '../recording/index.js';
 import type { RouterResult } from '../control/commands.js';
 import type { CommandBody } from '../fleet/codec.js';
@@ -86,6 +88,8 @@ function methods(ctx: WorkerContext) {
       const r = await runLocal({ kind: 'channelSettings', channel: str(p.channel), settings });
       return { message: r.message, details: r.details ?? {} };
     },
+    /** The SDP of an uplink receiver, keys included: the local socket is the box's own (0660). */
+    uplinkSdp: (p: Record<string, unknown>) => ({ sdp: receiverSdp(ctx.config, str(p.receiver)) }),
     recordingStart: async (p: Record<string, unknown>) => {
       const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
       return { message: r.message, caseId: r.details?.caseId };
