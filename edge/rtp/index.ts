@@ -12,3 +12,4 @@ export * from './rtcp.js';
 export * from './receiver-reports.js';
 export * from './sdp.js';
 export * from './interceptor.js';
+export * from './receiver-stats.js';
