@@ -13,3 +13,4 @@ export * from './receiver-reports.js';
 export * from './sdp.js';
 export * from './interceptor.js';
 export * from './receiver-stats.js';
+export * from './reorder-buffer.js';
