@@ -5,8 +5,8 @@
  * (`channels[1].hq.bitrateKbps`), what was expected and the value found. Nothing starts on
  * an invalid file: the supervisor validates before it allocates a single ring.
  */
-import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { defaultApiSocket } from './runtime-dir.js';
