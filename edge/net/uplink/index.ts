@@ -11,6 +11,7 @@ export * from './keys.js';
 export * from './index-journal.js';
 export * from './sdp.js';
 export * from './stream-choice.js';
+export * from './receive-plan.js';
 
 /** Where the uplink keeps its keys and index journal: `<dataDir>/uplink/`. */
 export function uplinkDir(dataDir: string): string {

@@ -11,6 +11,7 @@ import { ConfigError, UplinkConfigSchema, uplinkPairs, validateConfig } from '..
 import { IndexJournal, IndexJournalError } from '../index-journal.js';
 import { UplinkKeyError, UplinkKeyStore, keyId } from '../keys.js';
 import { UPLINK_PT, buildUplinkSdp } from '../sdp.js';
+import { planFromSdp } from '../receive-plan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orbox-uplink-'));
 let counter = 0;
@@ -116,4 +117,26 @@ t.test('SDP: video with RTX, feedback, keys per port and the FEC m-lines, as sdp
   const plain = validateConfig({ ...base, uplink: { receivers: [{ name: 'lab', host: '127.0.0.1', port: 40000, channels: ['room'], srtp: { enabled: false }, rtx: false, fec: { enabled: false } }] } }).uplink.receivers[0]!;
   const ps = sdpTransform.parse(buildUplinkSdp({ boxId: 'or-7', receiver: plain, keys: { receiver: 'lab', suite: 'AES_CM_128_HMAC_SHA1_80', createdAt: '', channels: {} } }));
   t.same(ps.media.map((m) => [m.type, m.protocol, m.payloads, m.crypto]), [['video', 'RTP/AVPF', '96', undefined]], 'no SRTP, no RTX, no FEC: one plain video m-line');
+});
+
+t.test('orbox receive\'s plan reads back every port, payload type, pairing and key of the SDP the box prints', async (t) => {
+  const c = validateConfig({ ...base, uplink: { receivers: [{ name: 'expert', host: '198.51.100.7', port: 40000, channels: ['endoscope', 'room'] }] } });
+  const r = c.uplink.receivers[0]!;
+  const keys = new UplinkKeyStore({ dir: join(dir, 'plan-keys'), randomBytes: fakeRandom }).get('expert', r.srtp.suite, r.channels.map((name) => ({ name, mediaSsrc0: true })));
+  const text = buildUplinkSdp({ boxId: 'or-7', receiver: r, keys });
+  const plan = planFromSdp(text);
+  t.equal(plan.connection, '198.51.100.7');
+  const [e, room] = plan.channels;
+  t.same(e, {
+    name: 'endoscope', rtpPort: 40000, rtcpPort: 40001, h264Pt: 96, rtx: { pt: 97, ssrc: keys.channels.endoscope!.rtxSsrc }, mediaSsrc: 0, rtxTimeMs: 200,
+    key: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: keys.channels.endoscope!.media },
+    fec: { columns: 5, rows: 5, columnPort: 40002, columnKey: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: keys.channels.endoscope!.fecColumns }, rowPort: 40004, rowKey: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: keys.channels.endoscope!.fecRows } },
+  });
+  t.equal(room!.rtpPort, 40010);
+  const moved = planFromSdp(text, 50000);
+  t.same(moved.channels.map((x) => [x.rtpPort, x.rtcpPort, x.fec?.columnPort, x.fec?.rowPort]), [[50000, 50001, 50002, 50004], [50010, 50011, 50012, 50014]], '--port moves the whole layout');
+  t.throws(() => planFromSdp(text.replace(/a=crypto:[^\r]*\r\n/, '')), /m-section 1 \(m=video 40000\): RTP\/SAVPF without an a=crypto line/);
+  t.throws(() => planFromSdp(text.replace('apt=96', 'apt=95')), /RTX payload type 97 has no apt=96/);
+  t.throws(() => planFromSdp('v=0\r\ns=x\r\n'), /no m= line/);
+  t.throws(() => planFromSdp(text, 65525), /--port: 65525 moves channel "room" to port 65536, outside 1..65535/);
 });
