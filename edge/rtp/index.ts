@@ -12,3 +12,8 @@ export * from './rtcp.js';
 export * from './receiver-reports.js';
 export * from './sdp.js';
 export * from './interceptor.js';
+export * from './rtcp-feedback.js';
+export * from './rtx.js';
+export * from './nack-responder.js';
+export * from './nack-generator.js';
+export * from './keyframe-request.js';
