@@ -14,3 +14,8 @@ export * from './sdp.js';
 export * from './interceptor.js';
 export * from './receiver-stats.js';
 export * from './reorder-buffer.js';
+export * from './rtcp-feedback.js';
+export * from './rtx.js';
+export * from './nack-responder.js';
+export * from './nack-generator.js';
+export * from './keyframe-request.js';
