@@ -38,8 +38,12 @@ export interface StreamInfo {
   payloadType: number;
   /** RTP clock rate, Hz (90000 for video). */
   clockRate: number;
-  /** RFC 4588 retransmission stream, when the peer accepts it (`a=fmtp:<rtxPt> apt=<pt>`). */
-  rtx?: { ssrc: number; payloadType: number };
+  /**
+   * RFC 4588 retransmission stream, when the peer accepts it (`a=fmtp:<rtxPt> apt=<pt>`).
+   * `initialSequence`: where its sequence numbers start (a sender resuming above an SRTP index
+   * reservation); random when absent (RFC 3550 §5.1).
+   */
+  rtx?: { ssrc: number; payloadType: number; initialSequence?: number };
 }
 
 /**

@@ -206,7 +206,7 @@ export class NackResponder implements Interceptor {
   bindLocalStream(info: StreamInfo, next: PacketSink): PacketSink {
     const rtx = info.rtx;
     if (!rtx) return next;
-    const s = new StreamHistory({ ...info, rtx }, next, this.slots, this.maxPacketBytes, this.random(), this.burstBytes, this.now());
+    const s = new StreamHistory({ ...info, rtx }, next, this.slots, this.maxPacketBytes, rtx.initialSequence ?? this.random(), this.burstBytes, this.now());
     this.streams.set(info.ssrc >>> 0, s);
     return (pkt, len) => {
       if (this.closed) return;
