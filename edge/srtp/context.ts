@@ -196,6 +196,7 @@ export class SrtpReceiver {
 
   /** Unprotects the SRTP packet `pkt[0, len)` into `out`; returns the RTP length or an SrtpDrop code. */
   unprotectRtp(pkt: Uint8Array, len: number, out: Uint8Array): number {
+    if (len > pkt.length) return SrtpDrop.TOO_SHORT;
     const hdr = rtpClearHeaderLength(pkt, len);
     if (hdr < 0 || len < hdr + this.tag) return SrtpDrop.TOO_SHORT;
     const ssrc = readU32(pkt, 8);
@@ -218,7 +219,7 @@ export class SrtpReceiver {
 
   /** Unprotects the SRTCP packet `pkt[0, len)` into `out`; returns the RTCP length or an SrtpDrop code. */
   unprotectRtcp(pkt: Uint8Array, len: number, out: Uint8Array): number {
-    if (len < RTCP_HEADER + this.rtcpTrailer || pkt[0] >> 6 !== 2) return SrtpDrop.TOO_SHORT;
+    if (len > pkt.length || len < RTCP_HEADER + this.rtcpTrailer || pkt[0] >> 6 !== 2) return SrtpDrop.TOO_SHORT;
     const ssrc = readU32(pkt, 4);
     const word = this.transform.srtcpIndexWord(pkt, len);
     const index = word & 0x7fff_ffff;
