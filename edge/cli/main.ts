@@ -191,12 +191,13 @@ export function buildProgram(): Command {
 
   const uplink = program.command('uplink').description('the resilient, encrypted uplink to remote receivers');
   uplink.command('sdp <receiver>')
-    .description('print the SDP a receiver plays the uplink from (ffmpeg, GStreamer rtpbin, orbox receive); it holds the SRTP keys: move it only over an encrypted, authenticated channel')
+    .description('print the SDP a receiver plays the uplink from (ffmpeg, GStreamer rtpbin, orbox receive). Each one starts a new session with new SRTP keys (the previous SDP stops working); it holds the keys: move it only over an encrypted, authenticated channel')
     .option('-o, --out <file>', 'write it to a file (mode 0600) instead of stdout')
+    .option('--current', 'the current session\'s SDP, keys unchanged (for a receiver that kept its state; a fresh receiver cannot decrypt a stream past its first 65536 packets with it)')
     .option('-c, --config <file>', 'configuration of the box')
     .option('-s, --socket <path>', 'local API socket of the box')
-    .action(async (receiver: string, opts: { out?: string; socket?: string; config?: string }) => {
-      const r = (await callLocalApi(socketFrom(opts), 'uplinkSdp', { receiver })) as { sdp: string };
+    .action(async (receiver: string, opts: { out?: string; current?: boolean; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'uplinkSdp', { receiver, current: Boolean(opts.current) })) as { sdp: string };
       if (opts.out) writeFileSync(opts.out, r.sdp, { mode: 0o600 });
       else process.stdout.write(r.sdp);
     });

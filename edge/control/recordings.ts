@@ -48,7 +48,7 @@ export class Recordings {
   private profile: VideoStatus['profile'] = null;
   private readonly openPaths = new Set<string>();
   private closed = 0;
-  private latest: { capture?: unknown; encode?: unknown; net?: unknown } = {};
+  private latest: { capture?: unknown; encode?: unknown; net?: unknown; uplink?: unknown } = {};
   private waiters: (() => void)[] = [];
   private ready = false;
   private readonly queued: WorkerEvent[] = [];
@@ -108,7 +108,7 @@ export class Recordings {
           return true;
         case 'capture-stats': this.latest.capture = event.channels; return true;
         case 'encode-stats': this.latest.encode = event.channels; return true;
-        case 'net-stats': this.latest.net = event.streams; return true;
+        case 'net-stats': this.latest.net = event.streams; this.latest.uplink = event.uplink; return true;
         default: return false;
       }
     } catch (err) {

@@ -7,6 +7,7 @@ import { HealthTable, WORKER_NAMES, type WorkerHealth } from '../lib/health.js';
 import { isSlotRing, ringStats, slotRingStats } from '../lib/ring/index.js';
 import type { CpuLatencyState } from '../lib/cpu-latency.js';
 import type { RingSpec } from '../runtime/index.js';
+import type { PairStats } from '../net/uplink/pair-sender.js';
 import type { ViewerReport } from '../rtp/receiver-reports.js';
 import type { DeviceStatus } from './devices.js';
 
@@ -35,6 +36,8 @@ export interface BoxStatus {
     profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown;
     /** video-encode's `encode-stats` per channel (edge/video/encode.ts EncoderStats). */
     encode?: unknown;
+    /** net-send's uplink pairs (edge/net/uplink/pair-sender.ts PairStats). */
+    uplink?: unknown;
     /** Latest still per channel (edge/control/stills.ts). */
     stills?: Record<string, { intervalS: number | null; ageMs: number | null; width: number | null; height: number | null; bytes: number | null }>;
   };
@@ -65,6 +68,19 @@ export function collectStatus(box: { id: string; room: string; startedMs: number
 }
 
 /** Human-readable status for a terminal. */
+/** One uplink pair in `orbox status`: what it sends and why, what the receiver reports, repair. */
+export function formatUplinkPair(u: PairStats): string[] {
+  const rr = u.receiverReport;
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+  const over = u.mediaBytes > 0 ? ((u.mediaBytes + u.rtxBytes + u.fecBytes) / u.mediaBytes).toFixed(2) : '-';
+  return [
+    `  uplink ${u.receiver} <- ${u.channel} (${u.to}${u.srtp ? ', SRTP' : ', NOT ENCRYPTED'}): sending ${u.sending ?? 'nothing yet'}; ${u.choice.reason}`,
+    `    receiver reports: loss before repair ${pct(rr?.lossBeforeRepair)}, RTT ${rr?.rttMs ?? '-'} ms, jitter ${rr?.jitterMs ?? '-'} ms; ` +
+      `${u.nacks} NACKs, ${u.rtxPackets} RTX, ${u.fecPackets} FEC packets, bytes sent / media ${over}` +
+      `${u.rtxRateLimited ? `, ${u.rtxRateLimited} repairs over the cap` : ''}${Object.keys(u.srtpDrops).length ? `, SRTP drops ${JSON.stringify(u.srtpDrops)}` : ''}`,
+  ];
+}
+
 export function formatStatus(s: BoxStatus): string {
   const lines: string[] = [];
   lines.push(`box ${s.box.id}${s.box.room ? ` (${s.box.room})` : ''}: ${s.box.healthy ? 'healthy' : 'NOT HEALTHY'}, up ${Math.round(s.box.uptimeMs / 1000)} s`);
@@ -91,6 +107,7 @@ export function formatStatus(s: BoxStatus): string {
         lines.push(`    viewer ${v.viewer || v.cname || v.ssrc.toString(16)}: loss ${(loss * 100).toFixed(1)}% (${v.cumulativeLost} lost), jitter ${v.jitterMs} ms, RTT ${v.rttMs ?? '-'} ms`);
       }
     }
+    for (const u of (Array.isArray(s.video.uplink) ? s.video.uplink : []) as PairStats[]) lines.push(...formatUplinkPair(u));
     const enc = (s.video.encode ?? {}) as Record<string, { bitrateKbps?: { hq: number | null; lq: number | null } }>;
     for (const [ch, e] of Object.entries(enc)) {
       const b = e.bitrateKbps;

@@ -37,7 +37,9 @@ export type InboxMessage =
   | { type: 'command'; id: string; from: string; name: string; args?: unknown }
   | { type: 'event'; from: WorkerName; event: WorkerEvent }
   /** To video-encode: force an IDR on a stream (a receiver's PLI/FIR, an uplink switching to it). */
-  | { type: 'keyframe'; channel: string; role: 'hq' | 'lq'; reason: string };
+  | { type: 'keyframe'; channel: string; role: 'hq' | 'lq'; reason: string }
+  /** To net-send: an uplink receiver has new keys (a fresh SDP); its pairs restart with them. */
+  | { type: 'uplink-rekeyed'; receiver: string };
 
 /** Events a worker reports; the supervisor routes them to control's inbox. */
 export type WorkerEvent = { type: string; [k: string]: unknown };

@@ -12,7 +12,8 @@
  *                                                with save, also kept and catalogued
  *   channelSettings {channel, hqBitrateKbps?, lqBitrateKbps?}   same path as the fleet's
  *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
- *   uplinkSdp {receiver}                         an uplink receiver's SDP, keys included
+ *   uplinkSdp {receiver, current?}               an uplink receiver's SDP, keys included (a new session
+ *                                                with new keys, unless current)
  */
 import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';
@@ -88,8 +89,17 @@ function methods(ctx: WorkerContext) {
       const r = await runLocal({ kind: 'channelSettings', channel: str(p.channel), settings });
       return { message: r.message, details: r.details ?? {} };
     },
-    /** The SDP of an uplink receiver, keys included: the local socket is the box's own (0660). */
-    uplinkSdp: (p: Record<string, unknown>) => ({ sdp: receiverSdp(ctx.config, str(p.receiver)) }),
+    /**
+     * The SDP of an uplink receiver, keys included (the local socket is the box's own, 0660). A
+     * new session unless `current`: new keys, and net-send restarts the receiver's pairs with them.
+     */
+    uplinkSdp: (p: Record<string, unknown>) => {
+      const receiver = str(p.receiver);
+      const fresh = p.current !== true;
+      const sdp = receiverSdp(ctx.config, receiver, fresh);
+      if (fresh) ctx.send('net-send', { type: 'uplink-rekeyed', receiver });
+      return { sdp, fresh };
+    },
     recordingStart: async (p: Record<string, unknown>) => {
       const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
       return { message: r.message, caseId: r.details?.caseId };

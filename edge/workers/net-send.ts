@@ -13,6 +13,7 @@
 import { Backoff } from '../lib/backoff.js';
 import { RtspOut } from '../net/rtsp/index.js';
 import { AccessUnitFanout } from '../net/au-fanout.js';
+import { Uplink } from '../net/uplink/index.js';
 import { StreamSender } from '../net/stream-sender.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 
@@ -23,6 +24,7 @@ const fanouts = new Map<string, AccessUnitFanout>();
 let loops: Promise<unknown>[] = [];
 let statsTimer: NodeJS.Timeout | undefined;
 let retryTimer: NodeJS.Timeout | undefined;
+let uplink: Uplink | undefined;
 // A restarted net-send may find its previous incarnation's child still on the port for a moment.
 const serveRetry = new Backoff({ minMs: 250, maxMs: 5000, jitter: 0.5 });
 
@@ -64,10 +66,14 @@ async function serve(ctx: WorkerContext): Promise<void> {
       fanouts.get(`video.${ch.name}.${role}`)!.subscribe((au, key, wall, mono) => s.onAccessUnit(au, key, wall, mono));
     }
   }
-  statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()) }), 2000);
+  statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()), uplink: uplink?.stats() ?? [] }), 2000);
 }
 
 runWorker({
+  onMessage(msg) {
+    // control made new keys for a receiver (a fresh SDP was fetched): its pairs start over with them.
+    if (msg.type === 'uplink-rekeyed') return uplink?.restartReceiver(msg.receiver);
+  },
   start(ctx) {
     // The readers start at once, so nothing piles up while the RTSP server starts; a sender
     // subscribing later starts at the live end (it needs a keyframe anyway).
@@ -77,12 +83,20 @@ runWorker({
       loops.push(f.run());
     }
     if (ctx.config.channels.length > 0) setImmediate(() => void serve(ctx));
+    if (ctx.config.uplink.receivers.length > 0) {
+      uplink = new Uplink({
+        config: ctx.config, clock: ctx.clock, log: ctx.log, fanouts,
+        requestKeyframe: (channel, role, reason) => ctx.send('video-encode', { type: 'keyframe', channel, role, reason }),
+      });
+      void uplink.start();
+    }
     loops.push(drainOthers(ctx));
   },
   async stop() {
     clearTimeout(retryTimer);
     clearInterval(statsTimer);
     for (const f of fanouts.values()) f.stop();
+    await uplink?.close();
     await Promise.all(senders.map((s) => s.stop()));
     await out?.close();
     await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 500))]);

@@ -1,0 +1,48 @@
+/**
+ * Where a receiver's session lives on the box: its keys and the SRTP index journal under
+ * `<dataDir>/uplink/`, and the SDP made from them. A fresh SDP (`fresh`) is a new session: new
+ * keys, so a receiver starting from it begins at ROC 0 (SDES carries no rollover counter, RFC 4568;
+ * a receiver joining a stream whose ROC moved on could not decrypt), and net-send is told to
+ * restart the receiver's pairs with them.
+ * Runs on: control, net-send.
+ */
+import { join } from 'node:path';
+import type { BoxConfig } from '../../config/index.js';
+import { UplinkKeyStore, type ReceiverKeys } from './keys.js';
+import { buildUplinkSdp, UplinkSdpError } from './sdp.js';
+
+/** Where the uplink keeps its keys and index journal: `<dataDir>/uplink/`. */
+export function uplinkDir(dataDir: string): string {
+  return join(dataDir, 'uplink');
+}
+
+export function uplinkKeyStore(dataDir: string): UplinkKeyStore {
+  return new UplinkKeyStore({ dir: join(uplinkDir(dataDir), 'keys') });
+}
+
+export function uplinkJournalFile(dataDir: string): string {
+  return join(uplinkDir(dataDir), 'srtp-index.json');
+}
+
+function receiverConfig(cfg: BoxConfig, receiver: string) {
+  const r = cfg.uplink.receivers.find((x) => x.name === receiver);
+  if (!r) throw new UplinkSdpError(`no uplink receiver "${receiver}" (receivers: ${cfg.uplink.receivers.map((x) => x.name).join(', ') || 'none configured'})`);
+  return r;
+}
+
+/**
+ * The keys of a configured receiver (made on first use; new ones with `fresh`).
+ * @throws UplinkSdpError for an unknown receiver, UplinkKeyError for a damaged key file.
+ */
+export function receiverKeys(cfg: BoxConfig, receiver: string, fresh = false): ReceiverKeys {
+  const r = receiverConfig(cfg, receiver);
+  const store = uplinkKeyStore(cfg.box.dataDir);
+  const channels = r.channels.map((name) => ({ name, mediaSsrc0: r.fec.enabled }));
+  return fresh ? store.rekey(r.name, r.srtp.suite, channels) : store.get(r.name, r.srtp.suite, channels);
+}
+
+/** The SDP of a configured receiver; `fresh` starts a new session (new keys). @throws UplinkSdpError, UplinkKeyError. */
+export function receiverSdp(cfg: BoxConfig, receiver: string, fresh = false): string {
+  const keys = receiverKeys(cfg, receiver, fresh);
+  return buildUplinkSdp({ boxId: cfg.box.id, receiver: receiverConfig(cfg, receiver), keys, version: String(Math.floor(Date.parse(keys.createdAt) / 1000) || 1) });
+}

@@ -1,0 +1,56 @@
+/**
+ * The uplink end to end with a standard receiver: a real box (supervisor and its nine workers)
+ * pushing one channel to a receiver on this host over SRTP with RTX; the SDP comes from the
+ * box's local API alone (what `orbox uplink sdp` prints), and ffmpeg plays from it.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { callLocalApi } from '../../../edge/control/local-api.js';
+import { Supervisor } from '../../../edge/supervisor/supervisor.js';
+import { freeTcpPort } from '../../rtp/gst-peers.js';
+import { videoConfig } from '../../video/helpers.js';
+
+/** An even UDP port base with a free-looking block of 10 (random to keep parallel runs apart). */
+const portBase = () => 40_000 + 20 * Math.floor(Math.random() * 1000);
+
+/** Runs ffmpeg on an SDP until it decoded `frames` frames; returns what it printed. */
+function ffmpegPlays(sdpFile: string, frames: number, timeoutMs: number): Promise<{ code: number | null; frames: number; log: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-protocol_whitelist', 'file,udp,rtp', '-i', sdpFile, '-frames:v', String(frames), '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    p.stderr.on('data', (d) => { log += d; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      const m = [...log.matchAll(/frame=\s*(\d+)/g)].pop();
+      resolve({ code, frames: m ? Number(m[1]) : 0, log });
+    });
+  });
+}
+
+t.test('ffmpeg plays the box\'s SRTP uplink from the SDP the box gives, and the SDP starts a new session each time', async (t) => {
+  const rx = portBase();
+  const cfg = videoConfig(await freeTcpPort(), [{ name: 'endoscope', width: 640, height: 360 }], {
+    uplink: { portStart: portBase(), receivers: [{ name: 'lab', host: '127.0.0.1', port: rx, channels: ['endoscope'], fec: { enabled: false } }] },
+  });
+  const sup = new Supervisor(cfg);
+  t.teardown(() => sup.stop());
+  await sup.start();
+  const first = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab' })) as { sdp: string };
+  const second = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab' })) as { sdp: string };
+  const keyOf = (sdp: string) => /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:(\S+)/.exec(sdp)?.[1];
+  t.ok(keyOf(first.sdp) && keyOf(second.sdp) && keyOf(first.sdp) !== keyOf(second.sdp), 'each SDP carries new keys');
+  const current = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab', current: true })) as { sdp: string };
+  t.equal(keyOf(current.sdp), keyOf(second.sdp), '--current leaves them');
+  const file = join(cfg.box.dataDir, 'lab.sdp');
+  writeFileSync(file, current.sdp);
+  const r = await ffmpegPlays(file, 90, 30_000);
+  t.equal(r.frames, 90, `ffmpeg decoded ${r.frames} frames from the SDP alone`);
+  t.equal(r.code, 0, 'and exited cleanly');
+  t.notMatch(r.log, /srtp|auth|HMAC/i, 'no SRTP complaint from ffmpeg');
+  const st = (await callLocalApi(cfg.api.socket, 'status')) as { video: { uplink: { receiver: string; sending: string; packets: number; srtp: boolean }[] } };
+  const u = st.video.uplink.find((x) => x.receiver === 'lab');
+  t.ok(u && u.packets > 0 && u.srtp, `status shows the pair: ${JSON.stringify(u && { sending: u.sending, packets: u.packets })}`);
+});
