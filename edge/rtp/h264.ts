@@ -84,3 +84,23 @@ export function startsKeyframe(buf: Uint8Array, len = buf.length): boolean {
   if (type === NAL_FU_A) return len > off + 1 && (buf[off + 1] & 0x80) !== 0 && nalType(buf[off + 1]) === NAL_IDR;
   return starts(type);
 }
+
+/**
+ * The NAL units of one RTP H.264 payload that are whole in it (RFC 6184 §5.6 single NAL unit,
+ * §5.7.1 STAP-A; FU-A fragments are not reassembled): `fn(nal)` for each, a view into `payload`.
+ * A STAP-A whose sizes run past the end stops at the last whole unit. Used to learn SPS/PPS
+ * from a stream that carries them in band.
+ */
+export function forEachWholeNal(payload: Uint8Array, fn: (nal: Uint8Array) => void): void {
+  if (payload.length < 1) return;
+  const t = nalType(payload[0]!);
+  if (t >= 1 && t <= 23) { fn(payload); return; }
+  if (t !== NAL_STAP_A) return;
+  let o = 1;
+  while (o + 2 <= payload.length) {
+    const n = (payload[o]! << 8) | payload[o + 1]!;
+    if (n === 0 || o + 2 + n > payload.length) return;
+    fn(payload.subarray(o + 2, o + 2 + n));
+    o += 2 + n;
+  }
+}

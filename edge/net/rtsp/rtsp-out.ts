@@ -272,21 +272,21 @@ export class RtspOut {
     this.stateValue = 'running';
   }
 
-  /** The URL viewers use for a stream. */
-  url(channel: string, role: StreamRole): string {
-    return `rtsp://${this.cfg.advertisedHost}:${this.port}/${channel}/${role}`;
+  /** The URL viewers use for a stream: `/<channel>/<role>`, or `/<channel>` (`orbox receive`'s re-served channels). */
+  url(channel: string, role: StreamRole | null): string {
+    return `rtsp://${this.cfg.advertisedHost}:${this.port}/${channel}${role ? `/${role}` : ''}`;
   }
 
   /**
-   * Publishes `/<channel>/<role>`. Returns at once; `handle.ready` resolves when viewers can play.
-   * Adding a path again replaces the previous stream.
+   * Publishes `/<channel>/<role>` (or `/<channel>` for role null). Returns at once; `handle.ready`
+   * resolves when viewers can play. Adding a path again replaces the previous stream.
    * @throws RtspOutOptionError for a bad channel or role, RtspOutStateError unless running/restarting.
    */
-  addStream(channel: string, role: StreamRole, sdpParams: RtspSdpParams): RtspStreamHandle {
+  addStream(channel: string, role: StreamRole | null, sdpParams: RtspSdpParams): RtspStreamHandle {
     if (this.stateValue !== 'running' && this.stateValue !== 'restarting') throw new RtspOutStateError(this.stateValue, 'addStream');
     if (!CHANNEL.test(channel)) throw new RtspOutOptionError('channel', `'${channel}' must be 1-64 of [A-Za-z0-9_-]`);
-    if (role !== 'hq' && role !== 'lq') throw new RtspOutOptionError('role', `'${String(role)}' is not hq or lq`);
-    const path = `/${channel}/${role}`;
+    if (role !== null && role !== 'hq' && role !== 'lq') throw new RtspOutOptionError('role', `'${String(role)}' is not hq or lq`);
+    const path = `/${channel}${role ? `/${role}` : ''}`;
     const old = this.streams.get(path);
     if (old) { old.closed = true; old.markDown(); }
     const h = new StreamHandle(this, path, this.url(channel, role), this.sdpFor(path, sdpParams));

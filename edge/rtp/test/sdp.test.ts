@@ -24,3 +24,13 @@ t.test('SDP builder rejects bad fields by name', async (t) => {
   t.throws(() => buildH264Sdp({ ...ok, sessionName: 'a\r\nb=evil' }), { name: 'RtpOptionError', option: 'sessionName' });
   t.throws(() => buildH264Sdp({ ...ok, sps: PPS }), { name: 'RtpFormatError', structure: 'sps' });
 });
+
+t.test('forEachWholeNal: a single NAL unit, each unit of a STAP-A, nothing from a FU-A or a STAP-A running past its end', async (t) => {
+  const { forEachWholeNal } = await import('../h264.js');
+  const seen = (p: number[]) => { const out: number[][] = []; forEachWholeNal(Uint8Array.from(p), (n) => out.push([...n])); return out; };
+  t.same(seen([0x67, 1, 2]), [[0x67, 1, 2]]);
+  t.same(seen([0x78, 0, 2, 0x67, 9, 0, 1, 0x68]), [[0x67, 9], [0x68]], 'STAP-A: SPS then PPS');
+  t.same(seen([0x78, 0, 2, 0x67, 9, 0, 5, 0x68]), [[0x67, 9]], 'a size past the end stops there');
+  t.same(seen([0x7c, 0x85, 1, 2]), [], 'FU-A');
+  t.same(seen([]), []);
+});
