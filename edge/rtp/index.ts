@@ -1,6 +1,7 @@
 /**
  * The RTP stack of net-send: seq math, RTP header, Annex B splitting, H.264 packetising
- * (RFC 6184), RTCP SR/RR (RFC 3550), SDP. See README.md for the RFC -> module -> test map.
+ * (RFC 6184), RTCP SR/RR (RFC 3550), SDP, SMPTE 2022-1 FEC. See README.md for the
+ * RFC -> module -> test map.
  */
 export * from './errors.js';
 export * from './seq.js';
@@ -19,3 +20,6 @@ export * from './rtx.js';
 export * from './nack-responder.js';
 export * from './nack-generator.js';
 export * from './keyframe-request.js';
+export * from './st2022-1-header.js';
+export * from './st2022-1-encoder.js';
+export * from './st2022-1-decoder.js';

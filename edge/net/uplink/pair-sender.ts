@@ -57,8 +57,8 @@ export interface FecParams {
   rowFec: boolean;
   columnSink: PacketSink;
   rowSink: PacketSink;
-  columnPt: number;
-  rowPt: number;
+  /** Of both FEC streams. */
+  payloadType: number;
   /** First sequence numbers of the FEC streams (resuming above their reservations). */
   columnSeq: number;
   rowSeq: number;
@@ -220,14 +220,14 @@ export class UplinkPairSender {
         this.srtpUnits.push(srtp);
         const chain = new InterceptorChain([srtp, res]);
         this.fecChains.push(chain);
-        const fecInfo: StreamInfo = { name: `${this.name}/${n}`, kind: 'video', ssrc: 0, payloadType: n === 'fecColumns' ? UPLINK_PT.fecColumns : UPLINK_PT.fecRows, clockRate: 90000 };
+        const fecInfo: StreamInfo = { name: `${this.name}/${n}`, kind: 'video', ssrc: 0, payloadType: UPLINK_PT.fec, clockRate: 90000 };
         return { sink: chain.bindLocalStream(fecInfo, counted), seq: res.startOf(0) & 0xffff };
       };
       const col = fecSink('fecColumns', keys?.fecColumns);
       const row = r.fec.rowFec ? fecSink('fecRows', keys?.fecRows) : { sink: () => {}, seq: 0 };
       this.fec = o.units.fecEncoder({
         columns: r.fec.columns, rows: r.fec.rows, rowFec: r.fec.rowFec, columnSink: col.sink, rowSink: row.sink,
-        columnPt: UPLINK_PT.fecColumns, rowPt: UPLINK_PT.fecRows, columnSeq: col.seq, rowSeq: row.seq,
+        payloadType: UPLINK_PT.fec, columnSeq: col.seq, rowSeq: row.seq,
       });
       units.push(this.fec);
     }

@@ -12,7 +12,7 @@
  *   a=ssrc:<media> cname:<cname>, a=ssrc:<rtx> cname:<cname>, a=ssrc-group:FID <media> <rtx> (RFC 5576)
  *   a=crypto:1 <suite> inline:<key||salt>  (RFC 4568; each port its own key)
  *   m=application <port+2> RTP/SAVP 98     SMPTE 2022-1 column FEC (`2dparityfec`), L and D in fmtp
- *   m=application <port+4> RTP/SAVP 99     row FEC, when on
+ *   m=application <port+4> RTP/SAVP 98     row FEC, when on (its own port and key)
  * and a `a=group:FEC` per channel tying its FEC m-lines to the video (RFC 5956 §4.1).
  * ffmpeg takes the application m-lines as data streams it does not decode (checked with
  * ffmpeg 5.1); `orbox receive` uses them.
@@ -26,8 +26,8 @@ import type { UplinkReceiverConfig } from '../../config/uplink.js';
 import { UPLINK_PORT, UPLINK_PORT_BLOCK } from '../../config/uplink.js';
 import type { ReceiverKeys } from './keys.js';
 
-/** Payload types the uplink uses, the same in every SDP (dynamic range, RFC 3551 §6). */
-export const UPLINK_PT = { h264: 96, rtx: 97, fecColumns: 98, fecRows: 99 } as const;
+/** Payload types the uplink uses, the same in every SDP (dynamic range, RFC 3551 §6); both FEC streams use `fec`. */
+export const UPLINK_PT = { h264: 96, rtx: 97, fec: 98 } as const;
 
 export class UplinkSdpError extends Error {
   override name = 'UplinkSdpError';
@@ -88,9 +88,9 @@ export function buildUplinkSdp(p: UplinkSdpParams): string {
         ...crypto(key),
       });
       const mids = [`${ch}-video`, `${ch}-fec-columns`];
-      media.push(fecLine('columns', UPLINK_PORT.fecColumns, UPLINK_PT.fecColumns, keys?.fecColumns));
+      media.push(fecLine('columns', UPLINK_PORT.fecColumns, UPLINK_PT.fec, keys?.fecColumns));
       if (r.fec.rowFec) {
-        media.push(fecLine('rows', UPLINK_PORT.fecRows, UPLINK_PT.fecRows, keys?.fecRows));
+        media.push(fecLine('rows', UPLINK_PORT.fecRows, UPLINK_PT.fec, keys?.fecRows));
         mids.push(`${ch}-fec-rows`);
       }
       groups.push({ type: 'FEC', mids: mids.join(' ') });

@@ -3,6 +3,7 @@
  * from edge/rtp. Kept apart from pair-sender.ts so a test can give the sender other units.
  * Runs on: net-send.
  */
+import { St2022FecEncoder } from '../../rtp/index.js';
 import { SrtpInterceptor, suiteByName, type SrtpKeying } from '../../srtp/index.js';
 import type { FecParams, FecUnit, SrtpPortParams, SrtpPortUnit, UplinkUnits } from './pair-sender.js';
 
@@ -41,8 +42,19 @@ function srtpPort(p: SrtpPortParams): SrtpPortUnit {
   };
 }
 
-function fecEncoder(_p: FecParams): FecUnit {
-  throw new RangeError('SMPTE 2022-1 FEC is not in this build yet: set uplink.receivers[].fec.enabled: false');
+function fecEncoder(p: FecParams): FecUnit {
+  const enc = new St2022FecEncoder({
+    columns: p.columns, rows: p.rows, rowFec: p.rowFec, columnSink: p.columnSink, rowSink: p.rowSink,
+    // Payload types as the SDP names them (GStreamer's decoder ignores them); SSRC 0 like the
+    // media (2022-1 rebuilds carry the SSRC of the others): each FEC port has its own key.
+    payloadType: p.payloadType, ssrc: 0, rowSequence: p.rowSeq, columnSequence: p.columnSeq,
+  });
+  return {
+    bindLocalStream: (i, n) => enc.bindLocalStream(i, n),
+    unbindLocalStream: (i) => enc.unbindLocalStream(i),
+    close: () => enc.close(),
+    stats: () => ({ ...enc.stats }),
+  };
 }
 
 export const defaultUplinkUnits: UplinkUnits = { srtp: srtpPort, fecEncoder };
