@@ -12,7 +12,7 @@
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -39,6 +39,7 @@ async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> 
     close: async () => { child.kill('SIGTERM'); await once(child, 'exit'); },
   };
 }
+import { UplinkReceiver, formatReceiverStats } from '../net/uplink/index.js';
 import { videoBanner } from '../video/index.js';
 
 /** The box to ask: --socket, else the socket --config's box listens on, else the machine's fixed one. */
@@ -200,6 +201,23 @@ export function buildProgram(): Command {
       const r = (await callLocalApi(socketFrom(opts), 'uplinkSdp', { receiver, current: Boolean(opts.current) })) as { sdp: string };
       if (opts.out) writeFileSync(opts.out, r.sdp, { mode: 0o600 });
       else process.stdout.write(r.sdp);
+    });
+
+  program.command('receive')
+    .description('the receiving end of the uplink (at the expert\'s site or the video platform): repairs, decrypts and re-serves each channel as rtsp://127.0.0.1:<rtsp-port>/<channel>')
+    .requiredOption('--sdp <file>', 'the uplink SDP of this receiver (from `orbox uplink sdp`; it holds keys)')
+    .option('--port <n>', 'listen here instead of the SDP\'s first port (behind a NAT or a proxy)', (v: string) => positiveNumber(v, '--port'))
+    .option('--rtsp-port <n>', 'local RTSP port', (v: string) => positiveNumber(v, '--rtsp-port'), 8654)
+    .option('--latency-ms <ms>', 'receive buffer: how long repair may take', (v: string) => positiveNumber(v, '--latency-ms'), 200)
+    .option('--every <s>', 'print figures every this many seconds', (v: string) => positiveNumber(v, '--every'), 5)
+    .action(async (opts: { sdp: string; port?: number; rtspPort: number; latencyMs: number; every: number }) => {
+      const rx = new UplinkReceiver({ sdp: readFileSync(opts.sdp, 'utf8'), port: opts.port, rtspPort: opts.rtspPort, latencyMs: opts.latencyMs });
+      await rx.start();
+      process.stdout.write(`orbox receive: ${rx.plan.channels.map((c) => `${c.name} on UDP ${c.rtpPort}`).join(', ')}; buffer ${opts.latencyMs} ms\n`);
+      const timer = setInterval(() => { for (const s of rx.stats()) process.stdout.write(formatReceiverStats(s) + '\n'); }, opts.every * 1000);
+      const stop = async () => { clearInterval(timer); await rx.close(); process.exit(0); };
+      process.on('SIGTERM', () => void stop());
+      process.on('SIGINT', () => void stop());
     });
 
   registerDevicesCommands(program);

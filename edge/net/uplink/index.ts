@@ -11,3 +11,5 @@ export * from './receive-plan.js';
 export * from './session.js';
 export * from './pair-sender.js';
 export * from './uplink.js';
+export * from './receive-session.js';
+export * from './receive.js';

@@ -38,11 +38,11 @@ t.test('ffmpeg plays the box\'s SRTP uplink from the SDP the box gives, and the 
   const sup = new Supervisor(cfg);
   t.teardown(() => sup.stop());
   await sup.start();
-  const first = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab' })) as { sdp: string };
-  const second = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab' })) as { sdp: string };
+  const first = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab' }, 15_000)) as { sdp: string };
+  const second = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab' }, 15_000)) as { sdp: string };
   const keyOf = (sdp: string) => /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:(\S+)/.exec(sdp)?.[1];
   t.ok(keyOf(first.sdp) && keyOf(second.sdp) && keyOf(first.sdp) !== keyOf(second.sdp), 'each SDP carries new keys');
-  const current = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab', current: true })) as { sdp: string };
+  const current = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'lab', current: true }, 15_000)) as { sdp: string };
   t.equal(keyOf(current.sdp), keyOf(second.sdp), '--current leaves them');
   const file = join(cfg.box.dataDir, 'lab.sdp');
   writeFileSync(file, current.sdp);
