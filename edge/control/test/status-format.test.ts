@@ -47,3 +47,24 @@ t.test('a simulated device port is shown as such in status and in telemetry', as
   const m = sampleTelemetry(new HealthTable(createHealthTable()), [], ports.status(), '/nonexistent');
   t.same([m['device/monitor/connected'], m['device/monitor/simulated'], m['device/anesthesia/connected'], m['device/anesthesia/simulated']], [true, true, false, false]);
 });
+
+t.test('an uplink pair: what it sends and why, what the receiver reports, the repair it costs; an unencrypted one says so', async (t) => {
+  const pair = (over: Record<string, unknown> = {}) => ({
+    receiver: 'expert', channel: 'endoscope', to: '198.51.100.7:40000', sending: 'lq', srtp: true,
+    choice: { want: 'lq', reason: 'lq: loss 28.3 % over 500 ms >= 20.0 %', loss: 0.283, rttMs: 21, jitterMs: 2, changedAtMs: 1000, switches: 1 },
+    aus: 900, packets: 10_000, mediaBytes: 10_000_000, rtxPackets: 2500, rtxBytes: 2_600_000, fecPackets: 4000, fecBytes: 1_400_000, srs: 30,
+    rtcpIn: 300, rtcpDropped: 0, receiverReport: { lossBeforeRepair: 0.283, rttMs: 21.4, jitterMs: 2.1, cumulativeLost: 2830 },
+    nacks: 800, rtxRateLimited: 12, rtxNotInHistory: 0, keyframeRequests: 1, srtpDrops: {}, ...over,
+  });
+  const s: BoxStatus = {
+    box: { id: 'or-3', room: '', healthy: true, uptimeMs: 1000, pid: 1 }, workers: [], rings: [],
+    video: { profile: null, recordingRoot: '/r', openSegments: 0, segmentsClosed: 0, uplink: [pair(), pair({ receiver: 'lab', srtp: false, sending: null, receiverReport: null, srtpDrops: { 'in:AUTH_FAILED': 3 } })] },
+  };
+  const lines = formatStatus(s).split('\n').filter((l) => l.includes('uplink') || l.includes('receiver reports'));
+  t.same(lines, [
+    '  uplink expert <- endoscope (198.51.100.7:40000, SRTP): sending lq; lq: loss 28.3 % over 500 ms >= 20.0 %',
+    '    receiver reports: loss before repair 28.3%, RTT 21.4 ms, jitter 2.1 ms; 800 NACKs, 2500 RTX, 4000 FEC packets, bytes sent / media 1.40, 12 repairs over the cap',
+    '  uplink lab <- endoscope (198.51.100.7:40000, NOT ENCRYPTED): sending nothing yet; lq: loss 28.3 % over 500 ms >= 20.0 %',
+    '    receiver reports: loss before repair -, RTT - ms, jitter - ms; 800 NACKs, 2500 RTX, 4000 FEC packets, bytes sent / media 1.40, 12 repairs over the cap, SRTP drops {"in:AUTH_FAILED":3}',
+  ]);
+});
