@@ -13,3 +13,4 @@ export * from './pair-sender.js';
 export * from './uplink.js';
 export * from './receive-session.js';
 export * from './receive.js';
+export { keyingOf } from './units.js';
