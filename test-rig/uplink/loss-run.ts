@@ -1,0 +1,228 @@
+/**
+ * One run of the uplink across a lossy link, for the loss tests and benches: the box's sending
+ * side (an UplinkPairSender with the real units: SRTP, index reservations, SMPTE 2022-1 FEC,
+ * the NACK responder) fed a pre-encoded H.264 stream at its frame rate, through a LossyLink
+ * (seeded loss both ways, delay), into the receiving end (a ReceiveSession: SRTP, RTX, FEC,
+ * NACK generator, reorder buffer), all in this process.
+ *
+ * What it measures, from what the receiver hands its player:
+ *  - residual loss: media packets sent that never came out of the reorder buffer;
+ *  - impaired frames: a frame is impaired when one of its packets is missing or a frame before
+ *    it in its GOP is impaired (until the next IDR);
+ *  - overhead: every byte the sender put on the wire (media + RTX + FEC, SRTP included) over
+ *    the media bytes (RTP packets before SRTP), against what loss alone forces, 1/(1-p);
+ *  - latency: from a media packet's send to its exit from the reorder buffer (p50, p95), the
+ *    one-way link delay included.
+ * Frame boundaries and keyframes are known from the sending side (a test unit in the chain
+ * records each media packet's sequence number, RTP timestamp and whether it opens an IDR).
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BoxClock } from '../../edge/lib/clock.js';
+import { UplinkConfigSchema, uplinkPairs } from '../../edge/config/uplink.js';
+import {
+  IndexJournal, ReceiveSession, UplinkPairSender, buildUplinkSdp, planFromSdp, type ChannelKeys, type UplinkUnits,
+} from '../../edge/net/uplink/index.js';
+import { defaultUplinkUnits } from '../../edge/net/uplink/units.js';
+import { NAL_AUD, NalSpans, St2022FecDecoder, Unwrapper, nalType, splitAnnexB, type PacketSink } from '../../edge/rtp/index.js';
+import { quantile, sortedCopy } from '../../edge/lib/stats.js';
+import { LossyLink } from '../net/lossy-link.js';
+
+export interface LossRunOptions {
+  /** Annex B file of the stream (x264 with aud=1: one access unit per AUD). */
+  h264File: string;
+  fps: number;
+  seconds: number;
+  /** Forward and reverse loss, 0..1; `burst`: mean burst length (Gilbert), null: random. */
+  loss: number;
+  burst?: number | null;
+  /** One-way delay, ms (RTT = 2x). */
+  delayMs: number;
+  /** The receiver's buffer, ms. */
+  latencyMs: number;
+  fec: { columns: number; rows: number; rowFec: boolean } | null;
+  rtx: boolean;
+  seed?: number;
+  /** Base ports (10 each): sender, link, receiver. */
+  ports: { sender: number; link: number; receiver: number };
+}
+
+export interface LossRunResult {
+  mediaPackets: number;
+  lostBeforeRepair: number;
+  residualLost: number;
+  residualRate: number;
+  frames: number;
+  impairedFrames: number;
+  impairedPerMinute: number;
+  overhead: number;
+  /** 1 / (1 - p): what the loss alone forces any scheme to send. */
+  lossFloor: number;
+  latencyMs: { p50: number; p95: number; max: number };
+  rtxPackets: number;
+  fecRepairs: number;
+  nacksSent: number;
+}
+
+/** Access units of an Annex B file split at each AUD (x264enc aud=true). */
+export function readAccessUnits(file: string): { au: Buffer; key: boolean }[] {
+  const buf = readFileSync(file);
+  const spans = new NalSpans(1 << 16);
+  splitAnnexB(buf, spans);
+  const out: { au: Buffer; key: boolean }[] = [];
+  let start = -1, key = false;
+  for (let i = 0; i < spans.count; i++) {
+    const off = spans.offsets[i]!;
+    const t = nalType(buf[off]!);
+    if (t === NAL_AUD) {
+      if (start >= 0) out.push({ au: buf.subarray(start, startCodeStart(buf, off)), key });
+      start = startCodeStart(buf, off);
+      key = false;
+    } else if (t === 5) key = true;
+  }
+  if (start >= 0) out.push({ au: buf.subarray(start), key });
+  return out;
+}
+
+function startCodeStart(buf: Buffer, nalOff: number): number {
+  return nalOff >= 4 && buf[nalOff - 4] === 0 && buf[nalOff - 3] === 0 && buf[nalOff - 2] === 0 && buf[nalOff - 1] === 1 ? nalOff - 4 : nalOff - 3;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
+  const aus = readAccessUnits(o.h264File);
+  if (aus.length === 0 || !aus[0]!.key) throw new Error(`${o.h264File}: no access units starting with an IDR (encode with aud=true)`);
+  const dir = mkdtempSync(join(tmpdir(), 'orbox-loss-'));
+  const uplink = UplinkConfigSchema.parse({
+    portStart: o.ports.sender,
+    receivers: [{
+      name: 'bench', host: '127.0.0.1', port: o.ports.link, channels: ['bench'], stream: 'hq', latencyMs: o.latencyMs, rtx: o.rtx,
+      fec: o.fec ? { enabled: true, ...o.fec } : { enabled: false }, maxRepairShare: 1,
+    }],
+  });
+  const pair = uplinkPairs(uplink)[0]!;
+  const key = () => randomBytes(30).toString('base64');
+  const keys: ChannelKeys = { media: key(), fecColumns: key(), fecRows: key(), mediaSsrc: o.fec ? 0 : randomBytes(4).readUInt32BE(0) || 1, rtxSsrc: randomBytes(4).readUInt32BE(0) | 1 };
+  const clock = new BoxClock();
+  const now = () => performance.now();
+
+  // The media packets as sent: seq -> send time, frame (RTP timestamp), keyframe start.
+  const sentAt = new Map<number, number>();
+  const sentSeq = new Unwrapper(16);
+  const outSeq = new Unwrapper(16);
+  /** Whether the access unit being packetised is an IDR (its packets are written during the call). */
+  let feedingKey = false;
+  const frames: { ts: number; key: boolean; seqs: number[] }[] = [];
+  let mediaBytes = 0, wireBytes = 0;
+  const units: UplinkUnits = {
+    ...defaultUplinkUnits,
+    srtp(p) {
+      const u = defaultUplinkUnits.srtp(p);
+      const media = p.label.endsWith(' media');
+      return {
+        ...u,
+        stats: u.stats,
+        bindLocalStream: (info, next) => {
+          const counted: PacketSink = (pkt, len) => { wireBytes += len; next(pkt, len); };
+          const inner = u.bindLocalStream!(info, counted);
+          return (pkt, len) => {
+            if (media && (pkt[1]! & 0x7f) === 96) {
+              const raw = (pkt[2]! << 8) | pkt[3]!;
+              if (sentAt.size === 0) outSeq.unwrap(raw); // both sides unwrap from the same first packet
+              const seq = sentSeq.unwrap(raw);
+              const ts = ((pkt[4]! << 24) | (pkt[5]! << 16) | (pkt[6]! << 8) | pkt[7]!) >>> 0;
+              let f = frames[frames.length - 1];
+              if (!f || f.ts !== ts) { f = { ts, key: feedingKey, seqs: [] }; frames.push(f); }
+              f.seqs.push(seq);
+              sentAt.set(seq, now());
+              mediaBytes += len;
+            }
+            inner(pkt, len);
+          };
+        },
+        bindRtcpWriter: (next) => u.bindRtcpWriter!((pkt, len) => { wireBytes += len; next(pkt, len); }),
+      };
+    },
+  };
+  const sender = new UplinkPairSender({
+    pair, boxId: 'bench', fps: o.fps, hqKbps: 8000, keys, suite: 'AES_CM_128_HMAC_SHA1_80',
+    journal: new IndexJournal(join(dir, 'srtp-index.json')), units, clock, now,
+    requestKeyframe: () => {}, onKeyframeRequest: () => {},
+  });
+  const sdp = buildUplinkSdp({ boxId: 'bench', receiver: pair.receiver, keys: { receiver: 'bench', suite: 'AES_CM_128_HMAC_SHA1_80', createdAt: '', channels: { bench: keys } } });
+  const plan = planFromSdp(sdp, o.ports.receiver);
+  const emitted = new Map<number, number>();
+  const session = new ReceiveSession({
+    channel: plan.channels[0]!, latencyMs: o.latencyMs, now, wallNs: () => clock.wallNs(),
+    fecDecoder: (p) => new St2022FecDecoder({ sink: p.sink, columns: p.columns, rows: p.rows }),
+    // In order out of the reorder buffer, so unwrapping is exact.
+    out: (pkt) => { emitted.set(outSeq.unwrap((pkt[2]! << 8) | pkt[3]!), now()); },
+    retryMs: Math.max(10, o.delayMs * 2 + 5),
+  });
+  const imp = { loss: o.loss, burst: o.burst ?? null, delayMs: o.delayMs };
+  const link = new LossyLink({
+    ports: [0, 1, 2, 4].map((off) => ({ listen: o.ports.link + off, to: { host: '127.0.0.1', port: o.ports.receiver + off } })),
+    forward: imp, reverse: imp, seed: o.seed ?? 1,
+  });
+  await link.start();
+  await session.start();
+  await sender.start();
+  const timer = setInterval(() => { const t = now(); sender.tick(t); session.tick(t); }, 5);
+  try {
+    // Frames at their rate, scheduled against the clock (no drift); the stream loops from its IDR.
+    const total = Math.round(o.seconds * o.fps);
+    const t0 = now();
+    for (let i = 0; i < total; i++) {
+      const due = t0 + (i * 1000) / o.fps;
+      const wait = due - now();
+      if (wait > 1) await sleep(wait);
+      const { au, key } = aus[i % aus.length]!;
+      feedingKey = key;
+      sender.onAccessUnit('hq', au, key, clock.wallNs(), clock.monoNs());
+    }
+    await sleep(o.latencyMs + 4 * o.delayMs + 200); // the last repairs and the reorder deadline
+    const t = now(); sender.tick(t); session.tick(t);
+  } finally {
+    clearInterval(timer);
+  }
+  const sst = sender.stats();
+  const rst = session.stats();
+  await sender.close();
+  await session.close();
+  await link.close();
+  // The last few packets may still be in the link or the buffer: judge the packets whose
+  // deadline passed before the end.
+  let residual = 0;
+  const lat: number[] = [];
+  for (const [seq, at] of sentAt) {
+    const out = emitted.get(seq);
+    if (out === undefined) residual++;
+    else lat.push(out - at);
+  }
+  let impaired = 0, broken = false;
+  for (const f of frames) {
+    if (f.key) broken = false;
+    if (f.seqs.some((s) => !emitted.has(s))) broken = true;
+    if (broken) impaired++;
+  }
+  const sorted = sortedCopy(lat);
+  const minutes = o.seconds / 60;
+  return {
+    mediaPackets: sentAt.size,
+    lostBeforeRepair: Math.round(rst.lossBeforeRepair * sentAt.size),
+    residualLost: residual,
+    residualRate: residual / Math.max(1, sentAt.size),
+    frames: frames.length,
+    impairedFrames: impaired,
+    impairedPerMinute: impaired / minutes,
+    overhead: wireBytes / Math.max(1, mediaBytes),
+    lossFloor: 1 / (1 - o.loss),
+    latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] ?? 0 },
+    rtxPackets: sst.rtxPackets,
+    fecRepairs: rst.fecRepairs,
+    nacksSent: rst.nacksSent,
+  };
+}
