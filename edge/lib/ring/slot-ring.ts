@@ -51,7 +51,7 @@
  * Attaching clears holds left by a previous incarnation of the same side (a worker that
  * died holding a slot would otherwise leak it).
  */
-import { RingLayoutError } from './ring.js';
+import { RingLayoutError } from './layout.js';
 
 export const SLOT_RING_MAGIC = 0x5342524f; // 'ORBS' little-endian, distinct from the record ring's 'ORBR'
 export const SLOT_RING_VERSION = 3;

@@ -9,7 +9,7 @@
  *    wake-up leaves it waiting for good.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingBatch, RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../ring.js';
+import { RingBatch, RingConsumer, RingProducer, FLAG_SYNC, READ_EMPTY } from '../index.js';
 import { fillPayload, payloadMatches, prng, sizeOf } from './fixtures.js';
 
 interface Args { untimed?: boolean; batch?: boolean; bursts?: boolean; producerPause: number; role: 'producer' | 'consumer'; sab: SharedArrayBuffer; seed: number; count: number; syncEvery: number; index: number; maxSize: number; stallProb: number; restartProb: number }

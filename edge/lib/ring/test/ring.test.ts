@@ -165,7 +165,7 @@ t.test('wait() resolves on a commit from another thread without blocking the eve
     setTimeout(() => {
       import(workerData.url).then(({ RingProducer }) => new RingProducer(workerData.sab).write(1, 1, 7n, 7n, new Uint8Array([1, 2, 3])));
     }, 100);
-  `, { eval: true, workerData: { sab, url: new URL('../ring.js', import.meta.url).href } });
+  `, { eval: true, workerData: { sab, url: new URL('../index.js', import.meta.url).href } });
   const t0 = performance.now();
   while (!c.read()) await c.wait(5000);
   clearInterval(timer);
@@ -190,7 +190,7 @@ t.test('an untimed wait() stays pending until wake(), called from this thread or
   const w = new Worker(`
     const { workerData } = require('node:worker_threads');
     import(workerData.url).then(({ RingConsumer }) => new RingConsumer(workerData.sab, 0).wake());
-  `, { eval: true, workerData: { sab, url: new URL('../ring.js', import.meta.url).href } });
+  `, { eval: true, workerData: { sab, url: new URL('../index.js', import.meta.url).href } });
   await again;
   await w.terminate();
   clearInterval(keepAlive);
