@@ -83,9 +83,11 @@ export class DeliveryQueue<T> {
   /** Delivers every item due by `nowMs` (+ `toleranceMs`); returns how many. */
   pump(nowMs: number, toleranceMs = 0): number {
     let n = 0;
-    while (this.heap.length && this.heap[0]!.due <= nowMs + toleranceMs && !this.closed) {
+    const limit = nowMs + toleranceMs;
+    let t = nowMs;
+    while (this.heap.length && this.heap[0]!.due <= limit && !this.closed) {
       const e = this.pop();
-      const late = nowMs - e.due;
+      const late = t - e.due;
       this.delivered++;
       this.lateSum += late;
       if (late > this.lateMax) this.lateMax = late;
@@ -93,8 +95,9 @@ export class DeliveryQueue<T> {
       if (late > 1) this.over1++;
       n++;
       this.deliver(e.item, late);
-      // A deliver that takes long makes later items late: re-read the clock now and then.
-      if ((n & 63) === 0) nowMs = this.clock.now();
+      // A deliver that takes long makes later items late: re-read the clock now and then
+      // (for the lateness only; what is due was decided by `nowMs`).
+      if ((n & 63) === 0) t = Math.max(t, this.clock.now());
     }
     return n;
   }
@@ -122,7 +125,10 @@ export class DeliveryQueue<T> {
     if (this.closed || !this.heap.length) return;
     const due = this.heap[0]!.due;
     this.timerDue = due;
-    this.timer = this.clock.setTimer(() => this.fire(), Math.max(0, due - nowMs - ARM_EARLY_MS));
+    // Within ARM_EARLY_MS of due (a timer that fired early), ask for the rest itself: never 0,
+    // which a clock honouring 0 exactly would spin on (what is left is > EARLY_TOLERANCE_MS).
+    const left = due - nowMs;
+    this.timer = this.clock.setTimer(() => this.fire(), left > ARM_EARLY_MS ? left - ARM_EARLY_MS : Math.max(0, left));
   }
 
   private fire(): void {
