@@ -43,7 +43,15 @@ export interface DeliveryStats {
   earlyMaxMs: number;
   /** Deliveries more than 1 ms after their due time. */
   lateOver1Ms: number;
+  /** Median and 99th percentile of the lateness, ms, to HIST_STEP_MS (beyond HIST_MAX_MS: HIST_MAX_MS). */
+  lateP50Ms: number;
+  lateP99Ms: number;
 }
+
+/** The lateness histogram: HIST_STEP_MS buckets from -EARLY_TOLERANCE_MS to HIST_MAX_MS. */
+export const HIST_STEP_MS = 0.05;
+export const HIST_MAX_MS = 50;
+const HIST_BUCKETS = Math.ceil((HIST_MAX_MS + EARLY_TOLERANCE_MS) / HIST_STEP_MS) + 1;
 
 interface Entry<T> { due: number; order: number; item: T }
 
@@ -58,6 +66,7 @@ export class DeliveryQueue<T> {
   private lateMax = -Infinity;
   private earlyMax = 0;
   private over1 = 0;
+  private readonly hist = new Uint32Array(HIST_BUCKETS);
 
   constructor(private readonly deliver: (item: T, lateMs: number) => void, private readonly clock: DeliveryClock = NODE_CLOCK) {}
 
@@ -93,6 +102,7 @@ export class DeliveryQueue<T> {
       if (late > this.lateMax) this.lateMax = late;
       if (-late > this.earlyMax) this.earlyMax = -late;
       if (late > 1) this.over1++;
+      this.hist[Math.max(0, Math.min(HIST_BUCKETS - 1, Math.floor((late + EARLY_TOLERANCE_MS) / HIST_STEP_MS)))]!++;
       n++;
       this.deliver(e.item, late);
       // A deliver that takes long makes later items late: re-read the clock now and then
@@ -107,7 +117,20 @@ export class DeliveryQueue<T> {
       queued: this.heap.length, delivered: this.delivered,
       lateMeanMs: this.delivered ? this.lateSum / this.delivered : 0,
       lateMaxMs: this.delivered ? this.lateMax : 0, earlyMaxMs: this.earlyMax, lateOver1Ms: this.over1,
+      lateP50Ms: this.quantile(0.5), lateP99Ms: this.quantile(0.99),
     };
+  }
+
+  /** The upper edge of the histogram bucket holding quantile q (0 before any delivery). */
+  private quantile(q: number): number {
+    if (!this.delivered) return 0;
+    const want = Math.ceil(q * this.delivered);
+    let acc = 0;
+    for (let i = 0; i < HIST_BUCKETS; i++) {
+      acc += this.hist[i]!;
+      if (acc >= want) return Math.min(HIST_MAX_MS, (i + 1) * HIST_STEP_MS - EARLY_TOLERANCE_MS);
+    }
+    return HIST_MAX_MS;
   }
 
   close(): void {

@@ -61,6 +61,12 @@ export interface LossyLinkOptions {
   reverseSeed?: number;
   /** Injected clock (ms) and timers. Default performance.now and Node's timers. */
   clock?: DeliveryClock;
+  /**
+   * Kernel receive and send buffer of each socket, bytes (the kernel caps it at
+   * net.core.rmem_max / wmem_max). Default 4 MiB: a link that drops datagrams because its
+   * event loop stalled for a few ms would add loss nobody asked for.
+   */
+  socketBufferBytes?: number;
 }
 
 export interface BoundPort {
@@ -199,6 +205,9 @@ export class LossyLink {
       s.bind(port, host, () => {
         s.off('error', reject);
         s.on('error', () => undefined); // an ICMP unreachable of a closed receiver port: nothing to do
+        const size = this.o.socketBufferBytes ?? 4 << 20;
+        // Best effort: a kernel refusing the size leaves its default.
+        try { s.setRecvBufferSize(size); s.setSendBufferSize(size); } catch { /* the default then */ }
         this.sockets.push(s);
         resolve(s);
       });
@@ -217,7 +226,7 @@ export function formatDirection(name: string, s: DirectionStats): string {
   const d = s.delivery;
   return `${name}: seen ${s.seen}, dropped ${s.dropped} (${pct(s.dropped)} %, mean burst ${s.meanBurst.toFixed(2)}), ` +
     `duplicated ${s.duplicated}, reordered ${s.reordered}, sent ${s.sent}` + (s.sendErrors ? ` (${s.sendErrors} send errors)` : '') +
-    `, late mean ${d.lateMeanMs.toFixed(3)} ms max ${d.lateMaxMs.toFixed(3)} ms, >1 ms late ${d.lateOver1Ms}`;
+    `, late p50 ${d.lateP50Ms.toFixed(2)} ms p99 ${d.lateP99Ms.toFixed(2)} ms max ${d.lateMaxMs.toFixed(2)} ms, >1 ms late ${d.lateOver1Ms}`;
 }
 
 function parseUnit(v: string): number {
