@@ -3,7 +3,8 @@
  * side (an UplinkPairSender with the real units: SRTP, index reservations, SMPTE 2022-1 FEC,
  * the NACK responder) fed a pre-encoded H.264 stream at its frame rate, through a LossyLink
  * (seeded loss both ways, delay), into the receiving end (a ReceiveSession: SRTP, RTX, FEC,
- * NACK generator, reorder buffer), all in this process.
+ * NACK generator, reorder buffer). The link and the receiver each run on a worker thread of
+ * their own (loss-run-worker.ts), so neither's event loop delays the others' packets.
  *
  * What it measures, from what the receiver hands its player:
  *  - residual loss: media packets sent that never came out of the reorder buffer;
@@ -23,12 +24,12 @@ import { randomBytes } from 'node:crypto';
 import { BoxClock } from '../../edge/lib/clock.js';
 import { UplinkConfigSchema, uplinkPairs } from '../../edge/config/uplink.js';
 import {
-  IndexJournal, ReceiveSession, UplinkPairSender, buildUplinkSdp, planFromSdp, type ChannelKeys, type UplinkUnits,
+  IndexJournal, UplinkPairSender, buildUplinkSdp, type ChannelKeys, type ReceiveSessionStats, type UplinkUnits,
 } from '../../edge/net/uplink/index.js';
 import { defaultUplinkUnits } from '../../edge/net/uplink/units.js';
-import { NAL_AUD, NalSpans, St2022FecDecoder, Unwrapper, nalType, splitAnnexB, type PacketSink } from '../../edge/rtp/index.js';
+import { NAL_AUD, NalSpans, Unwrapper, nalType, splitAnnexB, type PacketSink } from '../../edge/rtp/index.js';
 import { quantile, sortedCopy } from '../../edge/lib/stats.js';
-import { LossyLink } from '../net/lossy-link.js';
+import { startWorker } from './loss-run-worker.js';
 
 export interface LossRunOptions {
   /** Annex B file of the stream (x264 with aud=1: one access unit per AUD). */
@@ -64,6 +65,13 @@ export interface LossRunResult {
   rtxPackets: number;
   fecRepairs: number;
   nacksSent: number;
+  /** The sender's side of repair: NACK packets it read, repairs refused by the cap or too old. */
+  nacksAtSender: number;
+  rtxRateLimited: number;
+  rtxNotInHistory: number;
+  /** The receiver's: RTX-restored packets, packets that came after their turn. */
+  rtxRepairs: number;
+  late: number;
 }
 
 /** Access units of an Annex B file split at each AUD (x264enc aud=true). */
@@ -105,14 +113,15 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
   });
   const pair = uplinkPairs(uplink)[0]!;
   const key = () => randomBytes(30).toString('base64');
-  const keys: ChannelKeys = { media: key(), fecColumns: key(), fecRows: key(), mediaSsrc: o.fec ? 0 : randomBytes(4).readUInt32BE(0) || 1, rtxSsrc: randomBytes(4).readUInt32BE(0) | 1 };
+  const keys: ChannelKeys = { media: key(), fecColumns: key(), fecRows: key(), mediaSsrc: o.fec ? 0 : randomBytes(4).readUInt32BE(0) || 1, rtxSsrc: (randomBytes(4).readUInt32BE(0) | 1) >>> 0 };
   const clock = new BoxClock();
-  const now = () => performance.now();
+  // Absolute ms, comparable across threads.
+  const now = () => performance.timeOrigin + performance.now();
 
   // The media packets as sent: seq -> send time, frame (RTP timestamp), keyframe start.
   const sentAt = new Map<number, number>();
   const sentSeq = new Unwrapper(16);
-  const outSeq = new Unwrapper(16);
+  let firstRaw = -1;
   /** Whether the access unit being packetised is an IDR (its packets are written during the call). */
   let feedingKey = false;
   const frames: { ts: number; key: boolean; seqs: number[] }[] = [];
@@ -131,7 +140,7 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
           return (pkt, len) => {
             if (media && (pkt[1]! & 0x7f) === 96) {
               const raw = (pkt[2]! << 8) | pkt[3]!;
-              if (sentAt.size === 0) outSeq.unwrap(raw); // both sides unwrap from the same first packet
+              if (firstRaw < 0) firstRaw = raw; // both sides unwrap from the same first packet
               const seq = sentSeq.unwrap(raw);
               const ts = ((pkt[4]! << 24) | (pkt[5]! << 16) | (pkt[6]! << 8) | pkt[7]!) >>> 0;
               let f = frames[frames.length - 1];
@@ -153,24 +162,13 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
     requestKeyframe: () => {}, onKeyframeRequest: () => {},
   });
   const sdp = buildUplinkSdp({ boxId: 'bench', receiver: pair.receiver, keys: { receiver: 'bench', suite: 'AES_CM_128_HMAC_SHA1_80', createdAt: '', channels: { bench: keys } } });
-  const plan = planFromSdp(sdp, o.ports.receiver);
-  const emitted = new Map<number, number>();
-  const session = new ReceiveSession({
-    channel: plan.channels[0]!, latencyMs: o.latencyMs, now, wallNs: () => clock.wallNs(),
-    fecDecoder: (p) => new St2022FecDecoder({ sink: p.sink, columns: p.columns, rows: p.rows }),
-    // In order out of the reorder buffer, so unwrapping is exact.
-    out: (pkt) => { emitted.set(outSeq.unwrap((pkt[2]! << 8) | pkt[3]!), now()); },
-    retryMs: Math.max(10, o.delayMs * 2 + 5),
-  });
   const imp = { loss: o.loss, burst: o.burst ?? null, delayMs: o.delayMs };
-  const link = new LossyLink({
-    ports: [0, 1, 2, 4].map((off) => ({ listen: o.ports.link + off, to: { host: '127.0.0.1', port: o.ports.receiver + off } })),
-    forward: imp, reverse: imp, seed: o.seed ?? 1,
+  const link = await startWorker({
+    role: 'link', options: { ports: [0, 1, 2, 4].map((off) => ({ listen: o.ports.link + off, to: { host: '127.0.0.1', port: o.ports.receiver + off } })), forward: imp, reverse: imp, seed: o.seed ?? 1 },
   });
-  await link.start();
-  await session.start();
+  const receiver = await startWorker({ role: 'receiver', sdp, basePort: o.ports.receiver, latencyMs: o.latencyMs, retryMs: Math.max(10, o.delayMs * 2 + 5) });
   await sender.start();
-  const timer = setInterval(() => { const t = now(); sender.tick(t); session.tick(t); }, 5);
+  const timer = setInterval(() => sender.tick(now()), 5);
   try {
     // Frames at their rate, scheduled against the clock (no drift); the stream loops from its IDR.
     const total = Math.round(o.seconds * o.fps);
@@ -183,16 +181,20 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
       feedingKey = key;
       sender.onAccessUnit('hq', au, key, clock.wallNs(), clock.monoNs());
     }
-    await sleep(o.latencyMs + 4 * o.delayMs + 200); // the last repairs and the reorder deadline
-    const t = now(); sender.tick(t); session.tick(t);
+    await sleep(o.latencyMs + 4 * o.delayMs + 300); // the last repairs and the reorder deadline
+    sender.tick(now());
   } finally {
     clearInterval(timer);
   }
   const sst = sender.stats();
-  const rst = session.stats();
   await sender.close();
-  await session.close();
-  await link.close();
+  const rx = (await receiver.stop()) as { emitted: [number, number][]; stats: ReceiveSessionStats };
+  await link.stop();
+  const rst = rx.stats;
+  const outSeq = new Unwrapper(16);
+  outSeq.unwrap(firstRaw);
+  const emitted = new Map<number, number>();
+  for (const [raw, at] of rx.emitted) emitted.set(outSeq.unwrap(raw), at);
   // The last few packets may still be in the link or the buffer: judge the packets whose
   // deadline passed before the end.
   let residual = 0;
@@ -224,5 +226,7 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
     rtxPackets: sst.rtxPackets,
     fecRepairs: rst.fecRepairs,
     nacksSent: rst.nacksSent,
+    nacksAtSender: sst.nacks, rtxRateLimited: sst.rtxRateLimited, rtxNotInHistory: sst.rtxNotInHistory,
+    rtxRepairs: rst.rtxRepairs, late: rst.late,
   };
 }

@@ -172,7 +172,9 @@ export class UplinkPairSender {
     }
     this.build();
     this.state = 'running';
-    this.nextSrAt = this.o.now() + 500 * (0.5 + this.random());
+    // The first SR goes with the first packets: the receiver learns from it where to send its
+    // feedback (symmetric RTP through a NAT or proxy), so its first NACKs are not lost.
+    this.nextSrAt = 0;
   }
 
   private bind(family: 'udp4' | 'udp6', port: number): Promise<Socket> {
