@@ -16,7 +16,9 @@ export const x86X264: ProfileInput = {
   capture: { source: { factory: 'v4l2src' }, convert: [{ factory: 'videoconvert' }] },
   encode: {
     convert: [{ factory: 'videoscale' }, { factory: 'videoconvert' }],
-    format: 'I420',
+    // x264enc takes NV12 (the raw rings' format) as it is: with I420 here every frame of
+    // every role went through a full-size videoconvert before the encoder.
+    format: 'NV12',
     scaling: { by: 'caps' },
   },
   roles: {
