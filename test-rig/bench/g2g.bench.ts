@@ -6,6 +6,8 @@
  *     against plain GStreamer on the same frames in the same run (x264enc zerolatency
  *     ultrafast -> RTP/UDP -> avdec_h264): p50/p95/p99 of each, and p95_box / p95_plain
  *     against the goal 1.25 (test-rig/latency/g2g.ts).
+ *     The box's lq stream (640x360, 800 kb/s) is read too (`rtsp_lq` line), against the same
+ *     plain figure: the low-latency stream must stay low when hq's encoder falls behind.
  * (b) Where the box's time goes: medians per hop, from glass (`hops` line).
  * (c) The uplink path: `uplinkPath()`, to be filled in once the uplink sender lands (it
  *     prints nothing until then).
@@ -37,12 +39,13 @@ async function main(): Promise<void> {
   const r = await measureGlassToGlass({
     width: W, height: H, fps: 30, hqKbps: KBPS, gop: 30,
     lq: { width: 640, height: 360, kbps: 800 },
-    durationS: S, warmupS: 5, hops: true,
+    durationS: S, warmupS: 5, hops: true, lqToo: true,
     note: (m) => console.log(`# ${m}`),
   });
   const ratio = r.box.p95 / r.plain.p95;
   const size = `${W}x${H}p30_${KBPS}k`;
   console.log(`BENCH g2g rtsp ${fmt('box', r.box)} ${fmt('plain', r.plain)} ratio_p95=${ratio.toFixed(2)} goal=${GOAL} goal_met=${ratio <= GOAL} stamped=${r.stamped} source_late=${r.sourceLate} stream=${size}`);
+  if (r.boxLq) console.log(`BENCH g2g rtsp_lq ${fmt('box_lq', r.boxLq)} ratio_p95=${(r.boxLq.p95 / r.plain.p95).toFixed(2)} stream=640x360p30_800k (the plain pipeline is the hq one above)`);
   const h = r.hops!;
   console.log(
     `BENCH g2g hops_median_ms glass_to_capture_stamp=${h.glassToCaptureStamp} glass_to_capture_appsink=${h.glassToCaptureAppsink} ` +

@@ -284,6 +284,8 @@ export interface G2gOptions {
   record?: boolean;
   /** Also measure where the box's time goes (see the module header). */
   hops?: boolean;
+  /** Also read the box's lq stream (a third receiver, at the lq size). */
+  lqToo?: boolean;
   /** Progress notes (default none). */
   note?: (msg: string) => void;
 }
@@ -303,6 +305,8 @@ export interface Hops {
 export interface G2gResult {
   box: LatencySummary;
   plain: LatencySummary;
+  /** The box's lq stream, with `lqToo`. */
+  boxLq?: LatencySummary;
   /** Frames stamped in the window. */
   stamped: number;
   /** Source ticks that ran a frame late (a loaded machine). */
@@ -388,6 +392,12 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
     const rtsp = rtspReceiver(url, g);
     closers.push(() => rtsp.close());
     rtsp.start();
+    let lq: StampReceiver | undefined;
+    if (o.lqToo) {
+      lq = rtspReceiver(`rtsp://127.0.0.1:${port}/glass/lq`, { width: o.lq.width, height: o.lq.height });
+      closers.push(() => lq!.close());
+      lq.start();
+    }
     let replica: CaptureReplica | undefined;
     if (o.hops) {
       const rawFormat = (await probeProfile()).picked.rawFormat as 'NV12' | 'I420';
@@ -403,7 +413,7 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
     await sleep((o.warmupS ?? 3) * 1000);
     const from = now();
     const to = from + BigInt(Math.round(o.durationS * 1e9));
-    for (const r of [rtsp, plain, replica]) r?.measure(from, to);
+    for (const r of [rtsp, plain, replica, lq]) r?.measure(from, to);
     await sleep(o.durationS * 1000 + 1500); // the window's last frames still travel
     const st = await boxStatus(cfg.api.socket);
     const enc = st.video?.encode?.glass?.latencyMs.hq ?? { p50: NaN, p99: NaN };
@@ -414,6 +424,7 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
       plain: plain.summary(stamped),
       stamped: stamped.length,
       sourceLate: source.late,
+      ...(lq ? { boxLq: lq.summary(stamped) } : {}),
       boxStatus: { encodeP50: enc.p50, encodeP99: enc.p99, rtpP50: net.p50, rtpP99: net.p99 },
     };
     if (replica) {
