@@ -166,9 +166,9 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   const source = inp.kind === 'appsrc' ? `${ch}-src` : `${ch}-in-caps`;
   if (inp.kind === 'appsrc') {
     // format=time + is-live: the worker stamps each buffer with its capture time (PTS).
-    // The queue holds one second of frames: a short encoder stall (CPU spike, a viewer
-    // starting) is absorbed and every frame still reaches the recording; a longer one drops
-    // the oldest frames (live wins), never grows memory. max-bytes must be lifted too: its
+    // The queue holds one second of frames; it fills only if its own thread is held up (the
+    // branch queues behind the tee leak; the recorded role's holds that role's second). Past
+    // that it drops the oldest frames (live wins), never grows memory. max-bytes must be lifted too: its
     // default (200 000) is less than one 640x360 frame, which made every frame pushed while
     // the previous one was still queued drop it. No queue after it: appsrc's own streaming
     // thread already decouples the pusher from the branches, and a queue there was one more
@@ -216,8 +216,19 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
       continue;
     }
     const r = profile.roles[role as H264Role];
+    // Behind the box's appsrc every branch's queue leaks, so no branch can block the tee and
+    // hold up the others: a non-leaky hq queue that filled (an encoder behind) stopped the tee, and lq, the
+    // low-latency stream, then ran at hq's pace with its frames waiting in the appsrc's second
+    // of queue (test/live-branches.test.ts: 18 of 60 lq frames, 300 ms late, behind a 5 fps
+    // hq encoder). A recorded (non-leaky) role's queue holds one second, as the appsrc did for
+    // it: a short stall loses no frame of the recording; past that its oldest frames go.
+    // From a source description the recorded role's queue still blocks: the description may
+    // be a source that is not live (a file, a test pattern run flat out), which only
+    // back-pressure paces, and a leaking queue would drop its frames.
+    const queue = r.leaky ? 'leaky=downstream max-size-buffers=2'
+      : inp.kind === 'appsrc' ? `leaky=downstream max-size-buffers=${Math.max(6, inp.fps)}` : 'max-size-buffers=6';
     const chain: string[] = [
-      `${ch}-raw. ! queue name=${ch}-${role}-q ${r.leaky ? 'leaky=downstream max-size-buffers=2' : 'max-size-buffers=6'} max-size-bytes=0 max-size-time=0`,
+      `${ch}-raw. ! queue name=${ch}-${role}-q ${queue} max-size-bytes=0 max-size-time=0`,
     ];
     if (r.fps < inp.fps) {
       chain.push(`videorate name=${ch}-${role}-rate drop-only=true`, renderCaps(`video/x-raw,framerate=${r.fps}/1`));

@@ -50,7 +50,7 @@ const h264Role = z.strictObject({
   encoder: elementSpec,
   /** Caps right after the encoder (some elements take profile/level only from caps). */
   outputCaps: z.string().startsWith('video/x-h264').optional(),
-  /** Low-latency stream: its queue drops old frames rather than delay new ones. */
+  /** Low-latency stream: a 2-frame queue (old frames dropped at once) instead of the one second a recorded role's queue holds before it drops its oldest. */
   leaky: z.boolean().default(false),
 });
 

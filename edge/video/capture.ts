@@ -4,7 +4,8 @@
  *
  * Contract
  * - Owns: the source GstPipeline of one channel (test pattern, V4L2 device or a GStreamer
- *   source description, ending in raw 4:2:0 at the channel's size and rate in an appsink),
+ *   source description, ending in raw 4:2:0 at the channel's size and at most its rate (a
+ *   faster source is thinned, a slower one passes at its own: FIT_RATE) in an appsink),
  *   the slate timer, the retry timer. Writes only into its slot ring (`raw.<channel>`).
  * - Every frame is copied once, by the binding, into a claimed slot and published with its
  *   capture time on the box clock (wall and monotonic ns; the source's own time, i.e. the
@@ -78,10 +79,21 @@ export interface CaptureStats {
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const PATTERN_RE = /^[a-z0-9-]+$/;
 
+/**
+ * How a device's or description's frame rate is fitted to the channel's: frames above the
+ * channel's rate are dropped, none is ever held or duplicated. A plain `videorate` holds every
+ * frame until the next one arrives (it decides then whether to repeat it): one frame interval
+ * of latency on every frame, 33.8 ms at 30 fps (measured, test-rig/latency: glass -> capture
+ * appsink 34.5 ms with it, 0.3 ms without). So a source slower than the channel (25 fps into
+ * 30) gives its own 25 frames a second, and one of variable rate (0/1) passes as it comes; the
+ * encoder stamps each frame with its capture time either way.
+ */
+const FIT_RATE = 'videorate drop-only=true';
+
 /** The source part of the capture pipeline, ending in the channel's raw caps and the appsink. */
 export function sourceDescription(ch: ChannelConfig, format: Yuv420Format, sinkName = 'capture-sink'): string {
   const s = ch.source;
-  const caps = `video/x-raw,format=${format},width=${s.width},height=${s.height},framerate=${s.fps}/1`;
+  let rate = `${s.fps}/1`;
   let head: string;
   switch (s.type) {
     case 'test-pattern':
@@ -91,12 +103,15 @@ export function sourceDescription(ch: ChannelConfig, format: Yuv420Format, sinkN
       break;
     case 'v4l2':
       if (/["\s]/.test(s.device)) throw new RangeError(`channel ${ch.name}: device path "${s.device}" has spaces or quotes`);
-      head = `v4l2src device=${s.device} ! videoconvert ! videoscale ! videorate`;
+      head = `v4l2src device=${s.device} ! videoconvert ! videoscale ! ${FIT_RATE}`;
+      rate = `[0/1,${s.fps}/1]`;
       break;
     case 'gst':
-      head = `${s.description} ! videoconvert ! videoscale ! videorate`;
+      head = `${s.description} ! videoconvert ! videoscale ! ${FIT_RATE}`;
+      rate = `[0/1,${s.fps}/1]`;
       break;
   }
+  const caps = `video/x-raw,format=${format},width=${s.width},height=${s.height},framerate=${rate}`;
   return `${head} ! capsfilter caps="${caps}" ! appsink name=${sinkName} sync=false async=false emit-signals=false max-buffers=2 drop=true wait-on-eos=false`;
 }
 
