@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, writeFile, rename } from 'node:fs/promises';
+import { threadId } from 'node:worker_threads';
 import { buildChannelPipeline, profileFactories } from './build.js';
 import { factoryExists, gstVersion, runLaunch } from './gst-launch.js';
 import { PROFILE_DATA } from './profiles/index.js';
@@ -141,7 +142,9 @@ export async function probeProfile(opts: ProbeOptions = {}): Promise<ProbeReport
     const rep: ProbeReport = { picked: p, tried, source: 'probe' };
     memo.set(key, rep);
     if (opts.cacheFile && fileKey) {
-      const tmp = `${opts.cacheFile}.tmp`;
+      // One temporary name per writer: video-capture and video-encode probe at the same time,
+      // and a shared name let one rename the other's file away (ENOENT).
+      const tmp = `${opts.cacheFile}.${process.pid}.${threadId}.tmp`;
       await writeFile(tmp, JSON.stringify({ key: fileKey, picked: p.id, tried }));
       await rename(tmp, opts.cacheFile);
     }
