@@ -53,9 +53,12 @@ const receiver = z.object({
     enabled: z.boolean().default(true),
     columns: z.number().int().min(1).max(20).default(5),
     rows: z.number().int().min(4).max(20).default(5),
-    /** Row FEC too (more overhead, more repair of scattered loss). */
-    rowFec: z.boolean().default(true),
-  }).strict().default({ enabled: true, columns: 5, rows: 5, rowFec: true }),
+    /**
+     * Row FEC too. Off by default: with retransmission doing the main repair, rows cost another
+     * 1/L of the media for little (test-rig/bench/uplink.bench.ts measures both).
+     */
+    rowFec: z.boolean().default(false),
+  }).strict().default({ enabled: true, columns: 5, rows: 5, rowFec: false }),
   /** The receiver's buffer, ms: how long repair may take; sized into the retransmission history. */
   latencyMs: z.number().int().min(20).max(5000).default(200),
   /** Upper bound on retransmitted bytes as a share of the media rate (a NACK storm cannot exceed it). */

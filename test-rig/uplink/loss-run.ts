@@ -230,3 +230,18 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
     rtxRepairs: rst.rtxRepairs, late: rst.late,
   };
 }
+
+/**
+ * Encodes a test stream with x264 (one AUD per access unit, as readAccessUnits needs): `snow`
+ * keeps every frame near the bitrate, so packets per frame are what a detailed scene gives.
+ */
+export async function encodeTestStream(file: string, o: { width: number; height: number; fps: number; kbps: number; seconds: number; gop: number }): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('gst-launch-1.0', ['-q', 'videotestsrc', 'pattern=snow', `num-buffers=${o.fps * o.seconds}`, '!',
+      `video/x-raw,width=${o.width},height=${o.height},framerate=${o.fps}/1`, '!',
+      'x264enc', 'tune=zerolatency', 'speed-preset=ultrafast', `bitrate=${o.kbps}`, `key-int-max=${o.gop}`, 'aud=true', '!',
+      'video/x-h264,stream-format=byte-stream,alignment=au', '!', 'filesink', `location=${file}`], { stdio: 'ignore' });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`gst-launch-1.0 exited ${code} encoding ${file}`))));
+  });
+}

@@ -19,7 +19,7 @@ const portBase = () => 40_000 + 20 * Math.floor(Math.random() * 1000);
 t.test('net-send killed and restarted mid-stream: no (SSRC, SRTP index) repeats on any port, and the stream still decrypts', async (t) => {
   const rx = portBase();
   const cfg = videoConfig(await freeTcpPort(), [{ name: 'endoscope', width: 640, height: 360 }], {
-    uplink: { portStart: portBase(), receivers: [{ name: 'expert', host: '127.0.0.1', port: rx, channels: ['endoscope'], stream: 'hq' }] },
+    uplink: { portStart: portBase(), receivers: [{ name: 'expert', host: '127.0.0.1', port: rx, channels: ['endoscope'], stream: 'hq', fec: { rowFec: true } }] },
     debug: { faultInjection: true },
   });
   const sup = new Supervisor(cfg);

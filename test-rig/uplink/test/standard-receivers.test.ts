@@ -47,7 +47,7 @@ function gstReceiver(sdp: string, port: number): GstPeer {
 t.test('ffmpeg plays the box\'s SRTP uplink from the SDP the box gives, GStreamer with the README\'s pipeline; each SDP starts a new session', async (t) => {
   const rx = portBase();
   const cfg = videoConfig(await freeTcpPort(), [{ name: 'endoscope', width: 640, height: 360 }], {
-    uplink: { portStart: portBase(), receivers: [{ name: 'lab', host: '127.0.0.1', port: rx, channels: ['endoscope'] }] },
+    uplink: { portStart: portBase(), receivers: [{ name: 'lab', host: '127.0.0.1', port: rx, channels: ['endoscope'], fec: { rowFec: true } }] },
   });
   const sup = new Supervisor(cfg);
   t.teardown(() => sup.stop());

@@ -120,7 +120,7 @@ t.test('SDP: video with RTX, feedback, keys per port and the FEC m-lines, as sdp
 });
 
 t.test('orbox receive\'s plan reads back every port, payload type, pairing and key of the SDP the box prints', async (t) => {
-  const c = validateConfig({ ...base, uplink: { receivers: [{ name: 'expert', host: '198.51.100.7', port: 40000, channels: ['endoscope', 'room'] }] } });
+  const c = validateConfig({ ...base, uplink: { receivers: [{ name: 'expert', host: '198.51.100.7', port: 40000, channels: ['endoscope', 'room'], fec: { rowFec: true } }] } });
   const r = c.uplink.receivers[0]!;
   const keys = new UplinkKeyStore({ dir: join(dir, 'plan-keys'), randomBytes: fakeRandom }).get('expert', r.srtp.suite, r.channels.map((name) => ({ name, mediaSsrc0: true })));
   const text = buildUplinkSdp({ boxId: 'or-7', receiver: r, keys });
