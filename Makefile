@@ -13,7 +13,7 @@ DEB_PACKAGES := \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
   bmap-tools socat ffmpeg sqlite3 python3
 
-.PHONY: all setup deps-deb deps-npm build run test bench layers status clean
+.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean
 
 all: build
 
@@ -52,6 +52,10 @@ layers: build
 
 bench: build
 	node dist/test-rig/bench/run-bench.js $(BENCH)
+
+# The 10-minute points (uplink loss): ORBOX_BENCH_LONG=1 lengthens the benches that have them.
+bench-long: build
+	ORBOX_BENCH_LONG=1 node dist/test-rig/bench/run-bench.js $(or $(BENCH),uplink)
 
 clean:
 	rm -rf dist

@@ -44,6 +44,13 @@ export interface NackGeneratorOptions {
   latencyMs?: number;
   /** Wait this long after a gap before the first NACK, for FEC to rebuild (ms). Default 0: at once. */
   fecWaitMs?: number;
+  /**
+   * Copies of each NACK packet sent (1..4). Default 1. NACKs are tiny and the feedback path loses
+   * too: with 3 copies a round fails on the NACK's way with p^3 instead of p (the reference
+   * page's arithmetic: at 20 % loss both ways a round succeeds 0.79 of the time instead of 0.64).
+   * The responder suppresses the copies' repeats (its minResendIntervalMs).
+   */
+  copies?: number;
   /** Most missing packets tracked per stream. Default 1024. */
   maxPending?: number;
   /** A jump of more than this many sequence numbers resets the stream. Default maxPending. */
@@ -114,6 +121,7 @@ export class NackGenerator implements Interceptor {
   private readonly now: () => number;
   private readonly senderSsrc: number;
   private readonly retryMs: number;
+  private readonly copies: number;
   private readonly latencyMs: number;
   private readonly fecWaitMs: number;
   private readonly maxPending: number;
@@ -130,6 +138,8 @@ export class NackGenerator implements Interceptor {
     this.now = opts.now;
     this.senderSsrc = (opts.senderSsrc ?? (opts.random ?? cryptoRandomU32)()) >>> 0;
     this.retryMs = opts.retryMs ?? 20;
+    this.copies = opts.copies ?? 1;
+    if (!Number.isInteger(this.copies) || this.copies < 1 || this.copies > 4) throw new RtpOptionError('copies', `${this.copies} must be an integer in 1..4`);
     if (!(this.retryMs >= 5) || !Number.isFinite(this.retryMs)) throw new RtpOptionError('retryMs', `${this.retryMs} must be >= 5 (ms)`);
     this.latencyMs = opts.latencyMs ?? 200;
     if (!(this.latencyMs > 0) || !Number.isFinite(this.latencyMs)) throw new RtpOptionError('latencyMs', `${this.latencyMs} must be > 0 (ms)`);
@@ -270,6 +280,6 @@ export class NackGenerator implements Interceptor {
     const buf = this.ring.take();
     const n = encodeNack(this.senderSsrc, tr.info.ssrc, this.seqs, k, buf, 0);
     tr.stats.nacksSent++;
-    this.rtcpOut(buf, n);
+    for (let c = 0; c < this.copies; c++) this.rtcpOut(buf, n);
   }
 }

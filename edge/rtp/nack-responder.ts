@@ -98,6 +98,7 @@ class StreamHistory {
   tokens: number;
   refilledAt: number;
   readonly bucketBytes = new Float64Array(BUCKETS);
+  firstMediaAt: number | null = null;
   readonly bucketEpoch = new Float64Array(BUCKETS).fill(-1);
 
   constructor(readonly info: StreamInfo & { rtx: { ssrc: number; payloadType: number } }, readonly next: PacketSink,
@@ -121,6 +122,7 @@ class StreamHistory {
 
   /** Adds `bytes` sent at `nowMs` to the last-second media window. */
   countMedia(bytes: number, nowMs: number): void {
+    if (this.firstMediaAt === null) this.firstMediaAt = nowMs;
     const epoch = Math.floor(nowMs / BUCKET_MS);
     const k = epoch % BUCKETS;
     if (this.bucketEpoch[k] !== epoch) { this.bucketEpoch[k] = epoch; this.bucketBytes[k] = 0; }
@@ -136,7 +138,10 @@ class StreamHistory {
     const epoch = Math.floor(nowMs / BUCKET_MS);
     let sum = 0;
     for (let k = 0; k < BUCKETS; k++) if (this.bucketEpoch[k] > epoch - BUCKETS) sum += this.bucketBytes[k];
-    const spanMs = (BUCKETS - 1) * BUCKET_MS + Math.max(1, nowMs - epoch * BUCKET_MS);
+    // Over the window, or over the time since the stream began when that is shorter: a stream's
+    // first second (an IDR and its losses) would otherwise be repaired at a fraction of its rate.
+    const window = (BUCKETS - 1) * BUCKET_MS + Math.max(1, nowMs - epoch * BUCKET_MS);
+    const spanMs = Math.max(BUCKET_MS, Math.min(window, nowMs - (this.firstMediaAt ?? nowMs)));
     return (sum * 1000) / spanMs;
   }
 }
@@ -151,7 +156,7 @@ export class NackResponder implements Interceptor {
   private readonly slots: number;
   private readonly maxAgeMs: number;
   private readonly maxPacketBytes: number;
-  private readonly minResendIntervalMs: number;
+  private minResendIntervalMs: number;
   private readonly maxResends: number;
   private readonly rtxShare: number;
   private readonly burstBytes: number;
@@ -237,6 +242,15 @@ export class NackResponder implements Interceptor {
   statsOf(name: string): NackResponderStats | undefined {
     for (const s of this.streams.values()) if (s.info.name === name) return { ...s.stats };
     return undefined;
+  }
+
+  /**
+   * Raises or lowers the resend spacing at run time, e.g. to the receiver's RTT (a repeat NACK
+   * sooner than an RTT after a resend crossed it on the way). @throws RtpOptionError below 0.
+   */
+  setMinResendInterval(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RtpOptionError('minResendIntervalMs', `${ms} must be >= 0`);
+    this.minResendIntervalMs = ms;
   }
 
   /** Stats of every bound stream (copies). */

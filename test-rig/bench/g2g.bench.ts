@@ -9,8 +9,7 @@
  *     The box's lq stream (640x360, 800 kb/s) is read too (`rtsp_lq` line), against the same
  *     plain figure: the low-latency stream must stay low when hq's encoder falls behind.
  * (b) Where the box's time goes: medians per hop, from glass (`hops` line).
- * (c) The uplink path: `uplinkPath()`, to be filled in once the uplink sender lands (it
- *     prints nothing until then).
+ * The uplink path (box -> uplink -> `orbox receive` -> decoded) is not measured here yet.
  *
  * The machine is shared (2 vCPUs): figures are noisy; the ratio is within one run.
  * Env: G2G_BENCH_S (measured seconds, default 40), G2G_BENCH_WIDTH/HEIGHT (default 1920x1080).
@@ -26,14 +25,6 @@ const S = Number(process.env.G2G_BENCH_S ?? 40);
 
 const fmt = (label: string, r: G2gResult['box']): string =>
   `${label}_p50_ms=${r.p50} ${label}_p95_ms=${r.p95} ${label}_p99_ms=${r.p99} ${label}_max_ms=${r.max} ${label}_frames=${r.n} ${label}_unreadable=${r.unreadable} ${label}_missing=${r.missing}`;
-
-/**
- * The uplink path (box -> resilient uplink -> `orbox receive` -> decoded), measured the same
- * way. Returns null until the uplink sender exists; then it prints its own BENCH line.
- */
-async function uplinkPath(): Promise<G2gResult | null> {
-  return null;
-}
 
 async function main(): Promise<void> {
   const r = await measureGlassToGlass({
@@ -54,8 +45,6 @@ async function main(): Promise<void> {
       `plain_glass_to_depay=${h.plainGlassToDepay} plain_glass_to_decoded=${h.plainGlassToDecoded} ` +
       `box_capture_to_rtp_p99=${r.boxStatus.rtpP99} box_encode_p99=${r.boxStatus.encodeP99}`,
   );
-  const up = await uplinkPath();
-  if (up) console.log(`BENCH g2g uplink ${fmt('box', up.box)} ${fmt('plain', up.plain)}`);
 }
 
 await main();

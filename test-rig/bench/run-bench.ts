@@ -29,7 +29,7 @@ let failures = 0;
 const lines: string[] = [];
 for (const file of benches) {
   console.log(`# ${file}`);
-  const r = spawnSync(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 15 * 60_000 });
+  const r = spawnSync(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: (process.env.ORBOX_BENCH_LONG === '1' ? 90 : 15) * 60_000 });
   process.stdout.write(r.stdout ?? '');
   for (const l of (r.stdout ?? '').split('\n')) if (l.startsWith('BENCH ')) lines.push(l);
   if (r.status !== 0) { failures++; console.log(`# ${file} failed (exit ${r.status ?? r.signal})`); }

@@ -122,6 +122,9 @@ export interface PairStats {
 
 type SocketName = 'rtp' | 'rtcp' | 'fecColumns' | 'fecRows';
 
+/** Socket send buffer asked for (the kernel caps it at net.core.wmem_max). */
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export class UplinkPairSender {
   private sockets: Partial<Record<SocketName, Socket>> = {};
   private host = '';
@@ -184,6 +187,8 @@ export class UplinkPairSender {
       s.bind(port, this.o.bindAddress, () => {
         s.off('error', reject);
         s.on('error', (err) => this.o.log?.warn({ err, pair: this.name, port }, 'uplink socket error'));
+        // An IDR leaves as one burst; a send buffer smaller than it drops its tail at the source.
+        try { s.setSendBufferSize(SEND_BUFFER_BYTES); } catch { /* the kernel's cap (wmem_max) stands */ }
         resolve(s);
       });
     });
@@ -332,6 +337,8 @@ export class UplinkPairSender {
     if (v && v.reports !== this.lastReportCount) {
       this.lastReportCount = v.reports;
       this.choice.report(nowMs, v.cumulativeLost, v.extendedHighestSequence, v.rttMs, v.jitterMs);
+      // A repeat NACK within an RTT of a resend crossed it on the way: not resent again.
+      if (v.rttMs !== null) this.responder.setMinResendInterval(Math.max(8, 0.75 * v.rttMs));
     }
   }
 

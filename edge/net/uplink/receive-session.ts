@@ -53,6 +53,8 @@ export interface ReceiveSessionOptions {
   fecDecoder?: (p: { columns: number; rows: number; sink: PacketSink }) => FecDecoderLike;
   cname?: string;
   retryMs?: number;
+  /** Copies of each NACK (the feedback path is lossy too). Default 3. */
+  nackCopies?: number;
   fecWaitMs?: number;
   rrIntervalMs?: number;
   bindAddress?: string;
@@ -78,6 +80,9 @@ export interface ReceiveSessionStats {
 }
 
 type PortName = 'rtp' | 'rtcp' | 'fecColumns' | 'fecRows';
+
+/** Socket receive buffer asked for (the kernel caps it at net.core.rmem_max). */
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export class ReceiveSession {
   private sockets: Partial<Record<PortName, Socket>> = {};
@@ -112,7 +117,7 @@ export class ReceiveSession {
     this.info = { name: c.name, kind: 'video', ssrc: c.mediaSsrc ?? 0, payloadType: c.h264Pt, clockRate: 90000 };
     this.reorder = new ReorderBuffer({ latencyMs: o.latencyMs }, o.out);
     this.nack = new NackGenerator({
-      now: o.now, senderSsrc: this.ourSsrc, latencyMs: o.latencyMs, retryMs: o.retryMs ?? 20,
+      now: o.now, senderSsrc: this.ourSsrc, latencyMs: o.latencyMs, retryMs: o.retryMs ?? 20, copies: o.nackCopies ?? 3,
       fecWaitMs: c.fec ? (o.fecWaitMs ?? 5) : 0,
     });
   }
@@ -143,6 +148,9 @@ export class ReceiveSession {
       s.bind(port, this.o.bindAddress, () => {
         s.off('error', reject);
         s.on('error', () => { /* an ICMP error from a send: the next send tries again */ });
+        // An IDR arrives as one burst (hundreds of packets at 1080p): the kernel's default
+        // buffer (~208 KiB) drops its tail before the event loop gets to it. Capped by rmem_max.
+        try { s.setRecvBufferSize(RECV_BUFFER_BYTES); } catch { /* the kernel's cap stands */ }
         resolve(s);
       });
     });
