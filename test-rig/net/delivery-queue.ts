@@ -13,7 +13,7 @@
  *
  * Time is injected (`now`, `setTimer`, `clearTimer`); the defaults are performance.now and
  * Node's timers. `pump(now)` delivers by hand (tests drive it without timers).
- * Lifecycle: `push` arms the timer; `close()` drops what is queued and disarms (idempotent).
+ * Lifecycle: `push` arms the timer (or delivers at once what is already due); `close()` drops what is queued and disarms (idempotent).
  */
 
 /** Early delivery accepted when a timer fires, ms: below Node's 1 ms timer granularity. */
@@ -70,7 +70,11 @@ export class DeliveryQueue<T> {
 
   constructor(private readonly deliver: (item: T, lateMs: number) => void, private readonly clock: DeliveryClock = NODE_CLOCK) {}
 
-  /** Holds `item` until `dueMs` (on the queue's clock). After close() the item is dropped. */
+  /**
+   * Holds `item` until `dueMs` (on the queue's clock). An item already due is delivered at once
+   * (no timer round, which would cost ~1 ms), after any earlier-due item still queued, so a
+   * zero delay adds nothing and never reorders. After close() the item is dropped.
+   */
   push(dueMs: number, item: T): void {
     if (this.closed) return;
     const h = this.heap;
@@ -84,7 +88,11 @@ export class DeliveryQueue<T> {
       i = p;
     }
     h[i] = e;
-    if (dueMs < this.timerDue) this.arm(this.clock.now());
+    const now = this.clock.now();
+    if (dueMs <= now) {
+      this.pump(now);
+      this.arm(this.clock.now());
+    } else if (dueMs < this.timerDue) this.arm(now);
   }
 
   get size(): number { return this.heap.length; }

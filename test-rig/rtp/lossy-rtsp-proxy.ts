@@ -7,13 +7,18 @@
  *   viewer RTCP -> proxy -> server       loses `feedbackLoss` of it, delays it by `delayMs`
  * The RTSP conversation itself (TCP) passes unchanged, as do interleaved frames: a viewer on TCP
  * sees no loss (TCP does not lose), which is what the real network would do too.
+ * The loss and delay decisions are the impairment model's (`../net/impairment.ts`, the same as
+ * the UDP link's), one model per path: RTP toward the viewer (seed `seed`), RTCP toward the
+ * viewer (delay only), RTCP toward the server (seed `seed + 1`); the delayed datagrams wait in
+ * one DeliveryQueue (`../net/delivery-queue.ts`).
  *
  * Lifecycle: `new LossyRtspProxy(opts)`; `start()` listens on 127.0.0.1 and returns the port;
  * `url(path)`; `stats`; `close()` ends every connection and socket (idempotent).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { mulberry32 } from '../../edge/demo/prng.js';
+import { DeliveryQueue } from '../net/delivery-queue.js';
+import { Impairment } from '../net/impairment.js';
 
 export interface LossyRtspProxyOptions {
   /** The real RTSP server. */
@@ -32,13 +37,20 @@ export interface LossyRtspProxyOptions {
 export interface LossyRtspProxyStats { rtpForwarded: number; rtpDropped: number; rtcpToViewer: number; rtcpToServer: number; rtcpDropped: number; sessions: number }
 
 interface Pending { viewerRtp: number; viewerRtcp: number; towardServer: [UdpSocket, UdpSocket] }
+interface Send { sock: UdpSocket; buf: Buffer; port: number; count: 'rtpForwarded' | 'rtcpToViewer' | 'rtcpToServer' }
 
 export class LossyRtspProxy {
   readonly stats: LossyRtspProxyStats = { rtpForwarded: 0, rtpDropped: 0, rtcpToViewer: 0, rtcpToServer: 0, rtcpDropped: 0, sessions: 0 };
   private server: Server | null = null;
   private readonly sockets = new Set<UdpSocket>();
   private readonly conns = new Set<Socket>();
-  private readonly random: () => number;
+  /** Server RTP -> viewer: `loss`, `delayMs`. */
+  private readonly rtpPath: Impairment;
+  /** Server RTCP -> viewer: `delayMs`. */
+  private readonly srPath: Impairment;
+  /** Viewer RTCP -> server: `feedbackLoss`, `delayMs`. */
+  private readonly feedbackPath: Impairment;
+  private readonly queue = new DeliveryQueue<Send>((s) => this.deliver(s));
   private port = 0;
   private closed = false;
 
@@ -46,7 +58,11 @@ export class LossyRtspProxy {
     for (const [k, v] of [['loss', o.loss], ['feedbackLoss', o.feedbackLoss ?? 0]] as const) {
       if (!(v >= 0 && v <= 1)) throw new RangeError(`LossyRtspProxy option ${k}: ${v} is not within 0..1`);
     }
-    this.random = mulberry32(o.seed ?? 1);
+    const seed = o.seed ?? 1;
+    const delayMs = o.delayMs ?? 0;
+    this.rtpPath = new Impairment({ loss: o.loss, delayMs }, { seed });
+    this.srPath = new Impairment({ delayMs }, { seed });
+    this.feedbackPath = new Impairment({ loss: o.feedbackLoss ?? 0, delayMs }, { seed: seed + 1 });
   }
 
   async start(): Promise<number> {
@@ -63,6 +79,7 @@ export class LossyRtspProxy {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.queue.close();
     for (const c of this.conns) c.destroy();
     for (const s of this.sockets) s.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
@@ -138,20 +155,31 @@ export class LossyRtspProxy {
     const [srvRtp, srvRtcp] = p.towardServer;
     // Toward the viewer we stand in for the server: it sends its RTCP to fromViewer[1].
     const fromViewer = await this.bindPair();
-    const delay = this.o.delayMs ?? 0;
-    const later = (f: () => void): void => { if (delay > 0) setTimeout(f, delay); else f(); };
-    srvRtp.on('message', (b) => {
-      if (this.random() < this.o.loss) { this.stats.rtpDropped++; return; }
-      later(() => { if (!this.closed) { this.stats.rtpForwarded++; srvRtp.send(b, p.viewerRtp, '127.0.0.1'); } });
+    srvRtp.on('message', (buf) => {
+      if (!this.impair(this.rtpPath, { sock: srvRtp, buf, port: p.viewerRtp, count: 'rtpForwarded' })) this.stats.rtpDropped++;
     });
-    srvRtcp.on('message', (b) => later(() => { if (!this.closed) { this.stats.rtcpToViewer++; srvRtcp.send(b, p.viewerRtcp, '127.0.0.1'); } }));
-    fromViewer[1].on('message', (b) => {
-      if (this.random() < (this.o.feedbackLoss ?? 0)) { this.stats.rtcpDropped++; return; }
-      later(() => { if (!this.closed) { this.stats.rtcpToServer++; srvRtcp.send(b, serverRtcp, '127.0.0.1'); } });
+    srvRtcp.on('message', (buf) => { this.impair(this.srPath, { sock: srvRtcp, buf, port: p.viewerRtcp, count: 'rtcpToViewer' }); });
+    fromViewer[1].on('message', (buf) => {
+      if (!this.impair(this.feedbackPath, { sock: srvRtcp, buf, port: serverRtcp, count: 'rtcpToServer' })) this.stats.rtcpDropped++;
     });
     // fromViewer[0] takes the viewer's RTP-port hole-punching packets, which go nowhere.
     const transport = m[1].replace(/server_port=\d+-\d+/, `server_port=${fromViewer[0].address().port}-${fromViewer[1].address().port}`);
     return head.replace(m[1], transport);
+  }
+
+  /** Queues the copies of one datagram that `path` lets through; false when it is lost. */
+  private impair(path: Impairment, s: Send): boolean {
+    if (this.closed) return true;
+    const now = performance.now();
+    const f = path.decide(now);
+    for (let i = 0; i < f.copies; i++) this.queue.push(now + f.delayMs[i]!, s);
+    return f.copies > 0;
+  }
+
+  private deliver(s: Send): void {
+    if (this.closed) return;
+    this.stats[s.count]++;
+    s.sock.send(s.buf, s.port, '127.0.0.1');
   }
 
   /** Two UDP sockets on consecutive ports (even first), on 127.0.0.1. */

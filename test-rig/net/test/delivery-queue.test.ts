@@ -53,6 +53,7 @@ t.test('a large random schedule comes out sorted, and pump() drives it without t
   const clock = handClock();
   const got: number[] = [];
   const q = new DeliveryQueue<number>((d) => got.push(d), clock);
+  clock.t = -1; // every due time ahead: nothing goes inside push()
   let x = 12345;
   const dues: number[] = [];
   for (let i = 0; i < 5000; i++) { x = (x * 1103515245 + 12345) & 0x7fffffff; const d = x % 1000; dues.push(d); q.push(d, d); }
@@ -60,6 +61,25 @@ t.test('a large random schedule comes out sorted, and pump() drives it without t
   t.equal(q.pump(2000), dues.filter((d) => d > 499.5).length);
   t.same(got, [...dues].sort((a, b) => a - b));
   t.equal(q.stats.lateMaxMs, 2000 - Math.min(...dues.filter((d) => d > 499.5)), 'lateness measured against the pump time');
+});
+
+t.test('an item already due goes at once, after the earlier-due items still queued', async (t) => {
+  const clock = handClock();
+  const got: string[] = [];
+  const q = new DeliveryQueue<string>((s) => got.push(s), clock);
+  q.push(0, 'now');
+  t.same(got, ['now'], 'delivered inside push(), no timer');
+  t.equal(clock.armed.length, 0);
+  q.push(5, 'late-timer');
+  q.push(8, 'later');
+  clock.t = 6; // the timer has not fired yet (a busy event loop)
+  q.push(6, 'due-now');
+  t.same(got, ['now', 'late-timer', 'due-now'], 'the overdue one first: a zero delay never overtakes');
+  t.equal(clock.armed.length, 1, 're-armed for the rest');
+  clock.advance(3);
+  t.same(got, ['now', 'late-timer', 'due-now', 'later']);
+  t.ok(Math.abs(q.stats.lateP50Ms - 0.05) < 1e-9 && Math.abs(q.stats.lateP99Ms - 1.05) < 1e-9,
+    `lateness histogram (0, 1, 0, 0 ms late): p50 ${q.stats.lateP50Ms}, p99 ${q.stats.lateP99Ms} (upper bucket edges)`);
 });
 
 t.test('close() drops what is queued, disarms, ignores later pushes; idempotent', async (t) => {
