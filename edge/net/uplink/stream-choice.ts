@@ -4,7 +4,7 @@
  * Inputs, each with the injected time of its arrival:
  *  - the receiver's RTCP report block for our stream (RFC 3550 §6.4.2): cumulative lost and the
  *    extended highest sequence number. The loss that counts is the raw channel loss before
- *    repair, over the last `windowMs`, from the change of those cumulative counters (the 8-bit
+ *    repair, over the last `windowMs` (longer when that holds fewer than `minPackets`), from the change of those cumulative counters (the 8-bit
  *    fraction-lost field is too noisy at frequent reports: see the reference page on loss);
  *  - the round-trip time (LSR/DLSR) and jitter of that block;
  *  - repair trouble: retransmissions the responder could not make (rate-limited, no longer in
@@ -56,6 +56,9 @@ interface Sample { t: number; lost: number; highest: number }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
 
+/** Longest window the loss is judged over when packets are few (ms). */
+const MAX_WINDOW_MS = 5000;
+
 export class StreamChoice {
   private readonly o: Required<ChoiceOptions>;
   private readonly samples: Sample[] = [];
@@ -87,7 +90,9 @@ export class StreamChoice {
     // A receiver that restarted (or a new stream) reports from scratch: start the window over.
     if (last && (tsDiff(last.highest, extendedHighest) < 0 || cumulativeLost < last.lost - 0x7fff)) this.samples.length = 0;
     this.samples.push({ t: nowMs, lost: cumulativeLost, highest: extendedHighest });
-    while (this.samples.length > 2 && this.samples[1]!.t <= nowMs - this.o.windowMs) this.samples.shift();
+    // Kept for up to MAX_WINDOW_MS: a stream of few packets (a still scene on lq) needs a
+    // longer window to hold minPackets.
+    while (this.samples.length > 2 && this.samples[1]!.t <= nowMs - MAX_WINDOW_MS) this.samples.shift();
     this.st.loss = this.windowLoss();
     this.decide(nowMs);
   }
@@ -99,9 +104,17 @@ export class StreamChoice {
     this.decide(nowMs);
   }
 
+  /**
+   * Loss over the last `windowMs`, or over as much longer (up to MAX_WINDOW_MS) as it takes to
+   * hold `minPackets`; null when even that has too few.
+   */
   private windowLoss(): number | null {
-    const a = this.samples[0], b = this.samples[this.samples.length - 1];
-    if (!a || !b || a === b) return null;
+    const n = this.samples.length;
+    const b = this.samples[n - 1];
+    if (!b || n < 2) return null;
+    let i = n - 2;
+    while (i > 0 && (b.t - this.samples[i]!.t < this.o.windowMs || tsDiff(this.samples[i]!.highest, b.highest) < this.o.minPackets)) i--;
+    const a = this.samples[i]!;
     const expected = tsDiff(a.highest, b.highest);
     if (expected < this.o.minPackets) return null;
     return Math.min(1, Math.max(0, (b.lost - a.lost) / expected));

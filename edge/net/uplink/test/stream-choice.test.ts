@@ -73,3 +73,20 @@ t.test('a receiver that restarts its counters starts the window over instead of 
   c.report(300, 2, 140, 20, 1);
   t.ok(Math.abs(c.state.loss! - 2 / 70) < 1e-9);
 });
+
+t.test('a stream of few packets (a still scene: 30 packets/s on both streams) is judged over a longer window, and still switches both ways', async (t) => {
+  const c = new StreamChoice({ mode: 'auto', latencyMs: 200 });
+  const rnd = mulberry32(9);
+  let lost = 0, highest = 0;
+  const changes: { t: number; want: string }[] = [];
+  for (let ms = 0; ms < 40_000; ms += 100) {
+    const p = ms >= 10_000 && ms < 20_000 ? 0.3 : 0;
+    for (let i = 0; i < 3; i++) { highest++; if (rnd() < p) lost++; }
+    const before = c.state.want;
+    c.report(ms, lost, highest, 20, 1);
+    if (c.state.want !== before) changes.push({ t: ms, want: c.state.want });
+  }
+  t.same(changes.map((x) => x.want), ['lq', 'hq']);
+  t.ok(changes[0]!.t - 10_000 <= 1500, `lq ${changes[0]!.t - 10_000} ms after the step up`);
+  t.ok(changes[1]!.t - 20_000 <= 10_000, `hq ${changes[1]!.t - 20_000} ms after the step down`);
+});
