@@ -137,6 +137,17 @@ export function rtpStreamFileToAnnexB(path: string, outPath: string): GstPeer {
   ]);
 }
 
+/** Splits an RFC 4571 stream (what rtpstreampay writes: a 16-bit length before each packet). */
+export function unframeRtpStream(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let o = 0; o + 2 <= buf.length;) {
+    const n = buf.readUInt16BE(o);
+    out.push(buf.subarray(o + 2, o + 2 + n));
+    o += 2 + n;
+  }
+  return out;
+}
+
 /** RFC 4571 framing (16-bit length before each packet), what rtpstreamdepay reads. */
 export function frameRtpStream(packets: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];

@@ -34,6 +34,12 @@ export interface ChannelKeys {
   fecRows: string;
   mediaSsrc: number;
   rtxSsrc: number;
+  /**
+   * The media stream's RTP timestamp offset (RFC 3550 §5.1: random), kept with the keys so a
+   * restarted sender continues the stream's timeline instead of jumping (its receivers' jitter
+   * buffers and decoders would resync). Absent in files from before it was kept: random then.
+   */
+  rtpTimestampOffset?: number;
 }
 
 export interface ReceiverKeys {
@@ -112,7 +118,7 @@ export class UplinkKeyStore {
     let rtxSsrc = ssrc();
     while (rtxSsrc === mediaSsrc || rtxSsrc === 0) rtxSsrc = ssrc();
     while (!mediaSsrc0 && mediaSsrc === 0) mediaSsrc = ssrc();
-    return { media: this.random(n).toString('base64'), fecColumns: this.random(n).toString('base64'), fecRows: this.random(n).toString('base64'), mediaSsrc, rtxSsrc };
+    return { media: this.random(n).toString('base64'), fecColumns: this.random(n).toString('base64'), fecRows: this.random(n).toString('base64'), mediaSsrc, rtxSsrc, rtpTimestampOffset: ssrc() };
   }
 
   private read(receiver: string): ReceiverKeys | undefined {

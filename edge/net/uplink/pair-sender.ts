@@ -259,6 +259,7 @@ export class UplinkPairSender {
     const mediaStart = mediaRes ? mediaRes.startOf(mediaSsrc) : 0;
     this.pz = new H264Packetizer({
       payloadType: UPLINK_PT.h264, ssrc: mediaSsrc, mtu: 1200,
+      ...(keys?.rtpTimestampOffset !== undefined ? { timestampOffset: keys.rtpTimestampOffset } : {}),
       ...(mediaStart > 0 ? { initialSequence: mediaStart & 0xffff } : {}),
     });
     const rtpWire = this.wire('rtp');

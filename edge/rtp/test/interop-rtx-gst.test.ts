@@ -16,7 +16,7 @@ import { decodeRtx, encodeRtx } from '../rtx.js';
 import { encodeNack, forEachFeedback, forEachNackedSeq } from '../rtcp-feedback.js';
 import { NackResponder } from '../nack-responder.js';
 import { writeFixedHeader } from '../header.js';
-import { GstPeer, frameRtpStream, freeUdpPortPair, sleep } from '../../../test-rig/rtp/gst-peers.js';
+import { GstPeer, frameRtpStream, freeUdpPortPair, sleep, unframeRtpStream } from '../../../test-rig/rtp/gst-peers.js';
 
 const MEDIA_SSRC = 0x01020304; // 16909060
 const RTX_SSRC = 0x0a0b0c0d; // 168496141
@@ -35,16 +35,6 @@ function original(seq: number, size = 300): Buffer {
   return b;
 }
 
-/** Splits an RFC 4571 stream (16-bit length before each packet). */
-function unframe(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let o = 0; o + 2 <= buf.length;) {
-    const n = buf.readUInt16BE(o);
-    out.push(buf.subarray(o + 2, o + 2 + n));
-    o += 2 + n;
-  }
-  return out;
-}
 
 function bindUdp(port = 0): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -73,7 +63,7 @@ t.test('rtprtxreceive turns our RTX packets back into the originals, byte for by
   ]);
   const res = await peer.done(20_000);
   t.equal(res.exitCode, 0, `gst-launch exit (${res.stderrTail.slice(-300)})`);
-  const out = unframe(readFileSync(join(dir, 'rtx-out.rtps')));
+  const out = unframeRtpStream(readFileSync(join(dir, 'rtx-out.rtps')));
   t.equal(out.length, 40, 'every packet comes out: 36 originals and 4 restored');
   const restored = out.slice(36);
   for (const [i, k] of [...lost].entries()) {

@@ -19,21 +19,11 @@ import { writeFixedHeader } from '../header.js';
 import { seqAdd } from '../seq.js';
 import type { StreamInfo } from '../interceptor.js';
 import { mulberry32 } from '../../demo/prng.js';
-import { GstPeer, H264_RTP_CAPS, sleep } from '../../../test-rig/rtp/gst-peers.js';
+import { GstPeer, H264_RTP_CAPS, sleep, unframeRtpStream } from '../../../test-rig/rtp/gst-peers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orbox-fec-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Splits an RFC 4571 file (what rtpstreampay writes) into packets. */
-function unframe(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i + 2 <= buf.length;) {
-    const n = buf.readUInt16BE(i);
-    out.push(buf.subarray(i + 2, i + 2 + n));
-    i += 2 + n;
-  }
-  return out;
-}
 
 const seqOf = (p: Uint8Array): number => (p[2] << 8) | p[3];
 
@@ -102,7 +92,7 @@ t.test('(a) rtpst2022-1-fecdec rebuilds the media packets we drop, from our FEC,
   sock.close();
   t.equal(res.exitCode, 0, `gst-launch exit (${res.stderrTail.slice(-300)})`);
 
-  const got = unframe(readFileSync(out));
+  const got = unframeRtpStream(readFileSync(out));
   const bySeq = new Map<number, Buffer>();
   for (const p of got) {
     t.same(p, originals.get(seqOf(p)), `output packet ${seqOf(p)} equals what we sent`);
@@ -124,9 +114,9 @@ t.test('(b) our decoder rebuilds, bit-exact, the media dropped from rtpst2022-1-
     'enc.fec_1', '!', 'rtpstreampay', '!', 'filesink', 'async=false', `location=${files.row}`,
   ]).done(30_000);
   t.equal(res.exitCode, 0, 'gst-launch exit');
-  const media = unframe(readFileSync(files.media));
-  const cols = unframe(readFileSync(files.col));
-  const rows = unframe(readFileSync(files.row));
+  const media = unframeRtpStream(readFileSync(files.media));
+  const cols = unframeRtpStream(readFileSync(files.col));
+  const rows = unframeRtpStream(readFileSync(files.row));
   t.ok(media.length >= 150, `${media.length} media packets (>= 6 matrices)`);
   t.equal(seqOf(media[0]), 65400);
   t.equal(rows.length, Math.floor(media.length / 5));

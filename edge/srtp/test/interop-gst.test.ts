@@ -11,7 +11,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { frameRtpStream, GstPeer } from '../../../test-rig/rtp/gst-peers.js';
+import { frameRtpStream, GstPeer, unframeRtpStream } from '../../../test-rig/rtp/gst-peers.js';
 import { writeFixedHeader } from '../../rtp/header.js';
 import { SrtpReceiver, SrtpSender } from '../context.js';
 import { generateKeying } from '../sdes.js';
@@ -33,15 +33,6 @@ const plainRtcp = Array.from({ length: 5 }, (_, i) => {
   return b;
 });
 
-function unframe(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let o = 0; o + 2 <= buf.length;) {
-    const n = buf.readUInt16BE(o);
-    out.push(buf.subarray(o + 2, o + 2 + n));
-    o += 2 + n;
-  }
-  return out;
-}
 
 async function gst(args: string[]): Promise<void> {
   const r = await new GstPeer(args).done(20_000);
@@ -78,8 +69,8 @@ for (const suite of [AES_CM_128_HMAC_SHA1_80, AEAD_AES_128_GCM] as SrtpSuite[]) 
       'srtpdec', '!', 'rtpstreampay', '!', 'filesink', `location=${f('dec.rtp')}`]);
     await gst(['filesrc', `location=${f('ours.srtcp')}`, '!', srtpCaps('srtcp', keying), '!', 'rtpstreamdepay', '!',
       'd.rtcp_sink', 'srtpdec', 'name=d', 'd.rtcp_src', '!', 'rtpstreampay', '!', 'filesink', `location=${f('dec.rtcp')}`]);
-    t.same(unframe(readFileSync(f('dec.rtp'))), plainRtp, 'all 40 RTP packets, across the ROC step');
-    t.same(unframe(readFileSync(f('dec.rtcp'))), plainRtcp, 'all 5 RTCP packets');
+    t.same(unframeRtpStream(readFileSync(f('dec.rtp'))), plainRtp, 'all 40 RTP packets, across the ROC step');
+    t.same(unframeRtpStream(readFileSync(f('dec.rtcp'))), plainRtcp, 'all 5 RTCP packets');
   });
 
   t.test(`${suite.name}: srtpenc's output equals ours byte for byte, and our receiver decrypts it`, async (t) => {
@@ -90,7 +81,7 @@ for (const suite of [AES_CM_128_HMAC_SHA1_80, AEAD_AES_128_GCM] as SrtpSuite[]) 
       'srtpenc', ...encProps(keying), '!', 'rtpstreampay', '!', 'filesink', `location=${f('enc.srtp')}`]);
     await gst(['filesrc', `location=${f('plain.rtcp')}`, '!', 'application/x-rtcp-stream', '!', 'rtpstreamdepay', '!',
       'e.rtcp_sink_0', 'srtpenc', 'name=e', ...encProps(keying), 'e.rtcp_src_0', '!', 'rtpstreampay', '!', 'filesink', `location=${f('enc.srtcp')}`]);
-    const theirs = { rtp: unframe(readFileSync(f('enc.srtp'))), rtcp: unframe(readFileSync(f('enc.srtcp'))) };
+    const theirs = { rtp: unframeRtpStream(readFileSync(f('enc.srtp'))), rtcp: unframeRtpStream(readFileSync(f('enc.srtcp'))) };
     const mine = ours();
     t.equal(theirs.rtp.length, 40);
     t.same(theirs.rtp.map((b) => b.toString('hex')), mine.rtp.map((b) => b.toString('hex')), 'SRTP bit-exact');

@@ -33,6 +33,8 @@ t.test('net-send killed and restarted mid-stream: no (SSRC, SRTP index) repeats 
   let repeats = 0, accepted = 0, rejected = 0, phase = 0;
   const perPhase = [0, 0];
   const last = new Map<string, number>();
+  // Media RTP timestamps against arrival, per phase: the timeline must go on across the restart.
+  const timeline: [number, number, number][] = [];
   const out = new Uint8Array(2048);
   const sockets: Socket[] = [];
   // Ports: RTP + RTX (key 0), the box's SRTCP arrives on RTCP (key 0), FEC columns (key 1), FEC rows (key 2).
@@ -49,6 +51,7 @@ t.test('net-send killed and restarted mid-stream: no (SSRC, SRTP index) repeats 
       let index: number;
       if (rtcp) index = msg.readUInt32BE(msg.length - 14) & 0x7fffffff; // E|index before the 80-bit tag
       else {
+        if (k === 0 && (msg[1]! & 0x7f) === 96) timeline.push([phase, performance.now(), msg.readUInt32BE(4)]);
         const id = `${k}/${ssrc}`;
         const seq = msg.readUInt16BE(2);
         index = last.has(id) ? estimateIndex(last.get(id)!, seq) : seq;
@@ -72,6 +75,10 @@ t.test('net-send killed and restarted mid-stream: no (SSRC, SRTP index) repeats 
   t.ok(perPhase[1]! >= 200, `${perPhase[1]} packets after the restart, decrypted by the receiver that kept its state`);
   t.equal(repeats, 0, `no (key, SSRC, index) repeated among ${seen.size}`);
   t.equal(rejected, 0, `nothing failed authentication or replay (${accepted} accepted)`);
+  const before = timeline.filter((x) => x[0] === 0).pop()!, after = timeline.find((x) => x[0] === 1)!;
+  const expected = before[2] + Math.round((after[1] - before[1]) * 90);
+  const off = ((after[2] - expected) | 0) / 90;
+  t.ok(Math.abs(off) < 300, `the RTP timeline goes on across the restart (${off.toFixed(0)} ms from the wall-clock expectation)`);
   const rtcpSeen = [...seen].filter((k) => k.includes('/rtcp/')).length;
   t.ok(rtcpSeen >= 2, `${rtcpSeen} SRTCP indexes, none repeated`);
 });
