@@ -5,17 +5,21 @@
  * Contract
  * - Owns: the input's GstPipeline (appsrc -> opusenc -> appsink), the table that carries each
  *   PCM record's capture time and flags to the Opus packet that starts with it.
- * - Encoder: 20 ms frames, `bitrateKbps` (default 64) constant-ish VBR, audio-type
+ * - Encoder: 20 ms frames, `bitrateKbps` (default 64), constrained VBR (opusenc's default), audio-type
  *   restricted-lowdelay (CELT only: 2.5 ms of look-ahead instead of 6.5 ms, no SILK, so no
  *   in-band FEC is sent), at the input's own rate (opusenc takes 8/16/24/48 kHz as they are).
  * - Records (edge/lib/record-kinds.ts): kind RECORD_KIND_OPUS_FRAME, one Opus packet (RFC 6716,
  *   as RFC 7587 carries it) each; FLAG_SYNC on every one (each decodes alone), AUDIO_FLAG_GAP
  *   when the PCM record it starts with was gap silence.
  * - Time: a PCM record's PTS is its capture time minus `baseMono` (the first record's), so the
- *   running time is capture time; an Opus packet carries the capture time of the PCM record
- *   whose PTS it has (opusenc stamps its output with its input's time, look-ahead aside), i.e.
- *   of its first sample. A packet with no such record (opusenc resynchronised) gets
- *   `baseMono + PTS`.
+ *   running time is capture time. opusenc trims its look-ahead (2.5 ms in restricted-lowdelay,
+ *   LOOKAHEAD_NS) from its first packet (17.5 ms of PTS span) and stamps every later one 2.5 ms
+ *   before the PCM record it mostly holds: what a decoder gives for a packet (its 960 samples,
+ *   with no pre-skip over RTP) starts at the end of the packet's PTS span minus 20 ms. That
+ *   instant is the capture time an Opus record carries (exact: taken from the PCM record's own
+ *   stamp minus the offset), so an RTP timestamp made from it puts the decoded audio at the
+ *   time it was captured. Its gap flag is that PCM record's. A packet with no such record
+ *   (opusenc resynchronised) gets `baseMono` + that instant.
  * - Lifecycle: constructor validates; start() waits for the first record, then builds and plays
  *   the pipeline and runs the feed and the drain; close() (idempotent) stops both and the
  *   pipeline.
@@ -57,7 +61,7 @@ export interface AudioEncoderStats {
 export function encoderDescription(a: AudioInputConfig, bitrateKbps: number): string {
   const caps = `audio/x-raw,format=S16LE,layout=interleaved,rate=${a.rate},channels=${a.channels}`;
   return `appsrc name=pcm-src is-live=true format=time do-timestamp=false block=false max-bytes=0 caps="${caps}" ! ` +
-    `opusenc bitrate=${bitrateKbps * 1000} frame-size=20 audio-type=restricted-lowdelay bitrate-type=cvbr ! ` +
+    `opusenc bitrate=${bitrateKbps * 1000} frame-size=20 audio-type=restricted-lowdelay ! ` +
     `appsink name=opus-sink sync=false async=false emit-signals=false max-buffers=500 drop=false wait-on-eos=false`;
 }
 
@@ -65,6 +69,10 @@ interface Pending { pts: number; mono: bigint; wall: bigint; flags: number }
 
 /** PTS within this of a PCM record's is that record's packet (GStreamer rounds ns). */
 const MATCH_NS = 1_000_000;
+/** One Opus packet: 20 ms. */
+const FRAME_NS = 20_000_000;
+/** opusenc's look-ahead in restricted-lowdelay mode (libopus: Fs / 400), what it trims from its first packet. */
+export const LOOKAHEAD_NS = 2_500_000;
 
 export class AudioEncoder {
   readonly name: string;
@@ -142,13 +150,17 @@ export class AudioEncoder {
       const s = await sink.pullInto(scratch);
       if (!s) return;
       if (s.size > scratch.length) throw new RecordTooLargeError(s.size, scratch.length);
-      const pts = s.ptsNs ?? 0;
-      // Records older than this packet will not be asked for again.
-      while (this.pending.length && this.pending[0].pts < pts - MATCH_NS) this.pending.shift();
-      const hit = this.pending.length && Math.abs(this.pending[0].pts - pts) <= MATCH_NS ? this.pending.shift() : undefined;
+      // The instant the packet's decoded samples start (see the contract), as running time.
+      const start = (s.ptsNs ?? 0) + (s.durationNs ?? FRAME_NS) - FRAME_NS;
+      // The PCM record the packet mostly holds starts LOOKAHEAD_NS after that.
+      const want = start + LOOKAHEAD_NS;
+      while (this.pending.length && this.pending[0].pts < want - MATCH_NS) this.pending.shift();
+      const hit = this.pending.length && Math.abs(this.pending[0].pts - want) <= MATCH_NS ? this.pending.shift() : undefined;
       let mono: bigint, wall: bigint, flags = FLAG_SYNC;
-      if (hit) { mono = hit.mono; wall = hit.wall; flags |= hit.flags; }
-      else { this.st.unmatched++; mono = this.baseMono + BigInt(pts); wall = this.opts.clock.toWall(mono); }
+      if (hit) {
+        const d = BigInt(start - hit.pts);
+        mono = hit.mono + d; wall = hit.wall + d; flags |= hit.flags;
+      } else { this.st.unmatched++; mono = this.baseMono + BigInt(start); wall = this.opts.clock.toWall(mono); }
       out.write(RECORD_KIND_OPUS_FRAME, flags, wall, mono, scratch.subarray(0, s.size));
       this.st.framesOut++;
       this.st.bytesOut += s.size;

@@ -6,7 +6,7 @@
  * edge/rtp/opus.ts.
  */
 export { AudioCapture, TOLERANCE_NS, type AudioCaptureEvent, type AudioCaptureOptions, type AudioCaptureState, type AudioCaptureStats } from './capture.js';
-export { AudioEncoder, encoderDescription, type AudioEncoderOptions, type AudioEncoderStats } from './encode.js';
+export { AudioEncoder, LOOKAHEAD_NS, encoderDescription, type AudioEncoderOptions, type AudioEncoderStats } from './encode.js';
 export { LevelMeter, FLOOR_DBFS, type AudioLevels } from './levels.js';
 export { AlsaPathError, PCM_SINK, SND_BY_PATH, parseAudioDevice, resolveAlsaPath, sourceDescription, type AudioSource } from './source.js';
 export * from './tone.js';
