@@ -68,8 +68,8 @@ const channel = z.object({
 
 const audioInput = z.object({
   name,
-  /** ALSA device, or `test-tone` for the demo. */
-  device: z.string().min(1),
+  /** `test-tone` (the demo), `alsa:<card id>`, `alsa-path:<by-path name>` or `gst:<description>` (edge/audio/source.ts). */
+  device: z.string().regex(/^(test-tone|alsa:[A-Za-z0-9_-]{1,32}|alsa-path:[A-Za-z0-9_.:-]{1,128}|gst:.*\S.*)$/, 'test-tone, alsa:<card id>, alsa-path:<by-path name> or gst:<description>'),
   rate: z.number().int().refine((r) => [8000, 16000, 24000, 48000].includes(r), 'one of 8000, 16000, 24000, 48000').default(48000),
   channels: z.number().int().min(1).max(2).default(1),
 }).strict();

@@ -11,6 +11,9 @@
  *                          RECORD_KIND_JPEG_THUMBNAIL 3  the thumbnail of the still with the same capture time
  *   vitals                 VITALS_KIND_SAMPLE    1       one protobuf VitalSample (edge/proto/vitals.proto)
  *
+ * Flags beside the ring's own FLAG_SYNC (bit 0): in pcm.<input> and audio.<input>, AUDIO_FLAG_GAP
+ * marks silence written while the input's source was away (every audio record is also SYNC).
+ *
  * Kind 0xFFFF is the record ring's own padding (edge/lib/ring) and never reaches a consumer.
  */
 export const INBOX_KIND_JSON = 1;
@@ -19,3 +22,7 @@ export const RECORD_KIND_H264_AU = 1;
 export const RECORD_KIND_JPEG_STILL = 2;
 export const RECORD_KIND_JPEG_THUMBNAIL = 3;
 export const VITALS_KIND_SAMPLE = 1;
+export const RECORD_KIND_PCM_S16LE = 1;
+export const RECORD_KIND_OPUS_FRAME = 1;
+/** Record flag (pcm.<input>, audio.<input>): silence standing in for a source that is away. */
+export const AUDIO_FLAG_GAP = 2;

@@ -23,3 +23,4 @@ export * from './keyframe-request.js';
 export * from './st2022-1-header.js';
 export * from './st2022-1-encoder.js';
 export * from './st2022-1-decoder.js';
+export * from './opus.js';
