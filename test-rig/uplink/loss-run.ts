@@ -6,7 +6,8 @@
  * NACK generator, reorder buffer). The link and the receiver each run on a worker thread of
  * their own (loss-run-worker.ts), so neither's event loop delays the others' packets.
  *
- * What it measures, from what the receiver hands its player:
+ * What it measures, from what the receiver hands its player (over every packet but those of the
+ * last 500 ms, whose loss nothing after them reveals):
  *  - residual loss: media packets sent that never came out of the reorder buffer;
  *  - impaired frames: a frame is impaired when one of its packets is missing or a frame before
  *    it in its GOP is impaired (until the next IDR);
@@ -197,15 +198,23 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
   for (const [raw, at] of rx.emitted) emitted.set(outSeq.unwrap(raw), at);
   // The last few packets may still be in the link or the buffer: judge the packets whose
   // deadline passed before the end.
-  let residual = 0;
+  // The stream's last packets have no later packet to reveal their loss (a gap is seen when
+  // the next packet arrives): only packets sent 500 ms before the last one are judged.
+  let lastSent = 0;
+  for (const at of sentAt.values()) if (at > lastSent) lastSent = at;
+  let residual = 0, judged = 0;
   const lat: number[] = [];
   for (const [seq, at] of sentAt) {
+    if (at > lastSent - 500) continue;
+    judged++;
     const out = emitted.get(seq);
     if (out === undefined) residual++;
     else lat.push(out - at);
   }
-  let impaired = 0, broken = false;
+  let impaired = 0, broken = false, framesJudged = 0;
   for (const f of frames) {
+    if ((sentAt.get(f.seqs[f.seqs.length - 1]!) ?? 0) > lastSent - 500) break;
+    framesJudged++;
     if (f.key) broken = false;
     if (f.seqs.some((s) => !emitted.has(s))) broken = true;
     if (broken) impaired++;
@@ -213,11 +222,11 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
   const sorted = sortedCopy(lat);
   const minutes = o.seconds / 60;
   return {
-    mediaPackets: sentAt.size,
-    lostBeforeRepair: Math.round(rst.lossBeforeRepair * sentAt.size),
+    mediaPackets: judged,
+    lostBeforeRepair: Math.round(rst.lossBeforeRepair * judged),
     residualLost: residual,
-    residualRate: residual / Math.max(1, sentAt.size),
-    frames: frames.length,
+    residualRate: residual / Math.max(1, judged),
+    frames: framesJudged,
     impairedFrames: impaired,
     impairedPerMinute: impaired / minutes,
     overhead: wireBytes / Math.max(1, mediaBytes),
