@@ -95,6 +95,7 @@ export function buildProgram(): Command {
       process.stdout.write(
         `orbox ${config.box.id} running: ${WORKER_NAMES.length} workers, ${sup.rings.size} rings, channels: ${channels}\n` +
         videoBanner(config) +
+        config.uplink.receivers.map((r) => `  uplink:   ${r.channels.join(', ')} -> ${r.name} at ${r.host}:${r.port} (npx orbox uplink sdp ${r.name} -o ${r.name}.sdp; npx orbox receive --sdp ${r.name}.sdp)\n`).join('') +
         `  status:   npx orbox status${opts.config ? ` --config ${opts.config}` : ''}\n` +
         `  stop:     Ctrl-C\n`,
       );

@@ -1,6 +1,7 @@
 /**
  * The built-in demo configuration `make run` uses: two test-pattern channels, a simulated
- * patient monitor, RTSP out, local recording under ./var, the local API on the machine's
+ * patient monitor, RTSP out, the endoscope's uplink to a receiver on this machine, local
+ * recording under ./var, the local API on the machine's
  * fixed socket (edge/config/runtime-dir.ts). Every value passes the schema;
  * `orbox config demo` prints it as a starting point for a real box.
  */
@@ -32,5 +33,8 @@ export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
     audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
     devices: { ports: parts.monitorPath ? [{ name: 'monitor', path: parts.monitorPath, protocol: 'intellivue', simulated: true }] : [] },
     rtsp: { host: '0.0.0.0', port: 8554 },
+    // The uplink's demo: the endoscope pushed, over SRTP with RTX and FEC, to a receiver on this
+    // machine (`orbox uplink sdp expert -o expert.sdp`, then `orbox receive --sdp expert.sdp`).
+    uplink: { receivers: [{ name: 'expert', host: '127.0.0.1', port: 5004, channels: ['endoscope'] }] },
   }, 'built-in demo configuration');
 }

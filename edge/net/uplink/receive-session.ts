@@ -102,6 +102,8 @@ export class ReceiveSession {
   private box: { address: string; port: number } | null = null;
   private boxRtcp: { address: string; port: number } | null = null;
   private readonly rtxBuf = new Uint8Array(1500);
+  /** Sequence numbers FEC rebuilt whose original has not come (yet). */
+  private readonly rebuilt = new Uint8Array(65536);
   private readonly rtcpBuf = new Uint8Array(512);
   private nextRrAt = 0;
   private readonly sr: SenderReport = { ssrc: 0, ntp: { msw: 0, lsw: 0 }, rtpTimestamp: 0, packetCount: 0, octetCount: 0 };
@@ -176,7 +178,13 @@ export class ReceiveSession {
     if (c.fec && this.o.fecDecoder) {
       this.fec = this.o.fecDecoder({
         columns: c.fec.columns, rows: c.fec.rows,
-        sink: (pkt, len) => { this.st.fecRepairs++; afterNack(pkt, len); },
+        sink: (pkt, len) => {
+          // Rebuilt; counted as a repair unless its original still turns up (a FEC packet on its
+          // own port can overtake the last media packet it covers).
+          this.rebuilt[(pkt[2]! << 8) | pkt[3]!] = 1;
+          this.st.fecRepairs++;
+          afterNack(pkt, len);
+        },
       });
       for (const [n] of ports) {
         if (n !== 'fecColumns' && n !== 'fecRows') continue;
@@ -233,6 +241,9 @@ export class ReceiveSession {
       this.rx = new ReceiverStats(ssrc);
     }
     this.st.originals++;
+    const seq = (pkt[2]! << 8) | pkt[3]!;
+    if (this.rebuilt[seq]) { this.rebuilt[seq] = 0; this.st.fecRepairs--; }
+    this.rebuilt[(seq + 0x8000) & 0xffff] = 0; // half a cycle away: a mark there is stale
     this.rx.onPacket((pkt[2]! << 8) | pkt[3]!, ((pkt[4]! << 24) | (pkt[5]! << 16) | (pkt[6]! << 8) | pkt[7]!) >>> 0, this.o.wallNs());
     this.media(pkt, len);
   }
