@@ -134,7 +134,6 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
       const media = p.label.endsWith(' media');
       return {
         ...u,
-        stats: u.stats,
         bindLocalStream: (info, next) => {
           const counted: PacketSink = (pkt, len) => { wireBytes += len; next(pkt, len); };
           const inner = u.bindLocalStream!(info, counted);

@@ -278,6 +278,7 @@ export class UplinkPairSender {
       } catch {
         this.st.rtcpDropped++;
       }
+      this.onReceiverRtcp(o.now());
     });
     const fromReceiver = (msg: Buffer, from: { address: string }) => {
       if (!srtpOn && from.address !== this.host) { this.st.rtcpDropped++; return; }
@@ -316,7 +317,7 @@ export class UplinkPairSender {
     this.st.aus++;
   }
 
-  /** Timers: the chain's, sender reports, and the choice fed from new receiver reports. */
+  /** Timers: the chain's and sender reports. */
   tick(nowMs: number): void {
     if (this.state !== 'running') return;
     this.chain.tick(nowMs);
@@ -327,6 +328,14 @@ export class UplinkPairSender {
       this.st.srs++;
       this.nextSrAt = nowMs + 1000 * (0.75 + 0.5 * this.random());
     }
+  }
+
+  /**
+   * After each RTCP packet from the receiver (its reports and NACKs went through the chain and
+   * the report table): the choice is fed what changed. Only here, not on the 5 ms timer: nothing
+   * it reads moves between RTCP packets, and the report snapshot allocates.
+   */
+  private onReceiverRtcp(nowMs: number): void {
     const rs = this.responder.statsOf(this.name);
     if (rs) {
       const limited = rs.rateLimited - this.trouble.rateLimited, missing = rs.notInHistory - this.trouble.notInHistory;
