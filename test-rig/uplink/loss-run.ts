@@ -21,6 +21,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { BoxClock } from '../../edge/lib/clock.js';
 import { UplinkConfigSchema, uplinkPairs } from '../../edge/config/uplink.js';
@@ -31,6 +33,7 @@ import { defaultUplinkUnits } from '../../edge/net/uplink/units.js';
 import { NAL_AUD, NalSpans, Unwrapper, nalType, splitAnnexB, type PacketSink } from '../../edge/rtp/index.js';
 import { quantile, sortedCopy } from '../../edge/lib/stats.js';
 import { startWorker } from './loss-run-worker.js';
+import type { LossyLinkStats } from '../net/lossy-link.js';
 
 export interface LossRunOptions {
   /** Annex B file of the stream (x264 with aud=1: one access unit per AUD). */
@@ -195,10 +198,32 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
   outSeq.unwrap(firstRaw);
   const emitted = new Map<number, number>();
   for (const [raw, at] of rx.emitted) emitted.set(outSeq.unwrap(raw), at);
-  // The last few packets may still be in the link or the buffer: judge the packets whose
-  // deadline passed before the end.
-  // The stream's last packets have no later packet to reveal their loss (a gap is seen when
-  // the next packet arrives): only packets sent 500 ms before the last one are judged.
+  const j = judgeRun(frames, sentAt, emitted);
+  return {
+    ...j,
+    lostBeforeRepair: Math.round(rst.lossBeforeRepair * j.mediaPackets),
+    impairedPerMinute: j.impairedFrames / (o.seconds / 60),
+    overhead: wireBytes / Math.max(1, mediaBytes),
+    lossFloor: 1 / (1 - o.loss),
+    rtxPackets: sst.rtxPackets,
+    fecRepairs: rst.fecRepairs,
+    nacksSent: rst.nacksSent,
+    nacksAtSender: sst.nacks, rtxRateLimited: sst.rtxRateLimited, rtxNotInHistory: sst.rtxNotInHistory,
+    rtxRepairs: rst.rtxRepairs, late: rst.late,
+  };
+}
+
+/** A frame as sent: its RTP timestamp, whether it opens an IDR, its packets' unwrapped sequence numbers. */
+interface SentFrame { ts: number; key: boolean; seqs: number[] }
+
+/**
+ * What a run's player saw, from the packets sent (unwrapped sequence -> send ms) and those handed
+ * out (same numbering -> ms). The stream's last packets have no later packet to reveal their
+ * loss (a gap is seen when the next packet arrives): only packets sent 500 ms before the last one
+ * are judged. Shared by the box's run and the stock-GStreamer baseline, so both are judged alike.
+ */
+function judgeRun(frames: readonly SentFrame[], sentAt: ReadonlyMap<number, number>, emitted: ReadonlyMap<number, number>):
+  Pick<LossRunResult, 'mediaPackets' | 'residualLost' | 'residualRate' | 'frames' | 'impairedFrames' | 'latencyMs'> {
   let lastSent = 0;
   for (const at of sentAt.values()) if (at > lastSent) lastSent = at;
   let residual = 0, judged = 0;
@@ -219,23 +244,86 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
     if (broken) impaired++;
   }
   const sorted = sortedCopy(lat);
-  const minutes = o.seconds / 60;
   return {
     mediaPackets: judged,
-    lostBeforeRepair: Math.round(rst.lossBeforeRepair * judged),
     residualLost: residual,
     residualRate: residual / Math.max(1, judged),
     frames: framesJudged,
     impairedFrames: impaired,
-    impairedPerMinute: impaired / minutes,
-    overhead: wireBytes / Math.max(1, mediaBytes),
-    lossFloor: 1 / (1 - o.loss),
     latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] ?? 0 },
-    rtxPackets: sst.rtxPackets,
-    fecRepairs: rst.fecRepairs,
-    nacksSent: rst.nacksSent,
-    nacksAtSender: sst.nacks, rtxRateLimited: sst.rtxRateLimited, rtxNotInHistory: sst.rtxNotInHistory,
-    rtxRepairs: rst.rtxRepairs, late: rst.late,
+  };
+}
+
+export interface BaselineResult extends Pick<LossRunResult, 'mediaPackets' | 'residualLost' | 'residualRate' | 'frames' | 'impairedFrames' | 'impairedPerMinute' | 'overhead' | 'lossFloor' | 'latencyMs'> {
+  lostBeforeRepair: number;
+  /** GStreamer's own counters (rtprtxsend, rtprtxreceive, the jitterbuffer's stats). */
+  gst: Record<string, number | null>;
+}
+
+const BASELINE_SCRIPT = fileURLToPath(new URL('../../../test-rig/uplink/gst-baseline.py', import.meta.url));
+
+/**
+ * The same run with stock GStreamer on both ends (gst-baseline.py: rtph264pay + rtprtxsend +
+ * rtpst2022-1-fecenc into rtpbin; rtpbin with rtprtxreceive, rtpst2022-1-fecdec and tuned RTCP),
+ * through the same lossy link on its own thread. No SRTP on this path (stock rtpbin keys SRTP by
+ * MIKEY only): the box's overhead includes SRTP's 10 bytes per packet (~0.9 % at 1200-byte packets).
+ * Debian's python3 with python3-gi runs it (not a virtualenv's).
+ */
+export async function baselineRun(o: LossRunOptions): Promise<BaselineResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'orbox-baseline-'));
+  const out = join(dir, 'result.json');
+  const imp = { loss: o.loss, burst: o.burst ?? null, delayMs: o.delayMs };
+  const offsets = [0, 1, 2, 4];
+  const linkReturn = o.ports.link + 100;
+  const link = await startWorker({
+    role: 'link',
+    options: {
+      ports: offsets.map((off) => ({ listen: o.ports.link + off, to: { host: '127.0.0.1', port: o.ports.receiver + off }, receiverSidePort: linkReturn + off })),
+      forward: imp, reverse: imp, seed: o.seed ?? 1,
+    },
+  });
+  const fec = o.fec ? `${o.fec.columns}x${o.fec.rows}${o.fec.rowFec ? '+rows' : ''}` : 'none';
+  const args = [BASELINE_SCRIPT, '--h264', o.h264File, '--fps', String(o.fps), '--seconds', String(o.seconds),
+    '--sender-port', String(o.ports.sender), '--link-port', String(o.ports.link), '--link-return-port', String(linkReturn),
+    '--receiver-port', String(o.ports.receiver), '--latency-ms', String(o.latencyMs), '--delay-ms', String(o.delayMs),
+    '--fec', fec, '--out', out, ...(o.rtx ? [] : ['--no-rtx'])];
+  let stderr = '';
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr.on('data', (d: Buffer) => { if (stderr.length < 8192) stderr += d.toString(); });
+    p.on('error', reject);
+    p.on('exit', (c, sig) => resolve(sig ? -1 : c));
+  });
+  const linkStats = (await link.stop()) as LossyLinkStats;
+  if (code !== 0) throw new Error(`gst-baseline.py exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const r = JSON.parse(readFileSync(out, 'utf8')) as {
+    sent: [number, number, number, number][]; keys: boolean[]; emitted: [number, number][]; wire_bytes: number; stats: Record<string, number | null>;
+  };
+  if (r.sent.length === 0) throw new Error('gst-baseline.py sent nothing');
+  const sentSeq = new Unwrapper(16), outSeq = new Unwrapper(16);
+  outSeq.unwrap(r.sent[0]![0]);
+  const sentAt = new Map<number, number>();
+  const frames: SentFrame[] = [];
+  let mediaBytes = 0;
+  for (const [raw, ts, at, len] of r.sent) {
+    const seq = sentSeq.unwrap(raw);
+    let f = frames[frames.length - 1];
+    if (!f || f.ts !== ts) { f = { ts, key: r.keys[frames.length] ?? false, seqs: [] }; frames.push(f); }
+    f.seqs.push(seq);
+    sentAt.set(seq, at);
+    mediaBytes += len;
+  }
+  const emitted = new Map<number, number>();
+  for (const [raw, at] of r.emitted) emitted.set(outSeq.unwrap(raw), at);
+  const j = judgeRun(frames, sentAt, emitted);
+  const fw = linkStats.forward;
+  return {
+    ...j,
+    lostBeforeRepair: Math.round((fw.dropped / Math.max(1, fw.seen)) * j.mediaPackets),
+    impairedPerMinute: j.impairedFrames / (o.seconds / 60),
+    overhead: r.wire_bytes / Math.max(1, mediaBytes),
+    lossFloor: 1 / (1 - o.loss),
+    gst: r.stats,
   };
 }
 
@@ -244,7 +332,6 @@ export async function lossRun(o: LossRunOptions): Promise<LossRunResult> {
  * keeps every frame near the bitrate, so packets per frame are what a detailed scene gives.
  */
 export async function encodeTestStream(file: string, o: { width: number; height: number; fps: number; kbps: number; seconds: number; gop: number }): Promise<void> {
-  const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve, reject) => {
     const p = spawn('gst-launch-1.0', ['-q', 'videotestsrc', 'pattern=snow', `num-buffers=${o.fps * o.seconds}`, '!',
       `video/x-raw,width=${o.width},height=${o.height},framerate=${o.fps}/1`, '!',
