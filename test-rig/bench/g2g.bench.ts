@@ -9,7 +9,10 @@
  *     The box's lq stream (640x360, 800 kb/s) is read too (`rtsp_lq` line), against the same
  *     plain figure: the low-latency stream must stay low when hq's encoder falls behind.
  * (b) Where the box's time goes: medians per hop, from glass (`hops` line).
- * The uplink path (box -> uplink -> `orbox receive` -> decoded) is not measured here yet.
+ * (c) The uplink path at 0 % loss (`uplink` line): the box's hq pushed over SRTP to a receiver
+ *     keyed from the box's SDP (srtpdec -> rtpjitterbuffer -> the same decoder), against the same
+ *     plain figure; the receive buffer (200 ms, paid only when a packet is missing) apart. Goal:
+ *     p95 <= the receive buffer + 1.25x the plain pipeline's.
  *
  * The machine is shared (2 vCPUs): figures are noisy; the ratio is within one run.
  * Env: G2G_BENCH_S (measured seconds, default 40), G2G_BENCH_WIDTH/HEIGHT (default 1920x1080).
@@ -30,13 +33,17 @@ async function main(): Promise<void> {
   const r = await measureGlassToGlass({
     width: W, height: H, fps: 30, hqKbps: KBPS, gop: 30,
     lq: { width: 640, height: 360, kbps: 800 },
-    durationS: S, warmupS: 5, hops: true, lqToo: true,
+    durationS: S, warmupS: 5, hops: true, lqToo: true, uplink: true,
     note: (m) => console.log(`# ${m}`),
   });
   const ratio = r.box.p95 / r.plain.p95;
   const size = `${W}x${H}p30_${KBPS}k`;
   console.log(`BENCH g2g rtsp ${fmt('box', r.box)} ${fmt('plain', r.plain)} ratio_p95=${ratio.toFixed(2)} goal=${GOAL} goal_met=${ratio <= GOAL} stamped=${r.stamped} source_late=${r.sourceLate} stream=${size}`);
   if (r.boxLq) console.log(`BENCH g2g rtsp_lq ${fmt('box_lq', r.boxLq)} ratio_p95=${(r.boxLq.p95 / r.plain.p95).toFixed(2)} stream=640x360p30_800k (the plain pipeline is the hq one above)`);
+  if (r.uplink) {
+    const u = r.uplink, buf = r.uplinkBufferMs!;
+    console.log(`BENCH g2g uplink ${fmt('uplink', u)} receive_buffer_ms=${buf} ratio_p95=${(u.p95 / r.plain.p95).toFixed(2)} goal=p95<=${buf}+${GOAL}x_plain=${(buf + GOAL * r.plain.p95).toFixed(1)} goal_met=${u.n > 0 && u.p95 <= buf + GOAL * r.plain.p95} stream=${size} loss=0`);
+  }
   const h = r.hops!;
   console.log(
     `BENCH g2g hops_median_ms glass_to_capture_stamp=${h.glassToCaptureStamp} glass_to_capture_appsink=${h.glassToCaptureAppsink} ` +

@@ -24,6 +24,13 @@
  * and capture stamp -> first RTP packet sent (net-stats); the receiver gives glass ->
  * depayloaded and glass -> decoded.
  *
+ * Uplink (`uplink: true`): the box also pushes the channel's hq over its resilient uplink (SRTP,
+ * RTX, 2022-1 FEC) to a receiver on this host, keyed by the SDP the box's local API gives (what
+ * `orbox uplink sdp` prints): udpsrc -> srtpdec -> rtpjitterbuffer (the receive buffer) -> the
+ * same depay/decode tail. At 0 % loss frames leave the jitterbuffer as they arrive (the appsink
+ * does not sync), so the figure is the path without the buffer; the buffer is paid only on a gap
+ * and is reported apart as the configured receive latency.
+ *
  * Runs in: test-rig processes (g2g bench, latency test). The box's CPU and this process's
  * (source, plain encoder, two decoders) share the machine: compare box and plain within one run.
  */
@@ -34,6 +41,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { validateConfig, type ChannelConfig } from '../../edge/config/index.js';
+import { callLocalApi } from '../../edge/control/local-api.js';
 import { GstPipeline } from '../../edge/gst/index.js';
 import { quantile, sortedCopy } from '../../edge/lib/stats.js';
 import { sourceDescription } from '../../edge/video/index.js';
@@ -154,6 +162,20 @@ export function plainReceiver(port: number, g: StampGeometry): StampReceiver {
 /** A viewer of the box's RTSP stream, tuned for latency (`latency=0`: no jitterbuffer wait). */
 export function rtspReceiver(url: string, g: StampGeometry): StampReceiver {
   return new StampReceiver('rtsp receiver', `rtspsrc location=${url} protocols=udp latency=0`, g);
+}
+
+/** A receiver of the box's SRTP uplink (media port only: nothing is lost on loopback), keyed from its SDP. */
+export function uplinkReceiver(sdp: string, port: number, latencyMs: number, g: StampGeometry): StampReceiver {
+  const key = /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/=]+)/.exec(sdp)?.[1];
+  if (!key) throw new Error('uplink SDP has no AES_CM_128_HMAC_SHA1_80 a=crypto line');
+  const hex = Buffer.from(key, 'base64').toString('hex');
+  // srtpdec keys a stream by its SSRC: the media SSRC is the first a=ssrc of the video m-line.
+  const ssrc = /a=ssrc:(\d+) cname/.exec(sdp)?.[1];
+  if (!ssrc) throw new Error('uplink SDP has no a=ssrc line');
+  const sc = 'srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80';
+  return new StampReceiver('uplink receiver',
+    `udpsrc port=${port} address=127.0.0.1 buffer-size=4194304 caps="application/x-srtp,media=(string)video,clock-rate=(int)90000,encoding-name=(string)H264,payload=(int)96,ssrc=(uint)${ssrc},srtp-key=(buffer)${hex},${sc}" ` +
+      `! srtpdec ! rtpjitterbuffer latency=${latencyMs}`, g);
 }
 
 export interface StampedSourceOptions {
@@ -286,6 +308,8 @@ export interface G2gOptions {
   hops?: boolean;
   /** Also read the box's lq stream (a third receiver, at the lq size). */
   lqToo?: boolean;
+  /** Also push hq over the uplink and read it from the SDP (see the module header). */
+  uplink?: boolean;
   /** Progress notes (default none). */
   note?: (msg: string) => void;
 }
@@ -307,6 +331,9 @@ export interface G2gResult {
   plain: LatencySummary;
   /** The box's lq stream, with `lqToo`. */
   boxLq?: LatencySummary;
+  /** The box's hq over the uplink at 0 % loss, with `uplink` (its receive buffer apart: `uplinkBufferMs`). */
+  uplink?: LatencySummary;
+  uplinkBufferMs?: number;
   /** Frames stamped in the window. */
   stamped: number;
   /** Source ticks that ran a frame late (a loaded machine). */
@@ -365,7 +392,15 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
       lq: { width: o.lq.width, height: o.lq.height, bitrateKbps: o.lq.kbps, gop: Math.max(1, o.fps / 2) },
     } as ChannelConfig;
     const port = await freeTcpPort();
+    const uplinkPort = 40_000 + 20 * Math.floor(Math.random() * 1000);
+    const uplinkBufferMs = 200;
     const cfg = validateConfig({
+      ...(o.uplink ? {
+        uplink: {
+          portStart: uplinkPort + 10,
+          receivers: [{ name: 'g2g', host: '127.0.0.1', port: uplinkPort, channels: ['glass'], stream: 'hq', latencyMs: uplinkBufferMs }],
+        },
+      } : {}),
       box: { id: 'g2g', dataDir: join(dir, 'box') }, api: { socket: join(dir, 'box.sock') },
       // The plain pipeline's GOP (30) on both sides; a recorded 30-frame GOP needs the loss bound
       // raised past its default 1 s (config: maxRecordedGop).
@@ -398,6 +433,13 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
       closers.push(() => lq!.close());
       lq.start();
     }
+    let up: StampReceiver | undefined;
+    if (o.uplink) {
+      const { sdp } = (await callLocalApi(cfg.api.socket, 'uplinkSdp', { receiver: 'g2g' }, 15_000)) as { sdp: string };
+      up = uplinkReceiver(sdp, uplinkPort, uplinkBufferMs, g);
+      closers.push(() => up!.close());
+      up.start();
+    }
     let replica: CaptureReplica | undefined;
     if (o.hops) {
       const rawFormat = (await probeProfile()).picked.rawFormat as 'NV12' | 'I420';
@@ -413,7 +455,7 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
     await sleep((o.warmupS ?? 3) * 1000);
     const from = now();
     const to = from + BigInt(Math.round(o.durationS * 1e9));
-    for (const r of [rtsp, plain, replica, lq]) r?.measure(from, to);
+    for (const r of [rtsp, plain, replica, lq, up]) r?.measure(from, to);
     await sleep(o.durationS * 1000 + 1500); // the window's last frames still travel
     const st = await boxStatus(cfg.api.socket);
     const enc = st.video?.encode?.glass?.latencyMs.hq ?? { p50: NaN, p99: NaN };
@@ -425,6 +467,7 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
       stamped: stamped.length,
       sourceLate: source.late,
       ...(lq ? { boxLq: lq.summary(stamped) } : {}),
+      ...(up ? { uplink: up.summary(stamped), uplinkBufferMs } : {}),
       boxStatus: { encodeP50: enc.p50, encodeP99: enc.p99, rtpP50: net.p50, rtpP99: net.p99 },
     };
     if (replica) {
