@@ -19,6 +19,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, defaultApiSocket, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
 import { callLocalApi } from '../control/local-api.js';
+import { readAudit, verifyAudit, type AuditHead, type AuditRecord, type AuditVerdict } from '../audit/index.js';
 import { formatStatus, type BoxStatus } from '../control/status.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { WORKER_NAMES } from '../lib/health.js';
@@ -41,6 +42,48 @@ async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> 
 }
 import { UplinkReceiver, formatReceiverStats } from '../net/uplink/index.js';
 import { videoBanner } from '../video/index.js';
+
+const HEAD = /^(\d+):([0-9a-f]{64})$/;
+
+/** `orbox audit` and `orbox audit verify`: the running box's log through its API, or a log file (--file) offline. */
+function registerAuditCommands(program: Command): void {
+  const fmt = (r: AuditRecord) => `${String(r.seq).padStart(6)} ${r.at} ${r.actor} (${r.from}) ${r.action}${r.target ? ` ${r.target}` : ''}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`;
+  const audit = program.command('audit').description('the audit log: who did what on this box, when and from where (append-only, hash-chained)');
+  audit.command('list', { isDefault: true }).description('print the records (the default of `orbox audit`)')
+    .option('--since <seq>', 'records after this seq', (v: string) => positiveNumber(v, '--since'))
+    .option('--limit <n>', 'at most this many (the latest)', (v: string) => positiveNumber(v, '--limit'), 200)
+    .option('--json', 'records as JSON lines')
+    .option('--file <path>', 'read this log file instead of asking the running box')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (opts: { since?: number; limit: number; json?: boolean; file?: string; socket?: string; config?: string }) => {
+      const records = opts.file
+        ? readAudit(opts.file, { sinceSeq: opts.since, limit: opts.limit })
+        : ((await callLocalApi(socketFrom(opts), 'audit', { sinceSeq: opts.since ?? 0, limit: opts.limit })) as { records: AuditRecord[] }).records;
+      for (const r of records) process.stdout.write((opts.json ? JSON.stringify(r) : fmt(r)) + '\n');
+    });
+  audit.command('verify')
+    .description('check the chain (every record, its seq and hash); with --head, also that the log reaches the head the fleet holds (a cut end or a rewrite); exits 1 when it does not hold')
+    .option('--head <seq:hash>', 'the head the fleet console saw last (the `audit` events carry it)')
+    .option('--file <path>', 'check this log file instead of asking the running box')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (opts: { head?: string; file?: string; socket?: string; config?: string }) => {
+      let head: AuditHead | undefined;
+      if (opts.head) {
+        const m = HEAD.exec(opts.head);
+        if (!m) throw new InvalidArgumentError(`--head: <seq>:<64 hex digits>, got "${opts.head}"`);
+        head = { seq: Number(m[1]), hash: m[2]! };
+      }
+      const v = opts.file ? verifyAudit(opts.file, head) : ((await callLocalApi(socketFrom(opts), 'auditVerify', { head })) as AuditVerdict);
+      if (v.ok) process.stdout.write(`audit log holds: ${v.records} records, head ${v.head.seq}:${v.head.hash}\n`);
+      else {
+        const p = v.problem!;
+        process.stdout.write(`audit log BROKEN at line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.reason}; ${v.records} records hold before it\n`);
+        process.exitCode = 1;
+      }
+    });
+}
 
 /** The box to ask: --socket, else the socket --config's box listens on, else the machine's fixed one. */
 function socketFrom(opts: { socket?: string; config?: string }): string {
@@ -221,6 +264,7 @@ export function buildProgram(): Command {
       process.on('SIGINT', () => void stop());
     });
 
+  registerAuditCommands(program);
   registerDevicesCommands(program);
   registerFleetCommands(program);
   return program;

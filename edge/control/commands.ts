@@ -11,12 +11,15 @@
  *                     (settings: hqBitrateKbps, lqBitrateKbps); every value is checked before
  *                     any is applied; details give what each encoder reads back
  *   snapshot        -> a still of a channel (registered by control, edge/control/stills.ts)
+ * Every command run() sees is written to the audit log (when one is given) with its origin and
+ * how it ended, whatever handler took it: the one place no command can go round.
  * Runs on the control worker. Results are keyed by the command id, so a result that arrives
  * after its waiter gave up is dropped, never delivered to another command.
  */
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import type { WorkerContext } from '../runtime/index.js';
 import type { CommandBody } from '../fleet/codec.js';
+import type { AuditEntry } from '../audit/index.js';
 
 export interface RouterResult {
   state: 'finished' | 'failed' | 'cancelled' | 'invalid' | 'unsupported';
@@ -37,7 +40,7 @@ export class CommandRouter {
   // Keyed by kind; each handler takes only its kind's body (see handle()).
   private readonly handlers = new Map<CommandBody['kind'], (body: CommandBody, id: string, origin: CommandOrigin) => Promise<RouterResult>>();
 
-  constructor(private readonly ctx: WorkerContext) {}
+  constructor(private readonly ctx: WorkerContext, private readonly audit: (e: AuditEntry) => void = () => {}) {}
 
   /** Lets another part of control (the recording catalog, channel settings) take a command kind. */
   handle<K extends CommandBody['kind']>(kind: K, h: CommandHandler<K>): void {
@@ -59,6 +62,15 @@ export class CommandRouter {
   }
 
   async run(id: string, body: CommandBody, origin: CommandOrigin = 'local'): Promise<RouterResult> {
+    const r = await this.dispatch(id, body, origin);
+    this.audit({
+      actor: origin, from: origin.startsWith('fleet:') ? 'fleet' : 'cli', action: body.kind, target: commandTarget(body),
+      outcome: r.state, detail: r.message ?? '',
+    });
+    return r;
+  }
+
+  private async dispatch(id: string, body: CommandBody, origin: CommandOrigin): Promise<RouterResult> {
     const custom = this.handlers.get(body.kind);
     if (custom) return custom(body, id, origin);
     switch (body.kind) {
@@ -122,5 +134,18 @@ export class CommandRouter {
       this.pending.set(id, (r) => { clearTimeout(timer); resolve(r); });
       this.ctx.send(to, { type: 'command', id, from: 'control', name, args });
     });
+  }
+}
+
+/** What a command acts on, for the audit log. */
+function commandTarget(b: CommandBody): string {
+  switch (b.kind) {
+    case 'recordingStart': return b.caseId || (b.channels.length ? b.channels.join(',') : '');
+    case 'recordingStop': return b.caseId;
+    case 'channelSettings': return `${b.channel} ${Object.entries(b.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+    case 'deviceCommand': return `${b.device} ${b.command}`;
+    case 'restartWorker': return b.worker;
+    case 'snapshot': return b.channel;
+    default: return '';
   }
 }

@@ -14,8 +14,16 @@
  *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
  *   uplinkSdp {receiver, current?}               an uplink receiver's SDP, keys included (a new session
  *                                                with new keys, unless current)
+ *   audit {sinceSeq?, limit?}, auditVerify {head?}   the audit log's records; its chain checked
+ *
+ * The audit log (edge/audit) is control's: every router command, and what the local API does
+ * outside the router (stills, SDPs with keys, fault injection), is recorded, and each record's
+ * (seq, hash) goes to the fleet as an `audit` event so the console holds the chain's head. A
+ * record that cannot be written (disk full) is counted and logged; the action still runs (the
+ * box keeps working through what it can survive) and the failure shows in status.
  */
 import { mkdirSync } from 'node:fs';
+import { AuditLog, auditPath, readAudit, verifyAudit, type AuditEntry } from '../audit/index.js';
 import { LocalApi } from '../control/local-api.js';
 import { collectStatus } from '../control/status.js';
 import { CommandRouter } from '../control/commands.js';
@@ -41,6 +49,23 @@ let stills: Stills | undefined;
 let localCommands = 0;
 const startedMs = Date.now() - Math.round(performance.now());
 let devices: DevicePorts | undefined;
+let audit: AuditLog | undefined;
+let auditFailures = 0;
+
+/** Records an action; never throws (see the header). */
+function record(ctx: WorkerContext, e: AuditEntry): void {
+  if (!audit) return;
+  try {
+    const r = audit.append(e);
+    try {
+      fleet?.publishEvent('audit', `${r.actor} ${r.action}${r.target ? ` ${r.target}` : ''}: ${r.outcome}`, {
+        fields: { seq: String(r.seq), hash: r.hash, actor: r.actor, from: r.from, action: r.action, target: r.target, outcome: r.outcome },
+      });
+    } catch { /* the fleet link not up yet: the record is on disk; the head goes with the next one */ }
+  } catch (err) {
+    if (auditFailures++ % 100 === 0) ctx.log.error({ err: (err as Error).message, failures: auditFailures }, 'audit record not written');
+  }
+}
 
 /** A command from the local API, through the same router as the fleet's; refused -> thrown. */
 async function runLocal(body: CommandBody): Promise<RouterResult> {
@@ -58,6 +83,7 @@ function methods(ctx: WorkerContext) {
       video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: devices?.status(),
+      audit: audit ? { ...audit.head, failures: auditFailures } : undefined,
     }),
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
@@ -65,6 +91,7 @@ function methods(ctx: WorkerContext) {
       const mode = String(p.mode);
       if (!WORKER_NAMES.includes(worker)) throw new Error(`unknown worker "${worker}"; workers: ${WORKER_NAMES.join(', ')}`);
       if (!['exit', 'throw', 'hang'].includes(mode)) throw new Error(`unknown fault "${mode}"; faults: exit, throw, hang`);
+      record(ctx, { actor: 'local', from: 'cli', action: 'debug.fault', target: `${worker} ${mode}`, outcome: 'finished' });
       ctx.send(worker, { type: 'fault', mode: mode as 'exit' | 'throw' | 'hang' });
       return { sent: true };
     },
@@ -73,15 +100,23 @@ function methods(ctx: WorkerContext) {
       const channel = str(p.channel);
       const waitMs = p.waitMs === undefined ? undefined : Number(p.waitMs);
       const opts = { fresh: p.fresh === true, waitMs: Number.isFinite(waitMs) ? waitMs : undefined };
-      if (p.save === true) {
-        const saved = await stills!.save(channel, { ...opts, requestedBy: 'local' });
-        return {
-          ...describeStill(saved.still, ctx.clock.wallNs()), jpeg: saved.still.jpeg.toString('base64'),
-          saved: { id: saved.record.id, path: saved.record.path, bytes: saved.record.bytes, case: saved.caseUid },
-        };
+      const audited = { actor: 'local', from: 'cli', action: p.save === true ? 'snapshot.save' : 'snapshot.view', target: channel };
+      try {
+        if (p.save === true) {
+          const saved = await stills!.save(channel, { ...opts, requestedBy: 'local' });
+          record(ctx, { ...audited, outcome: 'finished', detail: saved.record.path });
+          return {
+            ...describeStill(saved.still, ctx.clock.wallNs()), jpeg: saved.still.jpeg.toString('base64'),
+            saved: { id: saved.record.id, path: saved.record.path, bytes: saved.record.bytes, case: saved.caseUid },
+          };
+        }
+        const s = await stills!.get(channel, opts);
+        record(ctx, { ...audited, outcome: 'finished' });
+        return { ...describeStill(s, ctx.clock.wallNs()), jpeg: s.jpeg.toString('base64') };
+      } catch (err) {
+        record(ctx, { ...audited, outcome: 'failed', detail: (err as Error).message });
+        throw err;
       }
-      const s = await stills!.get(channel, opts);
-      return { ...describeStill(s, ctx.clock.wallNs()), jpeg: s.jpeg.toString('base64') };
     },
     channelSettings: async (p: Record<string, unknown>) => {
       const settings: Record<string, string> = {};
@@ -96,9 +131,23 @@ function methods(ctx: WorkerContext) {
     uplinkSdp: (p: Record<string, unknown>) => {
       const receiver = str(p.receiver);
       const fresh = p.current !== true;
-      const sdp = receiverSdp(ctx.config, receiver, fresh);
-      if (fresh) ctx.send('net-send', { type: 'uplink-rekeyed', receiver });
-      return { sdp, fresh };
+      try {
+        const sdp = receiverSdp(ctx.config, receiver, fresh);
+        if (fresh) ctx.send('net-send', { type: 'uplink-rekeyed', receiver });
+        record(ctx, { actor: 'local', from: 'cli', action: 'uplink.sdp', target: receiver, outcome: 'finished', detail: fresh ? 'new session keys handed out' : 'current session keys handed out' });
+        return { sdp, fresh };
+      } catch (err) {
+        record(ctx, { actor: 'local', from: 'cli', action: 'uplink.sdp', target: receiver, outcome: 'failed', detail: (err as Error).message });
+        throw err;
+      }
+    },
+    audit: (p: Record<string, unknown>) => ({
+      records: readAudit(audit!.path, { sinceSeq: Number(p.sinceSeq ?? 0) || 0, limit: p.limit === undefined ? 200 : Number(p.limit) }),
+      head: audit!.head,
+    }),
+    auditVerify: (p: Record<string, unknown>) => {
+      const h = p.head as { seq?: unknown; hash?: unknown } | undefined;
+      return verifyAudit(audit!.path, h ? { seq: Number(h.seq), hash: String(h.hash) } : undefined);
     },
     recordingStart: async (p: Record<string, unknown>) => {
       const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
@@ -180,7 +229,14 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
 
 runWorker({
   async start(ctx) {
-    router = new CommandRouter(ctx);
+    audit = new AuditLog(auditPath(ctx.config.box.dataDir));
+    try {
+      audit.open();
+    } catch (err) {
+      ctx.log.error({ err: (err as Error).message }, 'audit log not opened: actions run unrecorded');
+      audit = undefined;
+    }
+    router = new CommandRouter(ctx, (e) => record(ctx, e));
     devices = new DevicePorts(ctx.config.devices.ports);
     recordings = new Recordings({ dataDir: ctx.config.box.dataDir, log: ctx.log });
     recordings.start();
@@ -211,6 +267,7 @@ runWorker({
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
     await startFleet(ctx);
+    record(ctx, { actor: 'box', from: 'box', action: 'control.started', target: ctx.config.box.id, outcome: 'finished' });
     loops = drainInputs(ctx, {
       'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
     });
@@ -222,6 +279,7 @@ runWorker({
     await fleet?.close();
     await api?.close();
     await loops;
+    audit?.close();
   },
   onMessage(msg) {
     if (msg.type !== 'event') return;
