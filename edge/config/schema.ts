@@ -130,6 +130,27 @@ const configSchemaBase = z.object({
     maxLossMs: z.number().int().min(100).max(60_000).default(1000),
   }).strict().default({ segmentS: 60, fsyncMs: 250, maxLossMs: 1000 }),
   /**
+   * Upload of closed segments to the hospital's S3-compatible store (edge/upload); off when
+   * absent. The credentials are a JSON file {accessKeyId, secretAccessKey}, never the config.
+   */
+  upload: z.object({
+    s3: z.object({
+      endpoint: z.string().url(),
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, '3-63 lowercase letters, digits, dots, hyphens'),
+      region: z.string().min(1).default('us-east-1'),
+      credentialsFile: z.string().min(1),
+    }).strict(),
+    /** Key prefix; default `<box id>/`. */
+    prefix: z.string().max(256).optional(),
+    partMiB: z.number().int().min(5).max(512).default(8),
+    /** Pace of the upload, kbit/s; 0 unpaced. */
+    maxKbps: z.number().int().min(0).max(10_000_000).default(0),
+    /** A verified segment stays on the box this long after its upload verified ... */
+    keepLocalHours: z.number().min(0).max(24 * 365).default(24),
+    /** ... or less while the disk has less than this free. Unverified segments always stay. */
+    minFreeMiB: z.number().int().min(0).default(2048),
+  }).strict().optional(),
+  /**
    * The longest wake-up from CPU idle the box tolerates, us, held as a PM QoS request while it
    * runs (edge/lib/cpu-latency.ts): a ring hop waits on it. 0 keeps idle CPUs in their
    * shallowest state (WFI on ARM); null makes no request.

@@ -25,6 +25,8 @@
 import { mkdirSync } from 'node:fs';
 import { AuditLog, auditPath, readAudit, verifyAudit, type AuditEntry } from '../audit/index.js';
 import { LocalApi } from '../control/local-api.js';
+import { startUploads } from '../control/uploads.js';
+import type { Uploader } from '../upload/index.js';
 import { collectStatus } from '../control/status.js';
 import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
@@ -50,6 +52,7 @@ let localCommands = 0;
 const startedMs = Date.now() - Math.round(performance.now());
 let devices: DevicePorts | undefined;
 let audit: AuditLog | undefined;
+let uploader: Uploader | undefined;
 let auditFailures = 0;
 
 /** Records an action; never throws (see the header). */
@@ -84,6 +87,7 @@ function methods(ctx: WorkerContext) {
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: devices?.status(),
       audit: audit ? { ...audit.head, failures: auditFailures } : undefined,
+      upload: uploader?.status(),
     }),
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
@@ -267,6 +271,7 @@ runWorker({
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
     await startFleet(ctx);
+    uploader = startUploads(ctx, rec, (e) => record(ctx, e));
     record(ctx, { actor: 'box', from: 'box', action: 'control.started', target: ctx.config.box.id, outcome: 'finished' });
     loops = drainInputs(ctx, {
       'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
@@ -275,6 +280,7 @@ runWorker({
   async stop(deadlineMs) {
     clearInterval(telemetryTimer);
     stills?.close();
+    await uploader?.close();
     await recordings?.stop(Math.max(0, deadlineMs - 300));
     await fleet?.close();
     await api?.close();
@@ -284,6 +290,7 @@ runWorker({
   onMessage(msg) {
     if (msg.type !== 'event') return;
     recordings?.onEvent(msg.event);
+    if ((msg.event as { type?: string }).type === 'segment-closed') uploader?.poke();
     stills?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
     if (router?.onEvent(e as never)) return;

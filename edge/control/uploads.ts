@@ -1,0 +1,61 @@
+/**
+ * The control worker's side of segment upload (edge/upload): builds the Uploader from the
+ * configuration's `upload` section, feeds it the catalog's closed segments, and turns what it
+ * reports into audit records (verified, deleted locally, skipped; single failures only go to
+ * the log and status: a link that is down would otherwise flood the audit log).
+ * Errors: a missing or malformed credentials file is logged and leaves uploads off; the box
+ * records as ever.
+ */
+import { readFileSync, statSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditEntry } from '../audit/index.js';
+import { CatalogError } from '../recording/index.js';
+import { Uploader } from '../upload/index.js';
+import type { WorkerContext } from '../runtime/index.js';
+import type { Recordings } from './recordings.js';
+
+export function startUploads(ctx: WorkerContext, rec: Recordings, audit: (e: AuditEntry) => void): Uploader | undefined {
+  const cfg = ctx.config.upload;
+  if (!cfg) return undefined;
+  let credentials: { accessKeyId: string; secretAccessKey: string };
+  try {
+    const file = cfg.s3.credentialsFile;
+    if ((statSync(file).mode & 0o077) !== 0) ctx.log.warn({ file }, 'upload credentials file is readable by others than its owner');
+    const c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string') throw new Error('needs {"accessKeyId": "...", "secretAccessKey": "..."}');
+    credentials = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
+  } catch (err) {
+    ctx.log.error({ file: cfg.s3.credentialsFile, err: (err as Error).message }, 'upload credentials unreadable: uploads off');
+    return undefined;
+  }
+  const dataDir = ctx.config.box.dataDir;
+  const u = new Uploader({
+    target: { endpoint: cfg.s3.endpoint, bucket: cfg.s3.bucket, region: cfg.s3.region, credentials },
+    prefix: cfg.prefix ?? `${ctx.config.box.id}/`,
+    recordingsRoot: rec.root,
+    journalPath: join(dataDir, 'upload', 'uploads.db'),
+    partBytes: cfg.partMiB * 1024 * 1024,
+    maxKbps: cfg.maxKbps,
+    keepLocalHours: cfg.keepLocalHours,
+    minFreeBytes: cfg.minFreeMiB * 1024 * 1024,
+    freeBytes: async () => { const s = statfsSync(dataDir); return s.bavail * s.bsize; },
+    candidates: () => {
+      try {
+        return rec.catalog.segmentsInRange(0n, ctx.clock.wallNs() + 1n)
+          .filter((s) => (s.state === 'closed' || s.state === 'recovered') && (s.bytes ?? 0) > 0)
+          .map((s) => ({ path: s.path, bytes: s.bytes! }));
+      } catch (err) {
+        if (err instanceof CatalogError && err.code === 'not-open') return []; // control still starting
+        throw err;
+      }
+    },
+    onEvent: (e) => {
+      if (e.type === 'failed') return;
+      const detail = e.type === 'verified' ? `${e.bytes} bytes` : e.reason;
+      audit({ actor: 'box', from: 'upload', action: `upload.${e.type === 'deleted' ? 'deleted-local' : e.type}`, target: e.key, outcome: e.type === 'skipped' ? 'failed' : 'finished', detail });
+    },
+    log: ctx.log,
+  });
+  u.start();
+  return u;
+}
