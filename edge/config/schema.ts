@@ -139,6 +139,8 @@ const configSchemaBase = z.object({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, '3-63 lowercase letters, digits, dots, hyphens'),
       region: z.string().min(1).default('us-east-1'),
       credentialsFile: z.string().min(1),
+      /** PEM file of the CA(s) the store's certificate chains to (a hospital's own CA). */
+      caFile: z.string().min(1).optional(),
     }).strict(),
     /** Key prefix; default `<box id>/`. */
     prefix: z.string().max(256).optional(),

@@ -18,19 +18,21 @@ export function startUploads(ctx: WorkerContext, rec: Recordings, audit: (e: Aud
   const cfg = ctx.config.upload;
   if (!cfg) return undefined;
   let credentials: { accessKeyId: string; secretAccessKey: string };
+  let ca: string | undefined;
   try {
+    if (cfg.s3.caFile) ca = readFileSync(cfg.s3.caFile, 'utf8');
     const file = cfg.s3.credentialsFile;
     if ((statSync(file).mode & 0o077) !== 0) ctx.log.warn({ file }, 'upload credentials file is readable by others than its owner');
     const c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string') throw new Error('needs {"accessKeyId": "...", "secretAccessKey": "..."}');
     credentials = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
   } catch (err) {
-    ctx.log.error({ file: cfg.s3.credentialsFile, err: (err as Error).message }, 'upload credentials unreadable: uploads off');
+    ctx.log.error({ file: cfg.s3.credentialsFile, ca: cfg.s3.caFile, err: (err as Error).message }, 'upload credentials or CA unreadable: uploads off');
     return undefined;
   }
   const dataDir = ctx.config.box.dataDir;
   const u = new Uploader({
-    target: { endpoint: cfg.s3.endpoint, bucket: cfg.s3.bucket, region: cfg.s3.region, credentials },
+    target: { endpoint: cfg.s3.endpoint, bucket: cfg.s3.bucket, region: cfg.s3.region, credentials, ca },
     prefix: cfg.prefix ?? `${ctx.config.box.id}/`,
     recordingsRoot: rec.root,
     journalPath: join(dataDir, 'upload', 'uploads.db'),

@@ -28,6 +28,8 @@ export interface S3Target {
   bucket: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** CA certificates (PEM) the store's certificate must chain to; default Node's bundled roots. */
+  ca?: string;
   timeoutMs?: number;
 }
 
@@ -53,7 +55,7 @@ export class S3Client {
     this.url = new URL(t.endpoint);
     if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') throw new S3Error('BadEndpoint', 0, 'config', `endpoint ${t.endpoint}: http or https only`);
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(t.bucket)) throw new S3Error('InvalidBucketName', 0, 'config', `bucket "${t.bucket}": 3-63 lowercase letters, digits, dots, hyphens`);
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 2 }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
+    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 2, ...(t.ca ? { ca: t.ca } : {}) }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
   }
 
   async createMultipartUpload(key: string, contentType = 'application/octet-stream'): Promise<string> {
