@@ -234,6 +234,23 @@ export function buildProgram(): Command {
       process.stdout.write(r.message + '\n');
     });
 
+  program.command('recordings')
+    .description('the latest recorded segments and where each one\'s upload to the hospital\'s store stands (pending, uploading, verified, deleted locally after a verified upload)')
+    .option('--channel <name>', 'one channel')
+    .option('--limit <n>', 'at most this many (the latest)', (v: string) => positiveNumber(v, '--limit'), 50)
+    .option('--json', 'one JSON object per segment')
+    .option('-c, --config <file>', 'configuration of the box')
+    .option('-s, --socket <path>', 'local API socket of the box')
+    .action(async (opts: { channel?: string; limit: number; json?: boolean; socket?: string; config?: string }) => {
+      type Seg = { channel: string; path: string; state: string; startNs: string; bytes: number | null; upload: string; uploadError: string | null };
+      const r = (await callLocalApi(socketFrom(opts), 'recordings', { channel: opts.channel, limit: opts.limit })) as { uploads: string; segments: Seg[] };
+      if (!opts.json) process.stdout.write(`uploads ${r.uploads}; ${r.segments.length} segments\n`);
+      for (const s of r.segments) {
+        process.stdout.write(opts.json ? `${JSON.stringify(s)}\n`
+          : `${s.channel.padEnd(12)} ${new Date(Number(BigInt(s.startNs) / 1_000_000n)).toISOString()} ${String(s.bytes ?? '-').padStart(10)} B  ${s.state.padEnd(9)} upload ${s.upload}${s.uploadError ? ` (${s.uploadError})` : ''}  ${s.path}\n`);
+      }
+    });
+
   const uplink = program.command('uplink').description('the resilient, encrypted uplink to remote receivers');
   uplink.command('sdp <receiver>')
     .description('print the SDP a receiver plays the uplink from (ffmpeg, GStreamer rtpbin, orbox receive). Each one starts a new session with new SRTP keys (the previous SDP stops working); it holds the keys: move it only over an encrypted, authenticated channel')

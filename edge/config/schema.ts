@@ -149,8 +149,14 @@ const configSchemaBase = z.object({
     maxKbps: z.number().int().min(0).max(10_000_000).default(0),
     /** A verified segment stays on the box this long after its upload verified ... */
     keepLocalHours: z.number().min(0).max(24 * 365).default(24),
-    /** ... or less while the disk has less than this free. Unverified segments always stay. */
+    /** ... or less while the disk has less than this free. Unverified segments stay (an alarm
+     *  is raised) unless deleteUnuploadedWhenFull. */
     minFreeMiB: z.number().int().min(0).default(2048),
+    deleteUnuploadedWhenFull: z.boolean().default(false),
+    /** Local-time windows uploads may run in, `HH:MM-HH:MM` (may cross midnight); none: any time. */
+    windows: z.array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM-HH:MM')).max(8).default([]),
+    /** Hold uploads while a receiver answers the live uplink (the expert's picture first). */
+    pauseDuringUplink: z.boolean().default(true),
   }).strict().optional(),
   /**
    * The longest wake-up from CPU idle the box tolerates, us, held as a PM QoS request while it

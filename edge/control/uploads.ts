@@ -51,8 +51,15 @@ export function startUploads(ctx: WorkerContext, rec: Recordings, audit: (e: Aud
         throw err;
       }
     },
+    gate: () => uploadGate(cfg.windows, cfg.pauseDuringUplink ? () => uplinkLive(rec) : () => false, new Date()),
+    deleteUnuploadedWhenFull: cfg.deleteUnuploadedWhenFull,
     onEvent: (e) => {
       if (e.type === 'failed') return;
+      if (e.type === 'alarm') {
+        ctx.log.error({ reason: e.reason }, 'recording storage alarm');
+        audit({ actor: 'box', from: 'upload', action: 'upload.alarm', outcome: 'alarm', detail: e.reason });
+        return;
+      }
       const detail = e.type === 'verified' ? `${e.bytes} bytes` : e.reason;
       audit({ actor: 'box', from: 'upload', action: `upload.${e.type === 'deleted' ? 'deleted-local' : e.type}`, target: e.key, outcome: e.type === 'skipped' ? 'failed' : 'finished', detail });
     },
@@ -60,4 +67,35 @@ export function startUploads(ctx: WorkerContext, rec: Recordings, audit: (e: Aud
   });
   u.start();
   return u;
+}
+
+/** `HH:MM-HH:MM` in the box's local time; a window may cross midnight (`19:00-07:00`). */
+export function inWindow(w: string, at: Date): boolean {
+  const m = /^(\d{2}):(\d{2})-(\d{2}):(\d{2})$/.exec(w);
+  if (!m) return false;
+  const from = +m[1]! * 60 + +m[2]!, to = +m[3]! * 60 + +m[4]!;
+  const now = at.getHours() * 60 + at.getMinutes();
+  return from <= to ? now >= from && now < to : now >= from || now < to;
+}
+
+/** Why uploads wait now, or null (edge/upload's gate). */
+export function uploadGate(windows: readonly string[], uplinkLive: () => boolean, at: Date): string | null {
+  if (windows.length && !windows.some((w) => inWindow(w, at))) return `outside the upload windows ${windows.join(', ')}`;
+  if (uplinkLive()) return 'an expert is receiving the live uplink';
+  return null;
+}
+
+/** A receiver answered an uplink pair within the last 10 s (its RTCP count grew). */
+const rtcpSeen = new Map<string, { count: number; at: number }>();
+function uplinkLive(rec: Recordings): boolean {
+  const pairs = ((rec.status() as { uplink?: unknown }).uplink ?? []) as { receiver: string; channel: string; rtcpIn: number }[];
+  const now = Date.now();
+  let live = false;
+  for (const p of Array.isArray(pairs) ? pairs : []) {
+    const k = `${p.receiver}/${p.channel}`;
+    const last = rtcpSeen.get(k);
+    if (!last || p.rtcpIn > last.count) rtcpSeen.set(k, { count: p.rtcpIn, at: last ? now : 0 });
+    if (now - (rtcpSeen.get(k)!.at) < 10_000) live = true;
+  }
+  return live;
 }

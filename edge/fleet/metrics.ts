@@ -40,7 +40,8 @@ export interface MetricLayout {
  * The usual metric set of a box. Per worker: `worker/<w>/healthy`, `worker/<w>/restarts`;
  * per ring: `ring/<r>/overruns`; per channel: `channel/<c>/fps`, `channel/<c>/bitrate`,
  * `channel/<c>/dropped_frames`; per device: `device/<d>/connected` and `device/<d>/simulated`; and `recording/state`,
- * `recording/case_id`, `disk/free_bytes`, `system/temperature_c` (null where not readable).
+ * `recording/case_id`, `disk/free_bytes`, `system/temperature_c` (null where not readable),
+ * `upload/backlog` and `upload/alarm` (empty when uploads are off or all is well).
  */
 export function standardMetrics(layout: MetricLayout): MetricDefinition[] {
   const defs: MetricDefinition[] = [];
@@ -65,6 +66,9 @@ export function standardMetrics(layout: MetricLayout): MetricDefinition[] {
   defs.push({ name: 'recording/case_id', type: 'string' });
   defs.push({ name: 'disk/free_bytes', type: 'int', unit: 'B', deadband: 64 * 1024 * 1024 });
   defs.push({ name: 'system/temperature_c', type: 'double', unit: 'Cel', deadband: 0.5 });
+  // Segments not yet verified in the hospital's store, and the storage alarm (edge/upload).
+  defs.push({ name: 'upload/backlog', type: 'int' });
+  defs.push({ name: 'upload/alarm', type: 'string' });
   return defs;
 }
 

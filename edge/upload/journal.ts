@@ -100,6 +100,13 @@ export class UploadJournal {
     return (this.d.prepare('SELECT * FROM uploads WHERE state = \'verified\' ORDER BY verified_at, path').all() as RawRow[]).map(row);
   }
 
+  /** Rows per state. */
+  counts(): Record<UploadState, number> {
+    const c: Record<UploadState, number> = { queued: 0, uploading: 0, verified: 0, deleted: 0, skipped: 0 };
+    for (const r of this.d.prepare('SELECT state, COUNT(*) AS n FROM uploads GROUP BY state').all() as { state: UploadState; n: number }[]) c[r.state] = r.n;
+    return c;
+  }
+
   all(): UploadRow[] {
     return (this.d.prepare('SELECT * FROM uploads ORDER BY queued_at, path').all() as RawRow[]).map(row);
   }

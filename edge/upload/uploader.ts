@@ -11,12 +11,14 @@
  * the file's; a store that encrypts with KMS gives neither, and is not supported yet). Only then is the segment `verified`; the
  * retention policy may delete a verified segment's local file (older than `keepLocalHours`
  * since it verified, or sooner while the disk has less than `minFreeBytes` free), never an
- * unverified one. One segment at a time, oldest first; `maxKbps` paces the parts so the live
+ * unverified one: while the disk stays short with nothing verified left, an alarm is raised
+ * (status, `onEvent`), and the oldest unuploaded go only with `deleteUnuploadedWhenFull`. `gate()`
+ * holds uploads back (time windows, an expert on the live uplink). One segment at a time, oldest first; `maxKbps` paces the parts so the live
  * uplink keeps its share of the link.
  *
  * Failures: a network error, a timeout or a 5xx is retried after a capped backoff with jitter
  * (lib/backoff.ts), per segment; `NoSuchUpload` (the store dropped the upload), a failed check,
- * or START_OVER_AFTER failures in a row with no part stored start that segment over; a file that is gone or no longer the size the catalog closed it at
+ * or START_OVER_AFTER refusals in a row with no part stored start that segment over; a file that is gone or no longer the size the catalog closed it at
  * is marked and skipped (reported in status, nothing else stops). What happened goes to
  * `onEvent` (control records it in the audit log).
  *
@@ -35,7 +37,7 @@ import { UploadJournal, type UploadRow } from './journal.js';
 import { S3Client, S3Error, multipartEtag, type S3Target } from './s3.js';
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
-/** Failures in a row, no part stored in between, after which an upload starts over. */
+/** Refusals by the store in a row, no part stored in between, after which an upload starts over. */
 export const START_OVER_AFTER = 3;
 
 export interface UploadCandidate {
@@ -47,7 +49,8 @@ export type UploadEvent =
   | { type: 'verified'; path: string; key: string; bytes: number }
   | { type: 'deleted'; path: string; key: string; reason: string }
   | { type: 'failed'; path: string; key: string; error: string; attempts: number }
-  | { type: 'skipped'; path: string; key: string; reason: string };
+  | { type: 'skipped'; path: string; key: string; reason: string }
+  | { type: 'alarm'; reason: string };
 
 export interface UploaderOptions {
   target: S3Target;
@@ -64,6 +67,11 @@ export interface UploaderOptions {
   minFreeBytes?: number;
   freeBytes?: () => Promise<number>;
   retry?: BackoffOptions;
+  /** Why uploads must wait now (outside the time windows, an expert on the live uplink), or null. */
+  gate?: () => string | null;
+  /** When the disk is short and nothing verified is left to delete: delete the oldest not yet
+   *  uploaded (with an alarm) instead of only raising the alarm. Default false. */
+  deleteUnuploadedWhenFull?: boolean;
   onEvent?: (e: UploadEvent) => void;
   log?: Logger;
   now?: () => Date;
@@ -76,6 +84,10 @@ export interface UploaderStatus {
   deletedLocal: number;
   bytesSent: number;
   lastError: string | null;
+  /** Why uploads wait (the gate's reason), or null while they may run. */
+  paused: string | null;
+  /** The disk is short and nothing verified is left to delete (or unuploaded segments were). */
+  alarm: string | null;
 }
 
 const sleep = (ms: number, signal: { closed: boolean; wake?: () => void }) => new Promise<void>((r) => {
@@ -92,6 +104,8 @@ export class Uploader {
   private current: UploaderStatus['current'] = null;
   private bytesSent = 0;
   private lastError: string | null = null;
+  private paused: string | null = null;
+  private alarm: string | null = null;
   private readonly retry: BackoffOptions;
 
   constructor(private readonly o: UploaderOptions) {
@@ -115,14 +129,16 @@ export class Uploader {
   }
 
   status(): UploaderStatus {
-    const rows = this.journal.isOpen ? this.journal.all() : [];
+    const c = this.journal.isOpen ? this.journal.counts() : { queued: 0, uploading: 0, verified: 0, deleted: 0, skipped: 0 };
     return {
-      queued: rows.filter((r) => r.state === 'queued' || r.state === 'uploading').length,
+      queued: c.queued + c.uploading,
       current: this.current,
-      verified: rows.filter((r) => r.state === 'verified').length,
-      deletedLocal: rows.filter((r) => r.state === 'deleted').length,
+      verified: c.verified,
+      deletedLocal: c.deleted,
       bytesSent: this.bytesSent,
       lastError: this.lastError,
+      paused: this.paused,
+      alarm: this.alarm,
     };
   }
 
@@ -153,8 +169,9 @@ export class Uploader {
           this.journal.queue(c.path, this.keyOf(c.path), c.bytes, this.partBytes);
           this.queued.add(c.path);
         }
-        for (const row of this.journal.pending()) {
-          if (this.sig.closed) break;
+        this.paused = this.o.gate?.() ?? null;
+        for (const row of this.paused ? [] : this.journal.pending()) {
+          if (this.sig.closed || (this.paused = this.o.gate?.() ?? null)) break;
           const wait = this.dueIn(row);
           if (wait > 0) continue;
           idle = false;
@@ -169,6 +186,8 @@ export class Uploader {
   }
 
   private readonly lastTry = new Map<string, number>();
+  /** Store answers that refused a segment's upload since its last stored part. */
+  private readonly refusals = new Map<string, number>();
   /** Paths already in the journal (a candidate list is re-read every pass). */
   private readonly queued = new Set<string>();
 
@@ -216,7 +235,12 @@ export class Uploader {
           const t0 = Date.now();
           const etag = await this.s3.uploadPart(key, uploadId, n, buf);
           const md5 = createHash('md5').update(buf).digest('hex');
+          // A part's ETag is its MD5 at S3 and every store that follows it: compare (a store that
+          // encrypts with KMS answers something else, not hex of 32, and is taken on Content-MD5 alone).
+          const told = etag.replace(/"/g, '');
+          if (/^[0-9a-f]{32}$/.test(told) && told !== md5) throw new S3Error('PartChecksumMismatch', 0, 'UploadPart', `part ${n}: the store's ETag ${told} is not the part's MD5 ${md5}`);
           this.journal.partDone(path, { n, etag, md5 });
+          this.refusals.delete(path);
           done.set(n, { n, etag, md5 });
           this.bytesSent += len;
           this.current = { path, partsDone: done.size, parts };
@@ -255,8 +279,14 @@ export class Uploader {
         this.lastTry.set(path, Date.now());
         this.o.onEvent?.({ type: 'failed', path, key, error: e.message, attempts });
         // A store that lost the upload without saying NoSuchUpload (some answer 500 or
-        // InvalidPart): after START_OVER_AFTER failures in a row with no part stored, a new upload.
-        if (attempts >= START_OVER_AFTER && this.journal.get(path)?.uploadId) this.journal.restart(path, `${attempts} failures in a row: starting over (${e.message})`);
+        // InvalidPart): after START_OVER_AFTER refusals in a row with no part stored, a new
+        // upload. A store that does not answer at all (down, link cut) is only waited for.
+        const refused = e instanceof S3Error && e.status > 0 ? (this.refusals.get(path) ?? 0) + 1 : 0;
+        this.refusals.set(path, refused);
+        if (refused >= START_OVER_AFTER && this.journal.get(path)?.uploadId) {
+          this.journal.restart(path, `${refused} refusals in a row: starting over (${e.message})`);
+          this.refusals.delete(path);
+        }
       }
       this.noteError(`${key}: ${e.message}`);
     } finally {
@@ -274,16 +304,36 @@ export class Uploader {
   private async retention(): Promise<void> {
     const keepMs = (this.o.keepLocalHours ?? 24) * 3_600_000;
     const now = (this.o.now ?? (() => new Date()))().getTime();
-    let short = this.o.minFreeBytes !== undefined && this.o.freeBytes ? (await this.o.freeBytes()) < this.o.minFreeBytes : false;
+    const isShort = async () => (this.o.minFreeBytes !== undefined && this.o.freeBytes ? (await this.o.freeBytes()) < this.o.minFreeBytes : false);
+    let short = await isShort();
+    // Oldest verified first.
     for (const row of this.journal.verifiedLocal()) {
       if (this.sig.closed) return;
       const old = now - Date.parse(row.verifiedAt ?? '') >= keepMs;
       if (!old && !short) continue;
-      await unlink(row.path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+      await this.remove(row.path);
       this.journal.deleted(row.path);
       this.o.onEvent?.({ type: 'deleted', path: row.path, key: row.key, reason: old ? `kept ${this.o.keepLocalHours ?? 24} h after its upload verified` : `disk below ${this.o.minFreeBytes} bytes free` });
-      if (short && this.o.freeBytes) short = (await this.o.freeBytes()) < this.o.minFreeBytes!;
+      if (short) short = await isShort();
     }
+    if (!short) { this.alarm = null; return; }
+    // Still short with nothing verified left: the alarm; unuploaded segments go only if configured.
+    const waiting = this.journal.pending();
+    const reason = `disk below ${this.o.minFreeBytes} bytes free with ${waiting.length} segments not uploaded yet`;
+    if (this.alarm !== reason) this.o.onEvent?.({ type: 'alarm', reason });
+    this.alarm = reason;
+    if (!this.o.deleteUnuploadedWhenFull) return;
+    for (const row of waiting) {
+      if (this.sig.closed || !short) return;
+      await this.remove(row.path);
+      this.journal.skipped(row.path, 'deleted before upload: disk full (deleteUnuploadedWhenFull)');
+      this.o.onEvent?.({ type: 'deleted', path: row.path, key: row.key, reason: `NOT UPLOADED, deleted: disk below ${this.o.minFreeBytes} bytes free (deleteUnuploadedWhenFull)` });
+      short = await isShort();
+    }
+  }
+
+  private async remove(path: string): Promise<void> {
+    await unlink(path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
   }
 
   private noteError(msg: string): void {

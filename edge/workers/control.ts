@@ -15,6 +15,7 @@
  *   uplinkSdp {receiver, current?}               an uplink receiver's SDP, keys included (a new session
  *                                                with new keys, unless current)
  *   audit {sinceSeq?, limit?}, auditVerify {head?}   the audit log's records; its chain checked
+ *   recordings {channel?, limit?}                the latest segments and where each one's upload stands
  *
  * The audit log (edge/audit) is control's: every router command, and what the local API does
  * outside the router (stills, SDPs with keys, fault injection), is recorded, and each record's
@@ -145,6 +146,22 @@ function methods(ctx: WorkerContext) {
         throw err;
       }
     },
+    /** The latest segments (all channels or one), with where each one's upload stands. */
+    recordings: (p: Record<string, unknown>) => {
+      const upload = new Map((uploader?.rows() ?? []).map((r) => [r.path, r]));
+      const segs = recordings!.segments(0n, ctx.clock.wallNs() + 1n, p.channel ? str(p.channel) : undefined);
+      const limit = p.limit === undefined ? 50 : Number(p.limit);
+      return {
+        uploads: uploader ? 'on' : 'off',
+        segments: segs.slice(-limit).map((s) => {
+          const u = upload.get(s.path);
+          return {
+            channel: s.channel, path: s.path, state: s.state, startNs: String(s.startNs), endNs: s.endNs === null ? null : String(s.endNs), bytes: s.bytes,
+            upload: u ? u.state : uploader ? (s.state === 'open' ? 'recording' : 'pending') : 'off', key: u?.key ?? null, uploadError: u?.lastError ?? null,
+          };
+        }),
+      };
+    },
     audit: (p: Record<string, unknown>) => ({
       records: readAudit(audit!.path, { sinceSeq: Number(p.sinceSeq ?? 0) || 0, limit: p.limit === undefined ? 200 : Number(p.limit) }),
       head: audit!.head,
@@ -226,6 +243,8 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
       ...sampleTelemetry(ctx.health, rings, devices!.status(), ctx.config.box.dataDir),
       'recording/state': current ? 'recording' : 'idle',
       'recording/case_id': current?.uid ?? '',
+      'upload/backlog': uploader?.status().queued ?? 0,
+      'upload/alarm': uploader?.status().alarm ?? '',
     });
     fleet!.publishTelemetry();
   }, 1000);

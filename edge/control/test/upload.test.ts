@@ -1,7 +1,7 @@
 /**
  * Segment upload on a running box (issue #20): a recording channel with 2 s segments, the box
- * configured to upload to an S3-compatible store (test-rig/upload/s3-store.ts: s3rver behind a
- * SigV4-checking front, a stand-in: no MinIO is packaged here). Closed segments arrive in the
+ * configured to upload to an S3-compatible store (test-rig/upload/: s3rver behind a SigV4-checking
+ * front in its own process, a stand-in: no MinIO is packaged here). Closed segments arrive in the
  * store byte for byte, status counts them, the audit log records each verified upload, and with
  * keepLocalHours 0 the verified ones leave the box while the open one stays.
  */
@@ -11,11 +11,20 @@ import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import aws4 from 'aws4';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { callLocalApi } from '../local-api.js';
 import { readAudit, auditPath } from '../../audit/index.js';
 import { Catalog } from '../../recording/index.js';
-import { startS3Store, type TestStore } from '../../../test-rig/upload/s3-store.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { TestStore } from '../../../test-rig/upload/s3-store.js';
+import { startS3StoreProcess } from '../../../test-rig/upload/s3-store-main.js';
 import { startBox, testConfig } from '../../supervisor/test/harness.js';
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL('../../../../bin/orbox.js', import.meta.url));
 
 function getObject(s: TestStore, bucket: string, key: string): Promise<Buffer> {
   const path = `/${bucket}/${key}`;
@@ -30,7 +39,7 @@ function getObject(s: TestStore, bucket: string, key: string): Promise<Buffer> {
 }
 
 t.test('closed segments go to the store, verified and audited; verified ones leave the box, the open one stays', async (t) => {
-  const store = await startS3Store('or-video');
+  const store = await startS3StoreProcess('or-video', mkdtempSync(join(tmpdir(), 'orbox-s3-')));
   t.teardown(() => store.close());
   const base = testConfig();
   const creds = join(base.box.dataDir, 's3.json');
@@ -56,6 +65,10 @@ t.test('closed segments go to the store, verified and audited; verified ones lea
   t.match(audited[0], { actor: 'box', from: 'upload', outcome: 'finished', target: /^or-3\/cam\/\d{8}\/cam-.+\.mkv$/ });
   const deleted = readAudit(auditPath(cfg.box.dataDir)).filter((r) => r.action === 'upload.deleted-local');
   t.ok(deleted.length >= 3, `${deleted.length} local deletions audited`);
+  const cli = await run(process.execPath, [bin, 'recordings', '--socket', cfg.api.socket]);
+  t.match(cli.stdout, /uploads on; \d+ segments/);
+  t.match(cli.stdout, /cam +\S+ +\d+ B  closed +upload deleted /, '`orbox recordings` shows a segment deleted after its verified upload');
+  t.match(cli.stdout, /open +upload recording /, 'and the one being recorded');
   await sup.stop();
 
   const cat = new Catalog({ path: join(cfg.box.dataDir, 'catalog.db') });

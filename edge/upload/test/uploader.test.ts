@@ -1,9 +1,11 @@
 /**
- * Segment upload against an S3-compatible store (test-rig/upload/s3-store.ts: s3rver, a stand-in
- * that checks SigV4 signatures; the test says so because no MinIO is packaged here): closed
- * segments reach the store byte for byte and are verified; a link cut mid-part, a restart mid-
- * segment and a store that lost the upload are all survived without re-sending what was stored;
- * only verified segments are ever deleted locally; a file that changed is skipped, not uploaded.
+ * Segment upload against an S3-compatible store in its own process (test-rig/upload/: s3rver
+ * behind a SigV4-checking front, a stand-in: no MinIO is packaged for Debian here): closed
+ * segments reach the store byte for byte and are verified; a link cut mid-part, the server
+ * killed and restarted mid-upload, the box's uploader restarted mid-segment and a store that lost
+ * the upload are all survived without re-sending what was stored; only verified segments are
+ * ever deleted locally, an alarm is raised when nothing else could go; a file that changed is
+ * skipped; the gate holds uploads back.
  */
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,7 +15,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import aws4 from 'aws4';
 import { MIN_PART_BYTES, Uploader, type UploadEvent } from '../index.js';
-import { startCuttingRelay, startS3Store, type TestStore } from '../../../test-rig/upload/s3-store.js';
+import { startCuttingRelay, type TestStore } from '../../../test-rig/upload/s3-store.js';
+import { startS3StoreProcess } from '../../../test-rig/upload/s3-store-main.js';
+
+const startS3Store = (bucket: string, dir = mkdtempSync(join(tmpdir(), 'orbox-s3-')), port = 0) => startS3StoreProcess(bucket, dir, port);
 
 const BUCKET = 'or-recordings';
 const PART = MIN_PART_BYTES;
@@ -69,7 +74,7 @@ t.test('closed segments reach the store byte for byte, verified by size and mult
   const { u, events } = setup(t, store, root, [a, b, empty]);
   u.start();
   await until('two verified', () => events.filter((e) => e.type === 'verified').length === 2);
-  t.same(events.map((e) => [e.type, e.key]), [['verified', 'or-12/endoscope/20261203/endoscope-20261203T100000.000Z-00001.mkv'], ['verified', 'or-12/endoscope/20261203/endoscope-20261203T100000.000Z-00002.mkv']]);
+  t.same(events.map((e) => [e.type, 'key' in e ? e.key : '']), [['verified', 'or-12/endoscope/20261203/endoscope-20261203T100000.000Z-00001.mkv'], ['verified', 'or-12/endoscope/20261203/endoscope-20261203T100000.000Z-00002.mkv']]);
   for (const f of [a, b]) {
     const got = await getObject(store, u.keyOf(f.path));
     t.equal(createHash('sha256').update(got).digest('hex'), f.sha, `${u.keyOf(f.path)}: the store holds the segment's bytes`);
@@ -136,6 +141,41 @@ t.test('a restart mid-segment goes on from the journal; a store that lost the up
   t.equal(row.state, 'verified');
 });
 
+t.test('the server killed and restarted mid-upload: the upload goes on where the store left it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'orbox-s3-'));
+  let store = await startS3Store(BUCKET, dir);
+  const port = store.port;
+  const root = join(mkdtempSync(join(tmpdir(), 'orbox-up-')), 'recordings');
+  const a = segment(root, 'endoscope-20261203T150000.000Z-00001.mkv', PART * 4 + 1);
+  const { u, events } = setup(t, { endpoint: store.endpoint, credentials: store.credentials }, root, [a], { maxKbps: 150_000 });
+  u.start();
+  await until('two parts stored', () => u.status().bytesSent >= 2 * PART);
+  await store.kill();
+  await until('the loss noticed', () => events.some((e) => e.type === 'failed'));
+  store = await startS3Store(BUCKET, dir, port);
+  t.teardown(() => store.close());
+  await until('verified', () => events.some((e) => e.type === 'verified'), 40_000);
+  t.equal(u.status().bytesSent, a.bytes, 'every byte acknowledged once: the parts stored before the crash were kept');
+  t.equal(createHash('sha256').update(await getObject(store, u.keyOf(a.path))).digest('hex'), a.sha, 'the object is whole');
+});
+
+t.test('the gate holds uploads back and lets them go', async (t) => {
+  const store = await startS3Store(BUCKET);
+  t.teardown(() => store.close());
+  const root = join(mkdtempSync(join(tmpdir(), 'orbox-up-')), 'recordings');
+  const a = segment(root, 'endoscope-20261203T160000.000Z-00001.mkv', 4000);
+  let reason: string | null = 'an expert is receiving the live uplink';
+  const { u, events } = setup(t, store, root, [a], { gate: () => reason });
+  u.start();
+  await new Promise((r) => setTimeout(r, 700));
+  t.equal(events.length, 0, 'nothing sent while held');
+  t.equal(u.status().paused, 'an expert is receiving the live uplink', 'status says why');
+  reason = null;
+  u.poke();
+  await until('verified', () => events.some((e) => e.type === 'verified'));
+  t.equal(u.status().paused, null);
+});
+
 t.test('retention: a verified segment is deleted when old or when the disk is short, an unverified one never; a changed file is skipped', async (t) => {
   const store = await startS3Store(BUCKET);
   t.teardown(() => store.close());
@@ -159,7 +199,18 @@ t.test('retention: a verified segment is deleted when old or when the disk is sh
   bad.u.start();
   await until('refused', () => bad.events.some((e) => e.type === 'failed'));
   t.match(bad.events.find((e) => e.type === 'failed'), { error: /SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId/ }, 'the store\'s refusal names its reason');
-  await new Promise((r) => setTimeout(r, 500));
+  await until('alarm', () => bad.u.status().alarm !== null);
+  t.match(bad.u.status().alarm, /disk below 1000000000000 bytes free with 1 segments not uploaded yet/, 'the alarm says why');
+  t.ok(bad.events.some((e) => e.type === 'alarm'), 'and is reported');
   t.ok(existsSync(c.path), 'an unverified segment is never deleted, however short the disk');
   t.equal(readFileSync(c.path).length, 2000);
+
+  // Unless configured: then the oldest unuploaded go, said loudly.
+  const root3 = join(mkdtempSync(join(tmpdir(), 'orbox-up-')), 'recordings');
+  const d = segment(root3, 'endoscope-20261203T170000.000Z-00001.mkv', 2000);
+  const forced = setup(t, { endpoint: store.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'wrong' } }, root3, [d], { minFreeBytes: 1e12, freeBytes: async () => 0, deleteUnuploadedWhenFull: true });
+  forced.u.start();
+  await until('deleted', () => forced.events.some((e) => e.type === 'deleted'));
+  t.match(forced.events.find((e) => e.type === 'deleted'), { reason: /NOT UPLOADED, deleted/ });
+  t.notOk(existsSync(d.path));
 });
