@@ -19,6 +19,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, defaultApiSocket, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
 import { callLocalApi } from '../control/local-api.js';
+import { exportCase } from '../control/case-export.js';
 import { readAudit, verifyAudit, type AuditHead, type AuditRecord, type AuditVerdict } from '../audit/index.js';
 import { formatStatus, type BoxStatus } from '../control/status.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -232,6 +233,19 @@ export function buildProgram(): Command {
     .action(async (opts: { case?: string; socket?: string; config?: string }) => {
       const r = (await callLocalApi(socketFrom(opts), 'recordingStop', { caseId: opts.case ?? '' })) as { message: string };
       process.stdout.write(r.message + '\n');
+    });
+
+  const caseCmd = program.command('case').description('recorded cases');
+  caseCmd.command('export <case>')
+    .description('write one file per channel of the case (video and audio as recorded, the monitors\' numerics as a subtitle track) and manifest.json with SHA-256 checksums, into --out')
+    .requiredOption('-o, --out <dir>', 'folder to write into')
+    .option('-c, --config <file>', 'configuration of the box (its data folder and id; default: the demo\'s, under var/)')
+    .action(async (uid: string, opts: { out: string; config?: string }) => {
+      const cfg = opts.config ? loadConfig(opts.config) : demoConfig(process.env.ORBOX_DATA_DIR ?? 'var');
+      const m = await exportCase({ dataDir: cfg.box.dataDir, boxId: cfg.box.id, caseUid: uid, outDir: opts.out });
+      for (const f of m.files) process.stdout.write(`${f.file}: ${f.bytes} bytes from ${f.segments.length} segments, ${f.vitalsCues} vitals cues, sha256 ${f.sha256}\n`);
+      for (const s of m.skipped) process.stdout.write(`${s.channel}: skipped, ${s.reason}\n`);
+      process.stdout.write(`manifest: ${opts.out}/manifest.json\n`);
     });
 
   program.command('recordings')
