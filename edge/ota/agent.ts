@@ -99,8 +99,10 @@ export interface OtaStatus {
 
 const NOOP_LOG: LogSink = { info() {}, warn() {}, error() {}, debug() {} };
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((r) => {
-  const t = setTimeout(r, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
+  if (signal?.aborted) return r();
+  const onAbort = () => { clearTimeout(t); r(); };
+  const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); r(); }, ms);
+  signal?.addEventListener('abort', onAbort, { once: true });
 });
 
 class Cancelled extends Error {}

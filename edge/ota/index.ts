@@ -7,3 +7,4 @@ export { OtaAgent, type OtaAgentConfig, type OtaAgentDeps, type OtaStatus, type 
 export { RaucClient, RaucInstallError, RaucGoneError, type RaucSlot, type RaucProgress } from './rauc.js';
 export { download, DownloadError, type DownloadOptions, type DownloadResult } from './download.js';
 export { JobStore, OtaStoreError, compareVersions, validateJobDocument, JOB_STATUSES, TERMINAL_JOB_STATUSES, type Job, type JobDocument, type JobStatus, type JobStep } from './jobs.js';
+export { handleOtaCommand, fleetReporter, jobProgressOf, OTA_EVENT_KIND, type JobProgress } from './fleet.js';

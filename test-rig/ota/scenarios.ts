@@ -1,0 +1,230 @@
+/**
+ * The OTA lab's scenarios (issue 22 "Must show"), each on a fresh box (RAUC lab + agent process)
+ * over the shared broker, bundle server and console. Each returns a one-line summary of what it
+ * observed or throws naming what went wrong. `make ota-lab` runs them all (ota-lab.ts); the
+ * `make test` subset is test/ota-lab.test.ts.
+ *
+ * Every scenario ends by checking the invariant the pain points ask for: the box is on a slot
+ * that boots and is marked good (attempts refilled), and the job's final state reached the console.
+ */
+import { type BuiltBundle } from '../../ota/bundle.js';
+import { LabBox, type LabBoxOptions, type Shared, makeBundle, waitFor } from './harness.js';
+
+export interface Scenario {
+  name: string;
+  quick?: boolean;
+  run(s: Shared): Promise<string>;
+}
+
+let seq = 0;
+const jobId = (tag: string) => `${tag}-${process.pid}-${++seq}`;
+
+function jobBody(s: Shared, b: BuiltBundle, id: string, extra: { force?: boolean; url?: string; timeoutS?: number } = {}) {
+  return { kind: 'otaJob' as const, jobId: id, url: extra.url ?? s.server.url(b.path), sha256: b.sha256, sizeBytes: b.bytes, version: b.version, force: extra.force ?? false, timeoutS: extra.timeoutS ?? 0 };
+}
+
+async function withBox<T>(s: Shared, opts: LabBoxOptions, fn: (box: LabBox) => Promise<T>): Promise<T> {
+  const box = new LabBox(s, opts);
+  await box.start();
+  try {
+    return await fn(box);
+  } catch (err) {
+    const tail = box.lines.slice(-15).join('\n    ');
+    throw new Error(`${(err as Error).message}\n    box said:\n    ${tail}`);
+  } finally {
+    await box.stop();
+  }
+}
+
+/** The invariant: booted slot good (attempts refilled) and running `version`. */
+async function assertGoodOn(box: LabBox, version: string): Promise<void> {
+  await box.waitBootGood();
+  const v = box.lab.slotVersion(box.lab.booted) ?? '1.0.0';
+  if (v !== version) throw new Error(`booted ${box.lab.booted} runs ${v}, expected ${version}`);
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'install + reboot + mark good',
+    quick: true,
+    async run(s) {
+      const b = makeBundle(s, 'good-1.1.0', '1.1.0');
+      return withBox(s, {}, async (box) => {
+        const id = jobId('good');
+        await box.send(jobBody(s, b, id));
+        const f = await box.waitFinal(id);
+        if (f.status !== 'SUCCEEDED') throw new Error(`job ended ${f.status}: ${f.message}`);
+        await assertGoodOn(box, '1.1.0');
+        const steps = [...new Set(box.jobs(id).map((e) => e.step))].join('>');
+        const pct = box.jobs(id).filter((e) => e.step === 'installing').length;
+        return `SUCCEEDED on ${box.lab.booted} (1.1.0, marked good) after ${box.reboots} reboot; steps ${steps}; ${pct} install progress reports`;
+      });
+    },
+  },
+  {
+    name: 'new slot unhealthy -> marked bad, rolled back, reported',
+    quick: true,
+    async run(s) {
+      const b = makeBundle(s, 'sick-1.2.0', '1.2.0');
+      return withBox(s, { healthWindowMs: 1000, healthTimeoutMs: 3000 }, async (box) => {
+        const id = jobId('sick');
+        // The new slot comes up unhealthy; after the rollback the old one is healthy again.
+        box.opts.onJobLine = (l) => {
+          if (/ IN_PROGRESS verifying /.test(l)) box.setHealth('unhealthy');
+          if (/ IN_PROGRESS rolling-back /.test(l)) box.setHealth('healthy');
+        };
+        await box.send(jobBody(s, b, id));
+        const f = await box.waitFinal(id);
+        if (f.status !== 'FAILED' || !/rolled back/.test(f.message)) throw new Error(`job ended ${f.status}: ${f.message}`);
+        await assertGoodOn(box, '1.0.0');
+        return `FAILED "${f.message}"; back on ${box.lab.booted} after ${box.reboots} reboots`;
+      });
+    },
+  },
+  ...([
+    ['tampered bundle', 'tampered', /signature|verif/i],
+    ['wrong compatible', 'compatible', /compatible/i],
+    ['signed by the release CA, box trusts dev', 'wrongca', /signature|verif|certificate/i],
+  ] as const).map(([name, kind, re]): Scenario => ({
+    name: `${name} -> REJECTED with RAUC's reason`,
+    quick: kind === 'tampered',
+    async run(s) {
+      let b: BuiltBundle;
+      if (kind === 'compatible') b = makeBundle(s, `compat-${seq}`, '1.3.0', { compatible: 'orbox-rk3588' });
+      else if (kind === 'wrongca') b = makeBundle(s, `wrongca-${seq}`, '1.3.0', { ca: s.release });
+      else {
+        b = makeBundle(s, `tampered-${seq}`, '1.3.0');
+        // Flip a byte inside the squashfs payload, then give the job the tampered file's hash:
+        // the download checks out, only the signature can catch it.
+        const { readFileSync, writeFileSync } = await import('node:fs');
+        const { createHash } = await import('node:crypto');
+        const buf = readFileSync(b.path);
+        buf[2000] ^= 0xff;
+        writeFileSync(b.path, buf);
+        b = { ...b, sha256: createHash('sha256').update(buf).digest('hex') };
+      }
+      return withBox(s, {}, async (box) => {
+        await box.waitBootGood();
+        const id = jobId(kind);
+        await box.send(jobBody(s, b, id));
+        const f = await box.waitFinal(id);
+        if (f.status !== 'REJECTED' || !re.test(f.message)) throw new Error(`job ended ${f.status}: ${f.message}`);
+        if (box.reboots !== 0) throw new Error(`box rebooted ${box.reboots} times for a refused bundle`);
+        await assertGoodOn(box, '1.0.0');
+        return `REJECTED "${f.message}"`;
+      });
+    },
+  })),
+  {
+    name: 'older version refused (anti-rollback) unless forced',
+    async run(s) {
+      const newer = makeBundle(s, 'ar-1.5.0', '1.5.0');
+      const older = makeBundle(s, 'ar-1.4.0', '1.4.0');
+      return withBox(s, {}, async (box) => {
+        const a = jobId('ar');
+        await box.send(jobBody(s, newer, a));
+        if ((await box.waitFinal(a)).status !== 'SUCCEEDED') throw new Error('1.5.0 did not install');
+        await assertGoodOn(box, '1.5.0');
+        const o = jobId('ar-old');
+        await box.send(jobBody(s, older, o));
+        const f = await box.waitFinal(o);
+        if (f.status !== 'REJECTED' || !/anti-rollback/.test(f.message)) throw new Error(`older job ended ${f.status}: ${f.message}`);
+        const forced = jobId('ar-forced');
+        await box.send(jobBody(s, older, forced, { force: true }));
+        const g = await box.waitFinal(forced);
+        if (g.status !== 'SUCCEEDED') throw new Error(`forced older job ended ${g.status}: ${g.message}`);
+        await assertGoodOn(box, '1.4.0');
+        return `1.4.0 on 1.5.0: REJECTED "${f.message}"; forced: SUCCEEDED`;
+      });
+    },
+  },
+  {
+    name: 'download cut twice and resumed with Range',
+    quick: true,
+    async run(s) {
+      const b = makeBundle(s, 'cut-1.1.0', '1.1.0', { bytes: 1 << 20 });
+      return withBox(s, {}, async (box) => {
+        const id = jobId('cut');
+        const before = s.server.ranges.length;
+        s.server.cutNext(300_000, 2);
+        await box.send(jobBody(s, b, id));
+        const f = await box.waitFinal(id);
+        if (f.status !== 'SUCCEEDED') throw new Error(`job ended ${f.status}: ${f.message}`);
+        const ranges = s.server.ranges.slice(before);
+        if (!ranges.some((r) => /^bytes=\d+-$/.test(r))) throw new Error(`no Range request: ${ranges.join(',')}`);
+        await assertGoodOn(box, '1.1.0');
+        return `${b.bytes} bytes in ${ranges.length} requests (${ranges.map((r) => r || 'full').join(', ')}), sha256 ok, SUCCEEDED`;
+      });
+    },
+  },
+  {
+    name: 'second job while one runs -> queued, then run',
+    async run(s) {
+      const b1 = makeBundle(s, 'q-1.1.0', '1.1.0', { bytes: 1 << 20 });
+      const b2 = makeBundle(s, 'q-1.2.0', '1.2.0');
+      return withBox(s, {}, async (box) => {
+        const j1 = jobId('q1');
+        const j2 = jobId('q2');
+        s.server.cutNext(200_000, 1); // keeps the first job busy for a retry
+        await box.send(jobBody(s, b1, j1));
+        await waitFor(() => box.jobs(j1).some((e) => e.status === 'IN_PROGRESS'), 20_000, 'first job in progress');
+        await box.send(jobBody(s, b2, j2));
+        await waitFor(() => box.jobs(j2).length > 0, 10_000, 'second job reported');
+        const first2 = box.jobs(j2)[0]!;
+        if (first2.status !== 'QUEUED') throw new Error(`second job first reported ${first2.status}`);
+        const f1 = await box.waitFinal(j1);
+        const f2 = await box.waitFinal(j2, 90_000);
+        if (f1.status !== 'SUCCEEDED' || f2.status !== 'SUCCEEDED') throw new Error(`jobs ended ${f1.status} / ${f2.status}: ${f2.message}`);
+        await assertGoodOn(box, '1.2.0');
+        return `second job QUEUED ("${first2.message}"), then both SUCCEEDED; running 1.2.0 after ${box.reboots} reboots`;
+      });
+    },
+  },
+  {
+    name: 'cancel reaches a queued job',
+    async run(s) {
+      const b1 = makeBundle(s, 'c-1.1.0', '1.1.0');
+      return withBox(s, {}, async (box) => {
+        box.setBusy({ recording: true }); // holds the first job before its install
+        const j1 = jobId('c1');
+        const j2 = jobId('c2');
+        await box.send(jobBody(s, b1, j1));
+        await box.send(jobBody(s, b1, j2));
+        await waitFor(() => box.jobs(j1).some((e) => /case is recording/.test(e.message)), 20_000, 'install waiting for the recording');
+        await box.send({ kind: 'otaCancel', jobId: j2 });
+        const f2 = await box.waitFinal(j2);
+        if (f2.status !== 'CANCELED') throw new Error(`second job ended ${f2.status}`);
+        box.setBusy({});
+        const f1 = await box.waitFinal(j1);
+        if (f1.status !== 'SUCCEEDED') throw new Error(`first job ended ${f1.status}: ${f1.message}`);
+        await assertGoodOn(box, '1.1.0');
+        return `install waited while recording; queued job CANCELED; first SUCCEEDED after the case ended`;
+      });
+    },
+  },
+  ...['downloading', 'Checking bundle', 'Copying image', 'rebooting', 'verifying'].flatMap((stage): Scenario[] => [false, true].map((rauc): Scenario => ({
+    name: `power cut at "${stage}" (${rauc ? 'agent and RAUC killed' : 'agent killed'}${stage === 'verifying' ? ', box rebooted before mark-good' : ''})`,
+    quick: stage === 'Copying image' && rauc,
+    async run(s) {
+      const b = makeBundle(s, `cut-${stage.replace(/ /g, '')}-${rauc}`, '1.1.0', { bytes: 1 << 20 });
+      let cut = false;
+      return withBox(s, {}, async (box) => {
+        const id = jobId('pc');
+        box.opts.onJobLine = (l) => {
+          if (cut || !l.includes(id)) return;
+          const hit = stage === 'downloading' ? / IN_PROGRESS downloading [1-9]\d* / .test(l) : stage === 'rebooting' || stage === 'verifying' ? new RegExp(` IN_PROGRESS ${stage} `).test(l) : l.includes(stage);
+          if (!hit) return;
+          cut = true;
+          void box.powerCut({ rauc, reboot: stage === 'verifying' });
+        };
+        if (stage === 'downloading') s.server.cutNext(400_000, 0); // no cut; large enough for progress
+        await box.send(jobBody(s, b, id));
+        const f = await box.waitFinal(id, 90_000);
+        if (!cut) throw new Error(`never reached "${stage}"`);
+        if (f.status !== 'SUCCEEDED') throw new Error(`job ended ${f.status}: ${f.message}`);
+        await assertGoodOn(box, '1.1.0');
+        return `cut at "${stage}"; job SUCCEEDED; on ${box.lab.booted} (1.1.0, good) after ${box.lab.boots} boots`;
+      });
+    },
+  }))),
+];
