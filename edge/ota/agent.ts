@@ -302,7 +302,8 @@ export class OtaAgent {
     } else if (job.step === 'installing') {
       // Interrupted: RAUC may have finished without us (agent killed) or died mid-write.
       while ((await rauc.operation().catch(() => 'idle')) !== 'idle') await sleep(this.cfg.pollMs, this.abort.signal);
-      if (await this.installedByRauc(job)) this.set(job, { step: 'rebooting', percent: 100, message: 'installed (confirmed after restart)' });
+      const done = await this.installedByRauc(job);
+      if (done) this.set(job, { step: 'rebooting', percent: 100, message: `installed to ${done.name} (confirmed after restart)`, targetSlot: done.name, targetBootname: done.bootname });
       else if (job.installAttempts >= 3) return this.finish(job, 'FAILED', `install interrupted ${job.installAttempts} times`);
       else {
         if (!existsSync(bundle)) this.set(job, { step: 'downloading', message: 'bundle missing after restart: downloading again' });
@@ -313,14 +314,17 @@ export class OtaAgent {
     if (job.step === 'rebooting' || job.step === 'verifying' || job.step === 'rolling-back') await this.afterInstall(job);
   }
 
-  private async installedByRauc(job: Job): Promise<boolean> {
+  /** The slot RAUC installed this job's bundle to (and made primary), if it did. */
+  private async installedByRauc(job: Job): Promise<RaucSlot | undefined> {
     const rauc = this.rauc!;
     const [slots, primary] = await Promise.all([rauc.slots(), rauc.primary()]);
-    const target = slots.find((s) => s.name === primary && s.state !== 'booted');
-    if (!target || target.bundleVersion === undefined) return false;
+    // The primary slot, booted already when the power cut came after RAUC's set-primary.
+    const target = slots.find((s) => s.name === primary);
+    if (!target || target.bundleVersion === undefined) return undefined;
     const installedAt = target.installedTimestamp ? Date.parse(target.installedTimestamp) : 0;
     // RAUC's timestamps have one-second resolution.
-    return target.bundleVersion === job.version && installedAt >= Math.floor((job.installStartedAtMs ?? Infinity) / 1000) * 1000 && target.raw['status'] === 'ok';
+    const ok = target.bundleVersion === job.version && installedAt >= Math.floor((job.installStartedAtMs ?? Infinity) / 1000) * 1000 && target.raw['status'] === 'ok';
+    return ok ? target : undefined;
   }
 
   private async fetch(job: Job, bundle: string): Promise<void> {

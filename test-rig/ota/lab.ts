@@ -157,11 +157,18 @@ bootname=B
     return { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: this.busAddress, ORBOX_BOOT_STATE: this.statePath, ATTEMPTS: String(this.attempts) };
   }
 
+  /** A RAUC killed mid-install leaves its bundle mounted; a reboot would have cleared it. */
+  private unmountLeftovers(): void {
+    const mine = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(join(this.dir, 'mnt') + '/'));
+    for (const m of mine.reverse()) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+  }
+
   async startService(): Promise<void> {
     if (this.rauc) return;
+    this.unmountLeftovers();
     const log = join(this.dir, 'rauc.log');
     appendFileSync(log, `--- boot ${this.boots} from ${this.booted}\n`);
-    const p = spawn('rauc', ['service', `--conf=${this.confPath}`, `--override-boot-slot=${this.booted}`], { env: this.env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('rauc', ['service', `--conf=${this.confPath}`, `--override-boot-slot=${this.booted}`], { env: this.env(), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     p.stderr!.on('data', (b: Buffer) => appendFileSync(log, b));
     this.rauc = p;
     this.raucExit = new Promise<void>((r) => p.once('exit', () => { if (this.rauc === p) this.rauc = undefined; r(); }));
@@ -183,7 +190,8 @@ bootname=B
   async killService(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.rauc;
     if (!p) return;
-    p.kill(signal);
+    // The whole group: a power cut also stops a bootloader-backend script RAUC is running.
+    try { process.kill(-p.pid!, signal); } catch { p.kill(signal); }
     await this.raucExit;
     this.rauc = undefined;
   }
@@ -218,6 +226,7 @@ bootname=B
 
   async stop(): Promise<void> {
     await this.killService('SIGTERM');
+    this.unmountLeftovers();
     this.dbusProc?.kill('SIGTERM');
     this.dbusProc = undefined;
   }

@@ -203,7 +203,7 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   ...['downloading', 'Checking bundle', 'Copying image', 'rebooting', 'verifying'].flatMap((stage): Scenario[] => [false, true].map((rauc): Scenario => ({
-    name: `power cut at "${stage}" (${rauc ? 'agent and RAUC killed' : 'agent killed'}${stage === 'verifying' ? ', box rebooted before mark-good' : ''})`,
+    name: `power cut at "${stage}" (${rauc ? 'box power cut: agent and RAUC killed, rebooted' : stage === 'verifying' ? 'box killed after install before mark-good, rebooted' : 'agent killed'})`,
     quick: stage === 'Copying image' && rauc,
     async run(s) {
       const b = makeBundle(s, `cut-${stage.replace(/ /g, '')}-${rauc}`, '1.1.0', { bytes: 1 << 20 });
@@ -215,7 +215,7 @@ export const SCENARIOS: Scenario[] = [
           const hit = stage === 'downloading' ? / IN_PROGRESS downloading [1-9]\d* / .test(l) : stage === 'rebooting' || stage === 'verifying' ? new RegExp(` IN_PROGRESS ${stage} `).test(l) : l.includes(stage);
           if (!hit) return;
           cut = true;
-          void box.powerCut({ rauc, reboot: stage === 'verifying' });
+          void box.powerCut({ rauc, reboot: rauc || stage === 'verifying' });
         };
         if (stage === 'downloading') s.server.cutNext(400_000, 0); // no cut; large enough for progress
         await box.send(jobBody(s, b, id));
