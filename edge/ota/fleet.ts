@@ -6,13 +6,19 @@
  * events through the link's on-disk outbox (at-least-once, in order, across reconnects and
  * restarts), fields: job, status, step, percent, version. The console folds them per job.
  */
-import type { CommandBody, CommandResult, FleetLink } from '../fleet/index.js';
+import type { CommandBody, FleetLink } from '../fleet/index.js';
 import type { JobReport, OtaAgent } from './agent.js';
 
 export const OTA_EVENT_KIND = 'ota.job';
 
 /** Handles an OTA command body; undefined for any other kind (the caller's router takes it). */
-export function handleOtaCommand(agent: OtaAgent, body: CommandBody): CommandResult | undefined {
+export interface OtaCommandResult {
+  state: 'finished' | 'failed' | 'invalid';
+  message: string;
+  details?: Record<string, string>;
+}
+
+export function handleOtaCommand(agent: OtaAgent, body: CommandBody): OtaCommandResult | undefined {
   if (body.kind === 'otaJob') {
     try {
       const job = agent.submit({ jobId: body.jobId, url: body.url, sha256: body.sha256, sizeBytes: body.sizeBytes, version: body.version, force: body.force, timeoutS: body.timeoutS });

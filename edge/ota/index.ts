@@ -8,3 +8,4 @@ export { RaucClient, RaucInstallError, RaucGoneError, type RaucSlot, type RaucPr
 export { download, DownloadError, type DownloadOptions, type DownloadResult } from './download.js';
 export { JobStore, OtaStoreError, compareVersions, validateJobDocument, JOB_STATUSES, TERMINAL_JOB_STATUSES, type Job, type JobDocument, type JobStatus, type JobStep } from './jobs.js';
 export { handleOtaCommand, fleetReporter, jobProgressOf, OTA_EVENT_KIND, type JobProgress } from './fleet.js';
+export { Rollout, describeBundle, progressBar, type RolloutOptions, type RolloutResult, type BoxOutcome, type BundleRef } from './rollout.js';

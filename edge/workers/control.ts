@@ -22,6 +22,7 @@ import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
 import { DevicePorts } from '../control/devices.js';
 import type { FleetLink } from '../fleet/index.js';
+import type { OtaAgent } from '../ota/index.js';
 import { Recordings } from '../control/recordings.js';
 import { FLEET_THUMBNAIL_MAX_BYTES, StillError, Stills, describeStill } from '../control/stills.js';
 import { receiverSdp } from '../net/uplink/index.js';
@@ -33,6 +34,7 @@ import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js'
 
 let api: LocalApi | undefined;
 let fleet: FleetLink | undefined;
+let ota: OtaAgent | undefined;
 let router: CommandRouter | undefined;
 let telemetryTimer: NodeJS.Timeout | undefined;
 let loops: Promise<unknown> | undefined;
@@ -57,8 +59,13 @@ function methods(ctx: WorkerContext) {
       ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? [], ctx.boot.cpuLatency),
       video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
+      ota: ota ? { enabled: true } : undefined,
       devices: devices?.status(),
     }),
+    otaStatus: async () => {
+      if (!ota) throw new Error('no OTA agent on this box (the ota section of the configuration)');
+      return ota.status();
+    },
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
       const worker = String(p.worker) as WorkerName;
@@ -178,6 +185,47 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   }, 1000);
 }
 
+/**
+ * The OTA agent (edge/ota) when configured: jobs through the router (fleet or local), reports
+ * as `ota.job` events on the fleet link. Safe moments: a case recording is known here; talk
+ * sessions and uplinks are not yet reported to control, so only recording holds an install.
+ */
+async function startOta(ctx: WorkerContext): Promise<void> {
+  const cfg = ctx.config.ota;
+  if (!cfg) return;
+  const { OtaAgent, RaucClient, fleetReporter, handleOtaCommand } = await import('../ota/index.js');
+  const { execFile } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const report = fleet ? fleetReporter(fleet) : undefined;
+  const agent = new OtaAgent({
+    dir: cfg.dir ?? join(ctx.config.box.dataDir, 'ota'), firmwareVersion: cfg.firmwareVersion, healthWindowMs: cfg.healthWindowMs,
+    healthTimeoutMs: cfg.healthTimeoutMs, maxBundleBytes: cfg.maxBundleBytes, httpsCa: cfg.httpsCa ? readFileSync(cfg.httpsCa) : undefined,
+  }, {
+    connectRauc: () => RaucClient.connect(cfg.bus),
+    health: () => (ctx.health.healthy ? 'healthy' : 'unhealthy'),
+    busy: () => ({ recording: Boolean(recordings?.currentCase), talk: false, uplink: false }),
+    reboot: () => new Promise<void>((resolve, reject) => execFile(cfg.rebootCommand[0]!, cfg.rebootCommand.slice(1), (err) => (err ? reject(err) : resolve()))),
+    report: (r) => {
+      ctx.log.info({ ...r }, 'OTA job');
+      try { report?.(r); } catch (err) { ctx.log.warn({ err: (err as Error).message }, 'OTA report not queued'); }
+    },
+    log: ctx.log,
+  });
+  router!.handle('otaJob', async (body) => handleOtaCommand(agent, body)!);
+  router!.handle('otaCancel', async (body) => handleOtaCommand(agent, body)!);
+  ota = agent;
+  // RAUC may start after us: the agent's start is retried in the background, the box runs meanwhile.
+  void (async () => {
+    for (let i = 0; ota === agent; i++) {
+      try { await agent.start(); return; } catch (err) {
+        if (i === 0) ctx.log.warn({ err: (err as Error).message }, 'OTA agent waits for RAUC');
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** i)));
+      }
+    }
+  })();
+}
+
 runWorker({
   async start(ctx) {
     router = new CommandRouter(ctx);
@@ -211,12 +259,16 @@ runWorker({
     api = new LocalApi(ctx.config.api.socket, methods(ctx));
     await api.listen();
     await startFleet(ctx);
+    await startOta(ctx);
     loops = drainInputs(ctx, {
       'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
     });
   },
   async stop(deadlineMs) {
     clearInterval(telemetryTimer);
+    const agent = ota;
+    ota = undefined;
+    await agent?.close();
     stills?.close();
     await recordings?.stop(Math.max(0, deadlineMs - 300));
     await fleet?.close();
