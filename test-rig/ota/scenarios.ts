@@ -228,3 +228,96 @@ export const SCENARIOS: Scenario[] = [
     },
   }))),
 ];
+
+async function withBoxes<T>(s: Shared, ids: string[], fn: (boxes: LabBox[]) => Promise<T>): Promise<T> {
+  const boxes = ids.map((boxId) => new LabBox(s, { boxId }));
+  await Promise.all(boxes.map((b) => b.start()));
+  try {
+    return await fn(boxes);
+  } finally {
+    await Promise.all(boxes.map((b) => b.stop()));
+  }
+}
+
+SCENARIOS.push(
+  {
+    name: 'phased rollout to a group stops when failures pass the threshold',
+    quick: true,
+    async run(s) {
+      const b = makeBundle(s, 'roll-bad', '1.6.0', { compatible: 'orbox-imx8mp' });
+      const { Rollout } = await import('../../edge/ota/index.js');
+      return withBoxes(s, ['ota-box-1', 'ota-box-2', 'ota-box-3'], async (boxes) => {
+        const bars: string[] = [];
+        const r = new Rollout(s.console, {
+          boxes: boxes.map((x) => x.boxId), jobPrefix: jobId('roll'), url: s.server.url(b.path), sha256: b.sha256, sizeBytes: b.bytes, version: b.version,
+          firstWave: 1, maxFailures: 0, boxTimeoutMs: 60_000, onProgress: (box, p) => bars.push(`${box} ${p.status}`),
+        });
+        const res = await r.run();
+        const o = Object.fromEntries(Object.entries(res.outcomes).map(([k, v]) => [k, v.outcome]));
+        if (!res.stopped || o['ota-box-1'] !== 'REJECTED' || o['ota-box-2'] !== 'skipped' || o['ota-box-3'] !== 'skipped') throw new Error(`outcomes ${JSON.stringify(o)} stopped=${res.stopped}`);
+        if (boxes.slice(1).some((x) => x.jobs(r.jobId(x.boxId)).length > 0)) throw new Error('a skipped box got the job');
+        return `box-1 REJECTED ("${res.outcomes['ota-box-1']!.message.slice(0, 60)}..."), ${res.reason}; box-2, box-3 skipped`;
+      });
+    },
+  },
+  {
+    name: 'phased rollout: first wave, then the rest; cancel reaches a box that has not started',
+    async run(s) {
+      const b = makeBundle(s, 'roll-good', '1.1.0');
+      const { Rollout, progressBar } = await import('../../edge/ota/index.js');
+      return withBoxes(s, ['ota-box-1', 'ota-box-2', 'ota-box-3'], async (boxes) => {
+        boxes[2]!.setBusy({ recording: true });
+        let firstDoneBeforeSecond = false;
+        const r = new Rollout(s.console, {
+          boxes: boxes.map((x) => x.boxId), jobPrefix: jobId('roll'), url: s.server.url(b.path), sha256: b.sha256, sizeBytes: b.bytes, version: b.version,
+          firstWave: 1, maxFailures: 0, boxTimeoutMs: 60_000,
+          onProgress: (box, p) => {
+            if (box === 'ota-box-2' && p.status === 'QUEUED') firstDoneBeforeSecond = r !== undefined && boxes[0]!.finalOf(r.jobId('ota-box-1'))?.status === 'SUCCEEDED';
+            void progressBar(box, p);
+          },
+        });
+        const run = r.run();
+        await waitFor(() => boxes[2]!.jobs(r.jobId('ota-box-3')).some((e) => /case is recording/.test(e.message)), 60_000, 'box-3 holding its install for the recording');
+        const asked = await r.cancel();
+        const res = await run;
+        const o = Object.fromEntries(Object.entries(res.outcomes).map(([k, v]) => [k, v.outcome]));
+        if (o['ota-box-1'] !== 'SUCCEEDED' || o['ota-box-3'] !== 'CANCELED') throw new Error(`outcomes ${JSON.stringify(o)}`);
+        if (!firstDoneBeforeSecond) throw new Error('the second wave started before the first had finished');
+        await assertGoodOn(boxes[0]!, '1.1.0');
+        await assertGoodOn(boxes[2]!, '1.0.0');
+        return `box-1 SUCCEEDED first; then box-2 ${o['ota-box-2']}; cancel asked ${asked.join(', ')}: box-3 CANCELED before its install`;
+      });
+    },
+  },
+);
+
+SCENARIOS.push({
+  name: 'orbox fleet ota <group> <bundle file>: progress per box, both updated',
+  async run(s) {
+    const b = makeBundle(s, 'cli-1.1.0', '1.1.0');
+    const { spawn } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const { consoleEnv } = await import('../fleet/index.js');
+    return withBoxes(s, ['ota-box-1', 'ota-box-2'], async (boxes) => {
+      const groups = join(s.root, 'groups.json');
+      writeFileSync(groups, JSON.stringify({ 'theatre-wing': boxes.map((x) => x.boxId) }));
+      const cli = fileURLToPath(new URL('../../../bin/orbox.js', import.meta.url));
+      const base = s.server.url('x').replace(/\/x$/, '');
+      const p = spawn(process.execPath, [cli, 'fleet', 'ota', 'theatre-wing', b.path, '--base-url', base, '--groups', groups, '--first', '1', '--job', jobId('cli')],
+        { env: { ...process.env, ...consoleEnv(s.broker) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      p.stdout!.on('data', (d: Buffer) => { text += d.toString(); });
+      p.stderr!.on('data', (d: Buffer) => { text += d.toString(); });
+      const code = await new Promise<number>((r) => p.once('exit', (c) => r(c ?? -1)));
+      if (code !== 0) throw new Error(`orbox fleet ota exited ${code}:\n${text}`);
+      for (const x of boxes) {
+        if (!new RegExp(`${x.boxId}: SUCCEEDED`).test(text)) throw new Error(`no SUCCEEDED line for ${x.boxId}:\n${text}`);
+        if (!new RegExp(`${x.boxId} +\\[#+-*\\] +\\d+% installing`).test(text)) throw new Error(`no progress bar line for ${x.boxId}:\n${text}`);
+        await assertGoodOn(x, '1.1.0');
+      }
+      return `exit 0; ${text.split('\n').filter((l) => /\[#/.test(l)).length} progress lines; "${text.trim().split('\n').pop()}"`;
+    });
+  },
+});
