@@ -321,3 +321,46 @@ SCENARIOS.push({
     });
   },
 });
+
+SCENARIOS.push(
+  {
+    name: 'a job held past its timeout (case recording) -> TIMED_OUT, nothing installed',
+    async run(s) {
+      const b = makeBundle(s, 'to-1.1.0', '1.1.0');
+      return withBox(s, {}, async (box) => {
+        box.setBusy({ recording: true });
+        const id = jobId('to');
+        await box.send(jobBody(s, b, id, { timeoutS: 2 }));
+        const f = await box.waitFinal(id, 20_000);
+        if (f.status !== 'TIMED_OUT') throw new Error(`job ended ${f.status}: ${f.message}`);
+        if (box.reboots) throw new Error('rebooted');
+        return `TIMED_OUT "${f.message}"; still on ${box.lab.booted}`;
+      });
+    },
+  },
+  {
+    name: 'RAUC D-Bus policy: only the agent\'s user may call RAUC',
+    async run(s) {
+      const { execFileSync } = await import('node:child_process');
+      const { chmodSync } = await import('node:fs');
+      return withBox(s, {}, async (box) => {
+        // Let the other user reach the socket, so that the bus policy is what refuses it.
+        for (const d of [s.root, box.dir, box.lab.dir]) chmodSync(d, 0o711);
+        const call = (user?: string) => {
+          const args = ['--system', '--print-reply', '--dest=de.pengutronix.rauc', '/', 'de.pengutronix.rauc.Installer.GetPrimary'];
+          const cmd = user ? ['runuser', ['-u', user, '--', 'dbus-send', ...args]] as const : ['dbus-send', args] as const;
+          try {
+            return { ok: true, text: execFileSync(cmd[0], [...cmd[1]], { env: box.lab.env(), stdio: ['ignore', 'pipe', 'pipe'] }).toString() };
+          } catch (err) {
+            return { ok: false, text: (err as { stderr?: Buffer }).stderr?.toString() ?? String(err) };
+          }
+        };
+        const root = call();
+        const nobody = call('nobody');
+        if (!root.ok) throw new Error(`root refused: ${root.text}`);
+        if (nobody.ok || !/AccessDenied/.test(nobody.text)) throw new Error(`nobody was not refused: ${nobody.text}`);
+        return `root: ${root.text.trim().split('\n').pop()!.trim()}; nobody: ${nobody.text.trim().split(':').slice(0, 2).join(':')}`;
+      });
+    },
+  },
+);
