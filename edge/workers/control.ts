@@ -14,6 +14,11 @@
  *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
  *   uplinkSdp {receiver, current?}               an uplink receiver's SDP, keys included (a new session
  *                                                with new keys, unless current)
+ *   otaStatus                                    the OTA agent's slots, versions and last job (`orbox ota status`)
+ *
+ * With an `ota` section the control worker also runs the OTA agent (edge/ota): `otaJob` / `otaCancel`
+ * through the router, the guard's verdict (health table) as the health input, a case recording as
+ * the safe-moment input.
  */
 import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';

@@ -364,3 +364,29 @@ SCENARIOS.push(
     },
   },
 );
+
+SCENARIOS.push({
+  name: 'power cut at "rolling-back" (unhealthy new slot, box killed before Mark bad, rebooted)',
+  async run(s) {
+    const b = makeBundle(s, 'rbcut-1.2.0', '1.2.0');
+    return withBox(s, { healthWindowMs: 1000, healthTimeoutMs: 2500 }, async (box) => {
+      const id = jobId('rbcut');
+      let cut = false;
+      box.opts.onJobLine = (l) => {
+        if (!l.includes(id)) return;
+        if (/ IN_PROGRESS verifying /.test(l)) box.setHealth('unhealthy');
+        if (/ IN_PROGRESS rolling-back /.test(l) && !cut) {
+          cut = true;
+          void box.powerCut({ rauc: true, reboot: true });
+        }
+        if (/ FAILED /.test(l)) box.setHealth('healthy');
+      };
+      await box.send(jobBody(s, b, id));
+      const f = await box.waitFinal(id, 60_000);
+      if (!cut) throw new Error('never reached rolling-back');
+      if (f.status !== 'FAILED' || !/rolled back/.test(f.message)) throw new Error(`job ended ${f.status}: ${f.message}`);
+      await assertGoodOn(box, '1.0.0');
+      return `FAILED "${f.message}"; on ${box.lab.booted} (good) after ${box.lab.boots} boots; B attempts ${box.lab.bootState().attempts.B}`;
+    });
+  },
+});
