@@ -162,6 +162,9 @@ export class OtaAgent {
     if (job.status === 'IN_PROGRESS' && job.step !== 'downloading' && job.step !== 'waiting') return { ok: false, message: `job ${jobId} is ${job.step}: too late to cancel` };
     this.finish(job, 'CANCELED', 'canceled by the console');
     this.jobAbort?.abort();
+    const file = join(this.cfg.dir, 'downloads', `${jobId}.raucb`);
+    // After the aborted request has let go of the part file.
+    setTimeout(() => { rmSync(file, { force: true }); rmSync(`${file}.part`, { force: true }); }, 100).unref();
     return { ok: true, message: `job ${jobId} canceled` };
   }
 
@@ -362,6 +365,7 @@ export class OtaAgent {
   private async waitSafe(job: Job, what: 'install' | 'reboot'): Promise<void> {
     let said = false;
     for (;;) {
+      if (TERMINAL_JOB_STATUSES.has(job.status)) throw new Cancelled(); // canceled while it waited
       const b = this.deps.busy();
       const why = b.recording ? 'a case is recording' : what === 'reboot' && b.talk ? 'a talk session is open' : what === 'reboot' && b.uplink ? 'an expert uplink is live' : undefined;
       if (!why || job.force) return;

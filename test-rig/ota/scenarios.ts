@@ -390,3 +390,28 @@ SCENARIOS.push({
     });
   },
 });
+
+SCENARIOS.push({
+  name: 'cancel a downloaded job held by a recording; the next job runs',
+  async run(s) {
+    const b1 = makeBundle(s, 'ch-1.1.0', '1.1.0');
+    const b2 = makeBundle(s, 'ch-1.2.0', '1.2.0');
+    return withBox(s, {}, async (box) => {
+      box.setBusy({ recording: true });
+      const j1 = jobId('ch1');
+      await box.send(jobBody(s, b1, j1));
+      await waitFor(() => box.jobs(j1).some((e) => /case is recording/.test(e.message)), 20_000, 'install waiting for the recording');
+      await box.send({ kind: 'otaCancel', jobId: j1 });
+      const f1 = await box.waitFinal(j1);
+      if (f1.status !== 'CANCELED') throw new Error(`held job ended ${f1.status}`);
+      const j2 = jobId('ch2');
+      await box.send(jobBody(s, b2, j2));
+      await waitFor(() => box.jobs(j2).some((e) => /case is recording/.test(e.message)), 20_000, 'second job reaching the install');
+      box.setBusy({});
+      const f2 = await box.waitFinal(j2);
+      if (f2.status !== 'SUCCEEDED') throw new Error(`second job ended ${f2.status}: ${f2.message}`);
+      await assertGoodOn(box, '1.2.0');
+      return 'held job CANCELED before RAUC saw it; the next job went through once the case ended';
+    });
+  },
+});
