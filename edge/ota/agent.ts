@@ -115,6 +115,7 @@ export class OtaAgent {
   private rauc: RaucClient | undefined;
   private readonly abort = new AbortController();
   private jobAbort: AbortController | undefined;
+  private current: Job | undefined;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private bootMarked: OtaStatus['bootMarked'] = 'unknown';
@@ -161,7 +162,7 @@ export class OtaAgent {
     if (TERMINAL_JOB_STATUSES.has(job.status)) return { ok: false, message: `job ${jobId} already ${job.status}` };
     if (job.status === 'IN_PROGRESS' && job.step !== 'downloading' && job.step !== 'waiting') return { ok: false, message: `job ${jobId} is ${job.step}: too late to cancel` };
     this.finish(job, 'CANCELED', 'canceled by the console');
-    this.jobAbort?.abort();
+    if (this.current === job) this.jobAbort?.abort(); // never another job's download
     const file = join(this.cfg.dir, 'downloads', `${jobId}.raucb`);
     // After the aborted request has let go of the part file.
     setTimeout(() => { rmSync(file, { force: true }); rmSync(`${file}.part`, { force: true }); }, 100).unref();
@@ -222,6 +223,7 @@ export class OtaAgent {
         continue;
       }
       this.jobAbort = new AbortController();
+      this.current = job;
       try {
         await this.work(job);
       } catch (err) {

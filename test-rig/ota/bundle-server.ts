@@ -13,6 +13,8 @@ export interface BundleServer {
   url(file: string): string;
   /** Cuts each of the next `times` responses after `bytes` bytes of body. */
   cutNext(bytes: number, times?: number): void;
+  /** Holds the body of each of the next `times` responses for `ms` (a slow link). */
+  stallNext(ms: number, times?: number): void;
   /** Range headers received, in order ('' for none). */
   ranges: string[];
   close(): Promise<void>;
@@ -20,6 +22,7 @@ export interface BundleServer {
 
 export async function startBundleServer(dir: string, tls: { cert: string; key: string }): Promise<BundleServer> {
   let cut: { bytes: number; times: number } | undefined;
+  let stall: { ms: number; times: number } | undefined;
   const ranges: string[] = [];
   const server: Server = createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, (req, res) => {
     const path = join(dir, basename(decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname)));
@@ -36,15 +39,20 @@ export async function startBundleServer(dir: string, tls: { cert: string; key: s
     } else res.writeHead(200, { 'content-length': size, 'accept-ranges': 'bytes' });
     const c = cut && cut.times > 0 ? cut : undefined;
     if (c) c.times -= 1;
-    const stream = createReadStream(path, { start, end: c ? Math.min(size - 1, start + c.bytes - 1) : size - 1 });
-    stream.pipe(res, { end: !c });
-    if (c) stream.on('end', () => setTimeout(() => res.socket?.destroy(), 20));
+    const st = stall && stall.times > 0 ? stall : undefined;
+    if (st) st.times -= 1;
+    setTimeout(() => {
+      const stream = createReadStream(path, { start, end: c ? Math.min(size - 1, start + c.bytes - 1) : size - 1 });
+      stream.pipe(res, { end: !c });
+      if (c) stream.on('end', () => setTimeout(() => res.socket?.destroy(), 20));
+    }, st?.ms ?? 0);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
     url: (file) => `https://127.0.0.1:${port}/${basename(file)}`,
     cutNext(bytes, times = 1) { cut = { bytes, times }; },
+    stallNext(ms, times = 1) { stall = { ms, times }; },
     ranges,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };

@@ -414,4 +414,22 @@ SCENARIOS.push({
       return 'held job CANCELED before RAUC saw it; the next job went through once the case ended';
     });
   },
+}, {
+  name: 'cancel a queued job while another downloads: the download goes on',
+  async run(s) {
+    const b1 = makeBundle(s, 'cq-1.1.0', '1.1.0');
+    return withBox(s, {}, async (box) => {
+      s.server.stallNext(1500);
+      const j1 = jobId('cq1');
+      const j2 = jobId('cq2');
+      await box.send(jobBody(s, b1, j1));
+      await box.send(jobBody(s, b1, j2));
+      await box.send({ kind: 'otaCancel', jobId: j2 }); // while j1's request waits for its body
+      const f2 = await box.waitFinal(j2);
+      const f1 = await box.waitFinal(j1);
+      if (f2.status !== 'CANCELED' || f1.status !== 'SUCCEEDED') throw new Error(`jobs ended ${f1.status} (${f1.message}) / ${f2.status}`);
+      await assertGoodOn(box, '1.1.0');
+      return 'queued job CANCELED; the running download was not touched, its job SUCCEEDED';
+    });
+  },
 });
