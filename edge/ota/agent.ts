@@ -365,14 +365,14 @@ export class OtaAgent {
   }
 
   private async waitSafe(job: Job, what: 'install' | 'reboot'): Promise<void> {
-    let said = false;
+    let said: string | undefined;
     for (;;) {
       if (TERMINAL_JOB_STATUSES.has(job.status)) throw new Cancelled(); // canceled while it waited
       const b = this.deps.busy();
       const why = b.recording ? 'a case is recording' : what === 'reboot' && b.talk ? 'a talk session is open' : what === 'reboot' && b.uplink ? 'an expert uplink is live' : undefined;
       if (!why || job.force) return;
       if (what === 'install' && this.timedOut(job)) this.finishThrow(job, 'TIMED_OUT', `${why} until the job's timeout`);
-      if (!said) { this.set(job, { message: `${what} waits: ${why}` }); said = true; }
+      if (said !== why) { this.set(job, { message: `${what} waits: ${why}` }); said = why; } // each new reason, once
       await sleep(this.cfg.pollMs, this.abort.signal);
       if (this.abort.signal.aborted) throw new Cancelled();
     }

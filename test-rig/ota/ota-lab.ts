@@ -23,5 +23,7 @@ for (const sc of list) {
   }
 }
 await shared.close();
+console.log('note: the boards boot through U-Boot with boot counting (RK3588, CM4, i.MX 8M Plus: RAUC bootloader=uboot, BOOT_ORDER and BOOT_x_LEFT);');
+console.log('      tested here: RAUC 1.8 with the custom backend keeping the same counters, the agent, the fleet link; not U-Boot itself (ota/README.md)');
 console.log(`ota-lab: ${passed} of ${list.length} scenarios passed`);
 process.exit(passed === list.length ? 0 : 1);

@@ -433,3 +433,25 @@ SCENARIOS.push({
     });
   },
 });
+
+SCENARIOS.push({
+  name: 'reboot waits for a talk session and an expert uplink to end (install does not)',
+  async run(s) {
+    const b = makeBundle(s, 'tk-1.1.0', '1.1.0');
+    return withBox(s, {}, async (box) => {
+      box.setBusy({ talk: true, uplink: true });
+      const id = jobId('tk');
+      await box.send(jobBody(s, b, id));
+      await waitFor(() => box.jobs(id).some((e) => /reboot waits: a talk session/.test(e.message)), 30_000, 'reboot held by the talk session');
+      if (box.reboots) throw new Error('rebooted during the talk session');
+      box.setBusy({ uplink: true });
+      await waitFor(() => box.jobs(id).some((e) => /reboot waits: an expert uplink/.test(e.message)), 30_000, 'reboot held by the uplink');
+      if (box.reboots) throw new Error('rebooted during the uplink');
+      box.setBusy({});
+      const f = await box.waitFinal(id);
+      if (f.status !== 'SUCCEEDED') throw new Error(`job ended ${f.status}: ${f.message}`);
+      await assertGoodOn(box, '1.1.0');
+      return 'installed during the session; reboot held by the talk session, then by the uplink; SUCCEEDED after both ended';
+    });
+  },
+});
