@@ -455,3 +455,26 @@ SCENARIOS.push({
     });
   },
 });
+
+SCENARIOS.push(...['Checking bundle', 'Copying image'].map((stage): Scenario => ({
+  name: `RAUC alone killed at "${stage}" (no Completed; the service manager restarts it)`,
+  async run(s) {
+    const b = makeBundle(s, `rk-${stage.replace(/ /g, '')}`, '1.1.0', { bytes: 1 << 20 });
+    return withBox(s, {}, async (box) => {
+      const id = jobId('rk');
+      let killed = false;
+      box.opts.onJobLine = (l) => {
+        if (killed || !l.includes(id) || !l.includes(stage)) return;
+        killed = true;
+        void box.lab.killService().then(() => new Promise((r) => setTimeout(r, 500))).then(() => box.lab.startService());
+      };
+      await box.send(jobBody(s, b, id));
+      const f = await box.waitFinal(id, 60_000);
+      if (!killed) throw new Error(`never reached "${stage}"`);
+      if (f.status !== 'SUCCEEDED') throw new Error(`job ended ${f.status}: ${f.message}`);
+      await assertGoodOn(box, '1.1.0');
+      const attempts = box.lines.filter((l) => l.includes(id) && / installing 0 installing$/.test(l)).length;
+      return `agent saw RAUC leave the bus, reconnected, ${attempts} install attempts; SUCCEEDED on ${box.lab.booted}`;
+    });
+  },
+})));
