@@ -140,7 +140,12 @@ bootname=B
       this.dbusProc!.once('exit', (c) => rej(new Error(`dbus-daemon exited with ${c} before listening`)));
     });
     this.booted = this.bootState().primary;
-    await this.startService();
+    try {
+      await this.startService();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
   }
 
   bootState(): BootState {

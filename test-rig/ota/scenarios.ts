@@ -25,8 +25,8 @@ function jobBody(s: Shared, b: BuiltBundle, id: string, extra: { force?: boolean
 
 async function withBox<T>(s: Shared, opts: LabBoxOptions, fn: (box: LabBox) => Promise<T>): Promise<T> {
   const box = new LabBox(s, opts);
-  await box.start();
   try {
+    await box.start(); // inside: a box that fails to start still has its RAUC and bus stopped
     return await fn(box);
   } catch (err) {
     const tail = box.lines.slice(-15).join('\n    ');
@@ -231,8 +231,8 @@ export const SCENARIOS: Scenario[] = [
 
 async function withBoxes<T>(s: Shared, ids: string[], fn: (boxes: LabBox[]) => Promise<T>): Promise<T> {
   const boxes = ids.map((boxId) => new LabBox(s, { boxId }));
-  await Promise.all(boxes.map((b) => b.start()));
   try {
+    await Promise.all(boxes.map((b) => b.start()));
     return await fn(boxes);
   } finally {
     await Promise.all(boxes.map((b) => b.stop()));
