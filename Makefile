@@ -13,7 +13,7 @@ DEB_PACKAGES := \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
   bmap-tools socat ffmpeg sqlite3 python3 python3-gi gir1.2-gstreamer-1.0
 
-.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean
+.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean ota-ca bundle ota-lab
 
 all: build
 
@@ -56,6 +56,23 @@ bench: build
 # The 10-minute points (uplink loss): ORBOX_BENCH_LONG=1 lengthens the benches that have them.
 bench-long: build
 	ORBOX_BENCH_LONG=1 node dist/test-rig/bench/run-bench.js $(or $(BENCH),uplink)
+
+# OTA (issue 22). Signing CAs (dev and release, apart from the fleet PKI) in $(OTA_KEYS);
+# `make bundle VERSION=1.2.0 [ROOTFS=dir|img] [CA=dev|release]` signs a RAUC bundle (plain format);
+# `make ota-lab` runs every OTA scenario on real RAUC + mosquitto (needs root).
+OTA_KEYS ?= .ota-keys
+VERSION ?= 0.0.1
+COMPATIBLE ?= orbox-x86-lab
+CA ?= dev
+ota-ca: build
+	node dist/ota/signing.js $(OTA_KEYS) $(CA)
+
+bundle: ota-ca
+	node dist/ota/bundle.js --version $(VERSION) --compatible $(COMPATIBLE) $(if $(ROOTFS),--rootfs $(ROOTFS),--test-rootfs) \
+	  --cert $(OTA_KEYS)/$(CA)/signing.pem --key $(OTA_KEYS)/$(CA)/signing.key --out orbox-$(VERSION).raucb
+
+ota-lab: build
+	node dist/test-rig/ota/ota-lab.js $(if $(QUICK),--quick)
 
 clean:
 	rm -rf dist

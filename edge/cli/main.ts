@@ -26,6 +26,7 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import { WORKER_NAMES } from '../lib/health.js';
 import { registerDevicesCommands } from '../devices/index.js';
 import { registerFleetCommands } from '../fleet/index.js';
+import { registerOtaCommands } from '../ota/cli.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
@@ -297,7 +298,7 @@ export function buildProgram(): Command {
 
   registerAuditCommands(program);
   registerDevicesCommands(program);
-  registerFleetCommands(program);
+  registerOtaCommands(program, registerFleetCommands(program), { callBox: (method, opts) => callLocalApi(socketFrom(opts), method) });
   return program;
 }
 

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { DevicesConfigSchema } from '../devices/config.js';
 import { FleetLinkConfigSchema } from '../fleet/config.js';
+import { OtaConfigSchema } from './ota.js';
 import { UPLINK_PORT_BLOCK, UplinkConfigSchema } from './uplink.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a lower-case name of letters, digits, - or _ (at most 32)');
@@ -96,6 +97,8 @@ const configSchemaBase = z.object({
   devices: DevicesConfigSchema.default({ ports: [] }),
   /** The fleet link (MQTT over mutual TLS); the box runs fully without it. See edge/fleet/config.ts. */
   fleet: FleetLinkConfigSchema.optional(),
+  /** The OTA agent (RAUC over D-Bus, health-gated Mark good); off without it. See edge/config/ota.ts. */
+  ota: OtaConfigSchema.optional(),
   rtsp: z.object({
     host: z.string().default('0.0.0.0'),
     port: z.number().int().min(1).max(65535).default(8554),

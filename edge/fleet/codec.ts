@@ -121,10 +121,12 @@ export type CommandBody =
   | { kind: 'deviceCommand'; device: string; command: string; args: Record<string, string> }
   | { kind: 'restartWorker'; worker: string }
   | { kind: 'rebirth' }
-  | { kind: 'snapshot'; channel: string; save: boolean; fresh: boolean };
+  | { kind: 'snapshot'; channel: string; save: boolean; fresh: boolean }
+  | { kind: 'otaJob'; jobId: string; url: string; sha256: string; sizeBytes: number; version: string; force: boolean; timeoutS: number }
+  | { kind: 'otaCancel'; jobId: string };
 
 export type CommandKind = CommandBody['kind'];
-export const COMMAND_KINDS: readonly CommandKind[] = ['recordingStart', 'recordingStop', 'channelSettings', 'deviceCommand', 'restartWorker', 'rebirth', 'snapshot'];
+export const COMMAND_KINDS: readonly CommandKind[] = ['recordingStart', 'recordingStop', 'channelSettings', 'deviceCommand', 'restartWorker', 'rebirth', 'snapshot', 'otaJob', 'otaCancel'];
 
 export interface FleetCommand {
   commandId: string;
@@ -316,6 +318,11 @@ export function decodeCommand(buf: Uint8Array, maxBytes = MAX_COMMAND_BYTES): Fl
     case 'restartWorker': body = { kind, worker: requireText(b, 'worker', what) }; break;
     case 'rebirth': body = { kind }; break;
     case 'snapshot': body = { kind, channel: requireText(b, 'channel', what), save: Boolean(b.save), fresh: Boolean(b.fresh) }; break;
+    case 'otaJob': body = {
+      kind, jobId: requireText(b, 'jobId', what), url: requireText(b, 'url', what), sha256: requireText(b, 'sha256', what), sizeBytes: toMs(b.sizeBytes),
+      version: requireText(b, 'version', what), force: Boolean(b.force), timeoutS: Number(b.timeoutS ?? 0),
+    }; break;
+    case 'otaCancel': body = { kind, jobId: requireText(b, 'jobId', what) }; break;
     default: throw new FleetDecodeError(`command: unknown body ${String(kind)}`);
   }
   return { commandId, issuedAtMs: toMs(o.issuedAtMs), expiresAtMs: toMs(o.expiresAtMs), issuer: String(o.issuer), body };

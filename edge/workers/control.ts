@@ -16,12 +16,17 @@
  *                                                with new keys, unless current)
  *   audit {sinceSeq?, limit?}, auditVerify {head?}   the audit log's records; its chain checked
  *   recordings {channel?, limit?}                the latest segments and where each one's upload stands
+ *   otaStatus                                    the OTA agent's slots, versions and last job (`orbox ota status`)
  *
  * The audit log (edge/audit) is control's: every router command, and what the local API does
  * outside the router (stills, SDPs with keys, fault injection), is recorded, and each record's
  * (seq, hash) goes to the fleet as an `audit` event so the console holds the chain's head. A
  * record that cannot be written (disk full) is counted and logged; the action still runs (the
  * box keeps working through what it can survive) and the failure shows in status.
+ *
+ * With an `ota` section the control worker also runs the OTA agent (edge/ota): `otaJob` / `otaCancel`
+ * through the router, the guard's verdict (health table) as the health input, a case recording as
+ * the safe-moment input.
  */
 import { mkdirSync } from 'node:fs';
 import { AuditLog, auditPath, readAudit, verifyAudit, type AuditEntry } from '../audit/index.js';
@@ -33,6 +38,7 @@ import { CommandRouter } from '../control/commands.js';
 import { sampleTelemetry } from '../control/telemetry.js';
 import { DevicePorts } from '../control/devices.js';
 import type { FleetLink } from '../fleet/index.js';
+import type { OtaAgent } from '../ota/index.js';
 import { Recordings } from '../control/recordings.js';
 import { FLEET_THUMBNAIL_MAX_BYTES, StillError, Stills, describeStill } from '../control/stills.js';
 import { receiverSdp } from '../net/uplink/index.js';
@@ -44,6 +50,7 @@ import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js'
 
 let api: LocalApi | undefined;
 let fleet: FleetLink | undefined;
+let ota: OtaAgent | undefined;
 let router: CommandRouter | undefined;
 let telemetryTimer: NodeJS.Timeout | undefined;
 let loops: Promise<unknown> | undefined;
@@ -86,10 +93,15 @@ function methods(ctx: WorkerContext) {
       ...collectStatus({ id: ctx.config.box.id, room: ctx.config.box.room, startedMs }, ctx.health, ctx.boot.observe ?? [], ctx.boot.cpuLatency),
       video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
+      ota: ota ? { enabled: true } : undefined,
       devices: devices?.status(),
       audit: audit ? { ...audit.head, failures: auditFailures } : undefined,
       upload: uploader?.status(),
     }),
+    otaStatus: async () => {
+      if (!ota) throw new Error('no OTA agent on this box (the ota section of the configuration)');
+      return ota.status();
+    },
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
       const worker = String(p.worker) as WorkerName;
@@ -250,6 +262,47 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   }, 1000);
 }
 
+/**
+ * The OTA agent (edge/ota) when configured: jobs through the router (fleet or local), reports
+ * as `ota.job` events on the fleet link. Safe moments: a case recording is known here; talk
+ * sessions and uplinks are not yet reported to control, so only recording holds an install.
+ */
+async function startOta(ctx: WorkerContext): Promise<void> {
+  const cfg = ctx.config.ota;
+  if (!cfg) return;
+  const { OtaAgent, RaucClient, fleetReporter, handleOtaCommand } = await import('../ota/index.js');
+  const { execFile } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const report = fleet ? fleetReporter(fleet) : undefined;
+  const agent = new OtaAgent({
+    dir: cfg.dir ?? join(ctx.config.box.dataDir, 'ota'), firmwareVersion: cfg.firmwareVersion, healthWindowMs: cfg.healthWindowMs,
+    healthTimeoutMs: cfg.healthTimeoutMs, maxBundleBytes: cfg.maxBundleBytes, httpsCa: cfg.httpsCa ? readFileSync(cfg.httpsCa) : undefined,
+  }, {
+    connectRauc: () => RaucClient.connect(cfg.bus),
+    health: () => (ctx.health.healthy ? 'healthy' : 'unhealthy'),
+    busy: () => ({ recording: Boolean(recordings?.currentCase), talk: false, uplink: false }),
+    reboot: () => new Promise<void>((resolve, reject) => execFile(cfg.rebootCommand[0]!, cfg.rebootCommand.slice(1), (err) => (err ? reject(err) : resolve()))),
+    report: (r) => {
+      ctx.log.info({ ...r }, 'OTA job');
+      try { report?.(r); } catch (err) { ctx.log.warn({ err: (err as Error).message }, 'OTA report not queued'); }
+    },
+    log: ctx.log,
+  });
+  router!.handle('otaJob', async (body) => handleOtaCommand(agent, body)!);
+  router!.handle('otaCancel', async (body) => handleOtaCommand(agent, body)!);
+  ota = agent;
+  // RAUC may start after us: the agent's start is retried in the background, the box runs meanwhile.
+  void (async () => {
+    for (let i = 0; ota === agent; i++) {
+      try { await agent.start(); return; } catch (err) {
+        if (i === 0) ctx.log.warn({ err: (err as Error).message }, 'OTA agent waits for RAUC');
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** i)));
+      }
+    }
+  })();
+}
+
 runWorker({
   async start(ctx) {
     audit = new AuditLog(auditPath(ctx.config.box.dataDir));
@@ -291,6 +344,7 @@ runWorker({
     await api.listen();
     await startFleet(ctx);
     uploader = startUploads(ctx, rec, (e) => record(ctx, e));
+    await startOta(ctx);
     record(ctx, { actor: 'box', from: 'box', action: 'control.started', target: ctx.config.box.id, outcome: 'finished' });
     loops = drainInputs(ctx, {
       'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
@@ -298,6 +352,9 @@ runWorker({
   },
   async stop(deadlineMs) {
     clearInterval(telemetryTimer);
+    const agent = ota;
+    ota = undefined;
+    await agent?.close();
     stills?.close();
     await uploader?.close();
     await recordings?.stop(Math.max(0, deadlineMs - 300));

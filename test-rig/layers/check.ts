@@ -33,6 +33,7 @@ export const LAYERS: readonly { name: string; folders: readonly string[] }[] = [
   { name: 'config', folders: ['edge/config'] },
   { name: 'media', folders: ['edge/video', 'edge/audio', 'edge/net', 'edge/demo'] },
   { name: 'runtime', folders: ['edge/runtime'] },
+  { name: 'ota', folders: ['edge/ota'] },
   { name: 'control', folders: ['edge/control'] },
   { name: 'workers', folders: ['edge/workers'] },
   { name: 'supervisor', folders: ['edge/supervisor'] },
