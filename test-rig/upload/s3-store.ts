@@ -56,6 +56,20 @@ export function expectedSigV4(method: string, path: string, headers: Record<stri
   return { ok: true, signature: createHmac('sha256', kSigning).update(toSign).digest('hex'), provided: provided! };
 }
 
+/** A signed GET of a stored object (the box's uploader never reads back more than HeadObject). */
+export async function getObject(s: TestStore, bucket: string, key: string): Promise<Buffer> {
+  const aws4 = (await import('aws4')).default;
+  const path = `/${bucket}/${key}`;
+  const o = aws4.sign({ host: `127.0.0.1:${s.port}`, path, service: 's3', region: 'us-east-1', headers: { 'X-Amz-Content-Sha256': sha256('') } }, s.credentials);
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: s.port, path, headers: o.headers as http.OutgoingHttpHeaders }, (res) => {
+      const c: Buffer[] = [];
+      res.on('data', (d: Buffer) => c.push(d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(c)) : reject(new Error(`GET ${key}: ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+}
+
 const s3ErrorXml = (code: string, message: string): string => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
 export async function startS3Store(bucket: string, dir = mkdtempSync(join(tmpdir(), 'orbox-s3-')), port = 0): Promise<TestStore> {

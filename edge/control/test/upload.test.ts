@@ -8,9 +8,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
-import aws4 from 'aws4';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -19,24 +17,13 @@ import { readAudit, auditPath } from '../../audit/index.js';
 import { Catalog } from '../../recording/index.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import type { TestStore } from '../../../test-rig/upload/s3-store.js';
+import { getObject } from '../../../test-rig/upload/s3-store.js';
 import { startS3StoreProcess } from '../../../test-rig/upload/s3-store-main.js';
 import { startBox, testConfig } from '../../supervisor/test/harness.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../../../bin/orbox.js', import.meta.url));
 
-function getObject(s: TestStore, bucket: string, key: string): Promise<Buffer> {
-  const path = `/${bucket}/${key}`;
-  const o = aws4.sign({ host: `127.0.0.1:${s.port}`, path, service: 's3', region: 'us-east-1', headers: { 'X-Amz-Content-Sha256': createHash('sha256').update('').digest('hex') } }, s.credentials);
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: s.port, path, headers: o.headers as http.OutgoingHttpHeaders }, (res) => {
-      const c: Buffer[] = [];
-      res.on('data', (d: Buffer) => c.push(d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(c)) : reject(new Error(`GET ${key}: ${res.statusCode}`))));
-    }).on('error', reject);
-  });
-}
 
 t.test('closed segments go to the store, verified and audited; verified ones leave the box, the open one stays', async (t) => {
   const store = await startS3StoreProcess('or-video', mkdtempSync(join(tmpdir(), 'orbox-s3-')));

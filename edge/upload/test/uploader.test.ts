@@ -10,12 +10,10 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import aws4 from 'aws4';
 import { MIN_PART_BYTES, Uploader, type UploadEvent } from '../index.js';
-import { startCuttingRelay, type TestStore } from '../../../test-rig/upload/s3-store.js';
+import { getObject, startCuttingRelay, type TestStore } from '../../../test-rig/upload/s3-store.js';
 import { startS3StoreProcess } from '../../../test-rig/upload/s3-store-main.js';
 
 const startS3Store = (bucket: string, dir = mkdtempSync(join(tmpdir(), 'orbox-s3-')), port = 0) => startS3StoreProcess(bucket, dir, port);
@@ -31,18 +29,6 @@ function segment(root: string, name: string, bytes: number): { path: string; byt
   return { path, bytes, sha: createHash('sha256').update(data).digest('hex') };
 }
 
-/** A signed GET of the stored object (the product never reads back more than HeadObject). */
-function getObject(s: TestStore, key: string): Promise<Buffer> {
-  const path = `/${BUCKET}/${key}`;
-  const o = aws4.sign({ host: `127.0.0.1:${s.port}`, path, service: 's3', region: 'us-east-1', headers: { 'X-Amz-Content-Sha256': createHash('sha256').update('').digest('hex') } }, s.credentials);
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: s.port, path, headers: o.headers as http.OutgoingHttpHeaders }, (res) => {
-      const c: Buffer[] = [];
-      res.on('data', (d: Buffer) => c.push(d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(c)) : reject(new Error(`GET ${key}: ${res.statusCode}`))));
-    }).on('error', reject);
-  });
-}
 
 const until = async (what: string, ok: () => boolean, ms = 30_000): Promise<void> => {
   const end = Date.now() + ms;
@@ -76,7 +62,7 @@ t.test('closed segments reach the store byte for byte, verified by size and mult
   await until('two verified', () => events.filter((e) => e.type === 'verified').length === 2);
   t.same(events.map((e) => [e.type, 'key' in e ? e.key : '']), [['verified', 'or-12/endoscope/20261203/endoscope-20261203T100000.000Z-00001.mkv'], ['verified', 'or-12/endoscope/20261203/endoscope-20261203T100000.000Z-00002.mkv']]);
   for (const f of [a, b]) {
-    const got = await getObject(store, u.keyOf(f.path));
+    const got = await getObject(store, BUCKET, u.keyOf(f.path));
     t.equal(createHash('sha256').update(got).digest('hex'), f.sha, `${u.keyOf(f.path)}: the store holds the segment's bytes`);
   }
   t.equal(u.rows().length, 2, 'the empty segment was never queued');
@@ -100,7 +86,7 @@ t.test('a link cut mid-part: retried after backoff, the parts stored before the 
   t.ok(failed.length >= 1, `the cut was reported: ${failed.map((e) => e.type === 'failed' && e.error).join('; ')}`);
   t.equal(u.status().bytesSent, a.bytes, 'the store acknowledged each byte once');
   t.ok(relay.upBytes < a.bytes + PART + 64 * 1024, `bytes on the wire ${relay.upBytes}: the segment plus at most the part cut short (and headers)`);
-  t.equal(createHash('sha256').update(await getObject(store, u.keyOf(a.path))).digest('hex'), a.sha);
+  t.equal(createHash('sha256').update(await getObject(store, BUCKET, u.keyOf(a.path))).digest('hex'), a.sha);
 });
 
 t.test('a restart mid-segment goes on from the journal; a store that lost the upload makes it start over', async (t) => {
@@ -118,7 +104,7 @@ t.test('a restart mid-segment goes on from the journal; a store that lost the up
   second.u.start();
   await until('verified', () => second.events.some((e) => e.type === 'verified'));
   t.equal(afterFirst + second.u.status().bytesSent, a.bytes, 'the second run sent only what the first had not stored');
-  t.equal(createHash('sha256').update(await getObject(store, second.u.keyOf(a.path))).digest('hex'), a.sha);
+  t.equal(createHash('sha256').update(await getObject(store, BUCKET, second.u.keyOf(a.path))).digest('hex'), a.sha);
   await second.u.close();
 
   // The store loses everything (a new empty store on the same port): the next segment's
@@ -136,7 +122,7 @@ t.test('a restart mid-segment goes on from the journal; a store that lost the up
   const fourth = setup(t, store, root, [a, b]);
   fourth.u.start();
   await until('b verified', () => fourth.events.some((e) => e.type === 'verified' && e.path === b.path), 40_000);
-  t.equal(createHash('sha256').update(await getObject(store, fourth.u.keyOf(b.path))).digest('hex'), b.sha, 'b is whole in the new store');
+  t.equal(createHash('sha256').update(await getObject(store, BUCKET, fourth.u.keyOf(b.path))).digest('hex'), b.sha, 'b is whole in the new store');
   const row = fourth.u.rows().find((r) => r.path === b.path)!;
   t.equal(row.state, 'verified');
 });
@@ -156,7 +142,7 @@ t.test('the server killed and restarted mid-upload: the upload goes on where the
   t.teardown(() => store.close());
   await until('verified', () => events.some((e) => e.type === 'verified'), 40_000);
   t.equal(u.status().bytesSent, a.bytes, 'every byte acknowledged once: the parts stored before the crash were kept');
-  t.equal(createHash('sha256').update(await getObject(store, u.keyOf(a.path))).digest('hex'), a.sha, 'the object is whole');
+  t.equal(createHash('sha256').update(await getObject(store, BUCKET, u.keyOf(a.path))).digest('hex'), a.sha, 'the object is whole');
 });
 
 t.test('the gate holds uploads back and lets them go', async (t) => {
