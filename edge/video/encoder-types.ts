@@ -8,6 +8,7 @@ import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { RingProducer, SlotConsumer } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
+import type { RecordingStatus } from './recorder.js';
 
 export interface EncoderRecording {
   /** Root folder of recordings (segments go to <root>/<channel>/<yyyymmdd>/). */
@@ -17,7 +18,7 @@ export interface EncoderRecording {
 }
 
 export interface EncoderEvent {
-  type: 'segment-opened' | 'segment-closed' | 'encoder-started';
+  type: 'segment-opened' | 'segment-closed' | 'segment-discarded' | 'recording-state' | 'encoder-started';
   [k: string]: unknown;
 }
 
@@ -35,6 +36,8 @@ export interface EncoderOptions {
   log?: Logger;
   onEvent?: (e: EncoderEvent) => void;
   onError?: (e: Error) => void;
+  /** Recorder tuning (tests): free space needed to resume after a full disk, poll period. */
+  recorder?: { resumeFreeBytes?: number; pollMs?: number };
 }
 
 export interface EncoderStats {
@@ -52,6 +55,8 @@ export interface EncoderStats {
   bitrateKbps: Record<H264Role, number | null>;
   /** JPEG stills (null when the channel takes none). */
   snapshot: SnapshotStats | null;
+  /** The channel's recording (recorder.ts), null when it does not record. */
+  recording: RecordingStatus | null;
 }
 
 export interface SnapshotStats {

@@ -173,6 +173,8 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
       ...sampleTelemetry(ctx.health, rings, devices!.status(), ctx.config.box.dataDir),
       'recording/state': current ? 'recording' : 'idle',
       'recording/case_id': current?.uid ?? '',
+      // Per channel: '' while it records, else why not ("recording stopped: disk full on ...").
+      ...Object.fromEntries(Object.entries(recordings?.status().recording ?? {}).map(([ch, r]) => [`recording/${ch}/stopped`, r.reason ?? ''])),
     });
     fleet!.publishTelemetry();
   }, 1000);
