@@ -68,6 +68,7 @@ export class Recordings {
   /** Segment transitions the database had no room for, in order (replayed by a timer). */
   private readonly deferred: WorkerEvent[] = [];
   private replayTimer: NodeJS.Timeout | undefined;
+  private deferring = false;
   private readonly recording: VideoStatus['recording'] = {};
   /** The case being recorded: segments opened while it runs belong to it. */
   private current: CaseRecord | null = null;
@@ -224,7 +225,9 @@ export class Recordings {
         this.opts.log?.error({ err, event: e.type }, 'recording event not applied');
         return true;
       }
-      if (this.deferred.length === 0) this.opts.log?.warn({ err, code }, 'recording catalog cannot write (disk full): transitions kept and replayed');
+      // One warning per episode (the replays that fail again say nothing more).
+      if (!this.deferring) this.opts.log?.warn({ err, code }, 'recording catalog cannot write (disk full): transitions kept and replayed');
+      this.deferring = true;
       this.deferred.unshift(e);
       this.replayTimer ??= setTimeout(() => { this.replayTimer = undefined; this.replay(); }, 2000);
       return false;
@@ -241,6 +244,7 @@ export class Recordings {
         return;
       }
     }
+    this.deferring = false;
     if (todo.length > 0) this.opts.log?.info({ replayed: todo.length }, 'recording catalog writes again: deferred transitions applied');
   }
 

@@ -191,7 +191,9 @@ export class ChannelRecorder {
     this.segments = undefined;
     this.queued = [];
     this.st.failures++;
-    this.setState('stopped', `recording stopped: ${err.message}`);
+    // Stopped at once (push() skips from now on); the event waits for the free-space check
+    // below, so the first word out already says whether the disk is full.
+    this.state = 'stopped';
     p?.close();
     this.finishing = this.finishing.then(async () => {
       const free = await this.freeBytes();
@@ -201,7 +203,7 @@ export class ChannelRecorder {
         ? `recording stopped: disk full on ${this.opts.recording.root}, ${free ?? '?'} B free`
         : `recording stopped: ${err.message}`;
       this.opts.log?.warn({ channel: this.opts.channel, err, freeBytes: free }, reason);
-      if (this.state === 'stopped') this.setState('stopped', reason);
+      if (this.current() === 'stopped') this.setState('stopped', reason);
       if (segs) await this.finishSegments(segs);
       this.retryAt = Date.now() + this.retry.next();
       if (this.state === 'stopped') this.poll();
