@@ -8,7 +8,8 @@
  *     <ch>-raw -> queue -> [videorate] -> convert/scale -> caps -> encoder -> [caps] ->
  *       h264parse -> video/x-h264,stream-format=byte-stream,alignment=au ->
  *         hq: tee -> queue -> appsink <ch>-hq-sink            (encoded ring)
- *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments)
+ *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments; with
+ *                    `recording` only: video-encode records through buildRecorderPipeline)
  *         lq:        appsink <ch>-lq-sink
  *     <ch>-raw -> queue -> videorate (1 per intervalS) -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
  *       with a thumbnail: videorate -> tee <ch>-snapshot-t -> queue -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink

@@ -4,12 +4,12 @@
  * channel's JPEG stills (with thumbnails) into `snap.<channel>`.
  *
  * Contract
- * - Owns: the channel's GstPipeline (appsrc -> tee -> hq/lq encoders -> appsinks, hq also ->
- *   splitmuxsink, snapshot -> jpegenc -> appsinks; built by gst-pipelines/build.ts), its
- *   recording's location, and the parts that move its data, one module each: frame-feed.ts
- *   (raw.<channel> -> appsrc, frames lent in their slots), au-drain.ts (hq/lq appsinks ->
- *   video.<channel>.hq|lq), stills-drain.ts (JPEG appsinks -> snap.<channel>), segments.ts
- *   (the recording's segment events and fsyncs).
+ * - Owns: the channel's GstPipeline (appsrc -> tee -> hq/lq encoders -> appsinks, snapshot ->
+ *   jpegenc -> appsinks; built by gst-pipelines/build.ts), and the parts that move its data,
+ *   one module each: frame-feed.ts (raw.<channel> -> appsrc, frames lent in their slots),
+ *   au-drain.ts (hq/lq appsinks -> video.<channel>.hq|lq), stills-drain.ts (JPEG appsinks ->
+ *   snap.<channel>), recorder.ts (the hq recording in a pipeline of its own, fed by the hq
+ *   drain: a recording that cannot write never stops this pipeline).
  * - Time: the pipeline's timestamps are capture times. A frame's PTS is its capture time on
  *   the monotonic clock minus `baseMono` (the capture time of the first frame this pipeline
  *   saw), so running time = capture time since the first frame, and every record the parts
@@ -18,11 +18,13 @@
  * - Recording: segments named by the capture time of the first frame (edge/recording
  *   naming), cut by splitmuxsink at the keyframe after `segmentNs`.
  * - Lifecycle: constructor validates and builds nothing; start() begins waiting for the first
- *   frame, then builds and plays the pipeline; close() sends end-of-stream so the open segment
- *   is finalised (bounded by a deadline), closes the syncer and the pipeline. Idempotent.
- * - Errors: a pipeline error, or a part's loop that fails, is reported through `onError` (the
- *   worker decides: it exits and the supervisor restarts it, a fresh pipeline and a fresh
- *   recording); a parse error of the built description throws from start().
+ *   frame, then builds and plays the pipeline; close() sends end-of-stream so every access unit
+ *   is encoded and handed on, then closes the recorder (which finalises its open segment) and
+ *   the pipeline, bounded by a deadline. Idempotent.
+ * - Errors: an encode pipeline error, or a part's loop that fails, is reported through
+ *   `onError` (the worker decides: it exits and the supervisor restarts it); a recording error
+ *   is the recorder's (recorder.ts: the recording stops and says why, the channel goes on);
+ *   a parse error of the built description throws from start().
  * Runs on: video-encode.
  */
 import { GstPipeline } from '../gst/index.js';

@@ -8,7 +8,6 @@ import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { RingProducer, SlotConsumer } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
-import type { RecordingStatus } from './recorder.js';
 
 export interface EncoderRecording {
   /** Root folder of recordings (segments go to <root>/<channel>/<yyyymmdd>/). */
@@ -72,3 +71,23 @@ export interface SnapshotStats {
   /** Stills (or thumbnails) larger than the ring could hold, dropped. */
   tooLarge: number;
 }
+
+/** A channel recorder's state (edge/video/recorder.ts). */
+export type RecorderState = 'off' | 'armed' | 'opening' | 'recording' | 'stopped' | 'closed';
+
+/** What `orbox status`, telemetry and the console show of a channel's recording. */
+export interface RecordingStatus {
+  state: RecorderState;
+  /** Why it is stopped ("recording stopped: disk full on <root>, N B free"); null while fine. */
+  reason: string | null;
+  /** Free bytes under the recording root at the last check (null before one). */
+  freeBytes: number | null;
+  /** Recordings begun (1 + restarts after failures). */
+  starts: number;
+  failures: number;
+  /** Segments deleted because they got no frame. */
+  discarded: number;
+  /** Access units not recorded while stopped/armed/queue full. */
+  skipped: number;
+}
+

@@ -29,25 +29,9 @@ import { GstPipeline, type GstAppSrc, type GstError } from '../gst/index.js';
 import { Backoff } from '../lib/backoff.js';
 import { prepareRecordingDir, recordingLocation, scanSegment, type SegmentExtension } from '../recording/index.js';
 import { RecordingSegments } from './segments.js';
-import type { EncoderOptions, EncoderRecording, EncoderStats } from './encoder-types.js';
+import type { EncoderOptions, EncoderRecording, EncoderStats, RecorderState, RecordingStatus } from './encoder-types.js';
 
-export type RecorderState = 'off' | 'armed' | 'opening' | 'recording' | 'stopped' | 'closed';
-
-/** What `orbox status`, telemetry and the console show of a channel's recording. */
-export interface RecordingStatus {
-  state: RecorderState;
-  /** Why it is stopped ("recording stopped: disk full on <root>, N B free"); null while fine. */
-  reason: string | null;
-  /** Free bytes under the recording root at the last check (null before one). */
-  freeBytes: number | null;
-  /** Recordings begun (1 + restarts after failures). */
-  starts: number;
-  failures: number;
-  /** Segments deleted because they got no frame. */
-  discarded: number;
-  /** Access units not recorded while stopped/armed/queue full. */
-  skipped: number;
-}
+export type { RecorderState, RecordingStatus } from './encoder-types.js';
 
 export interface ChannelRecorderOptions extends Pick<EncoderOptions, 'clock' | 'log' | 'onEvent'> {
   channel: string;
