@@ -53,9 +53,10 @@ layers: build
 bench: build
 	node dist/test-rig/bench/run-bench.js $(BENCH)
 
-# The 10-minute points (uplink loss): ORBOX_BENCH_LONG=1 lengthens the benches that have them.
+# The 10-minute points (uplink loss) and the 1-hour soak (4 viewers + one joining/leaving every
+# 10 s: RSS and fd growth): ORBOX_BENCH_LONG=1 lengthens the benches that have them.
 bench-long: build
-	ORBOX_BENCH_LONG=1 node dist/test-rig/bench/run-bench.js $(or $(BENCH),uplink)
+	ORBOX_BENCH_LONG=1 node dist/test-rig/bench/run-bench.js $(or $(BENCH),uplink soak)
 
 # OTA (issue 22). Signing CAs (dev and release, apart from the fleet PKI) in $(OTA_KEYS);
 # `make bundle VERSION=1.2.0 [ROOTFS=dir|img] [CA=dev|release]` signs a RAUC bundle (plain format);

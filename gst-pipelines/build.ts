@@ -8,7 +8,8 @@
  *     <ch>-raw -> queue -> [videorate] -> convert/scale -> caps -> encoder -> [caps] ->
  *       h264parse -> video/x-h264,stream-format=byte-stream,alignment=au ->
  *         hq: tee -> queue -> appsink <ch>-hq-sink            (encoded ring)
- *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments)
+ *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments; with
+ *                    `recording` only: video-encode records through buildRecorderPipeline)
  *         lq:        appsink <ch>-lq-sink
  *     <ch>-raw -> queue -> videorate (1 per intervalS) -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
  *       with a thumbnail: videorate -> tee <ch>-snapshot-t -> queue -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
@@ -267,6 +268,34 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   };
 }
 
+/** A channel's recording as a pipeline of its own (see buildRecorderPipeline). */
+export interface RecorderPipeline {
+  readonly description: string;
+  /** The appsrc the hq access units are pushed into, and the splitmuxsink. */
+  readonly names: { readonly source: string; readonly recorder: string };
+}
+
+/**
+ * The recording of a channel's hq stream as its own pipeline, fed from JavaScript with the hq
+ * access units (Annex B, one per buffer, PTS = the encode pipeline's running time):
+ *
+ *   appsrc <ch>-rec-src -> h264parse -> caps -> splitmuxsink <ch>-rec
+ *
+ * Why apart from the encode pipeline: a write error of the recording (a full disk) ends only
+ * this pipeline; inside the encode pipeline it went up through the tee and stopped the live
+ * streams with it. The appsrc holds up to 3 s (a slow disk write does not hold up the pusher)
+ * and past that drops the newest (`leaky-type=upstream`): a stalled disk costs recording, never
+ * the live streams. No keyframe requests reach the encoder from here (the appsrc ends them): the
+ * recorder asks for a keyframe itself when a segment is due (edge/video/recorder.ts).
+ */
+export function buildRecorderPipeline(profile: Profile, channel: string, rec: RecordingTarget): RecorderPipeline {
+  if (!CHANNEL_RE.test(channel)) throw new BuildError('channel', `"${channel}" must match ${CHANNEL_RE}`);
+  if (!/%0?\d*d/.test(rec.location)) throw new BuildError('recording.location', 'needs a %05d-style segment index');
+  const source = `${channel}-rec-src`;
+  const head = `appsrc name=${source} format=time is-live=true do-timestamp=false block=false max-bytes=0 max-buffers=0 max-time=3000000000 leaky-type=upstream caps="${H264_CAPS}"`;
+  return { description: recordingBranch(profile, channel, head, rec), names: { source, recorder: `${channel}-rec` } };
+}
+
 function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
   const mkv = profile.recording.muxer === 'matroskamux';
   // Matroska stores AVC (length-prefixed NALs + codec private data); MPEG-TS stores Annex B.
@@ -288,7 +317,8 @@ function recordingBranch(profile: Profile, ch: string, tee: string, rec: Recordi
     `start-index=${rec.startIndex ?? 0}`,
   ].join(' ');
   return [
-    `${tee}. ! queue name=${ch}-rec-q max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000`,
+    // `tee` is the encode pipeline's hq tee, or (buildRecorderPipeline) the recorder's own appsrc.
+    tee.startsWith('appsrc') ? tee : `${tee}. ! queue name=${ch}-rec-q max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000`,
     `h264parse name=${ch}-rec-parse`,
     renderCaps(caps),
     split,

@@ -6,7 +6,12 @@
  * applies the recorders' transitions as their events arrive: `segment-opened` -> an open row,
  * `segment-closed` -> closed with end, bytes and the frames counted in the file by frame-scan
  * (a close whose open was never seen, e.g.
- * sent while control restarted, is recorded as an open + close). Cases: startCase/endCase
+ * sent while control restarted, is recorded as an open + close), `segment-discarded` (a
+ * failed recorder deleted a segment that got no frame) -> its row removed. A transition the
+ * database cannot write because its disk is full (SQLITE_FULL, SQLITE_IOERR) is kept, in order,
+ * and replayed every 2 s until it goes in (the recorders go on without the catalog); status
+ * says how many wait (`catalogDeferred`). Each channel's latest `recording-state` (recording,
+ * or why not: "recording stopped: disk full on <root>, N B free") is in the status. Cases: startCase/endCase
  * (from the fleet's recordingStart/Stop, or the local API); segments opened during a case
  * belong to it, and so do stills saved while it runs (catalogStill, from stills.ts).
  *
@@ -35,10 +40,18 @@ export interface VideoStatus {
   recordingRoot: string;
   openSegments: number;
   segmentsClosed: number;
+  /** Per channel: the recorder's state and why it is stopped (null reason while it records). */
+  recording: Record<string, { state: string; reason: string | null; freeBytes: number | null }>;
+  /** Catalog transitions waiting for the database to have room again. */
+  catalogDeferred: number;
   capture?: unknown;
   encode?: unknown;
   net?: unknown;
 }
+
+/** Errors of a database whose disk is full: the transition is kept and replayed. */
+const DISK_FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE', 'SQLITE_CANTOPEN']);
+const SEGMENT_EVENTS = new Set(['segment-opened', 'segment-closed', 'segment-discarded']);
 
 const big = (v: unknown): bigint => BigInt(String(v));
 
@@ -52,6 +65,11 @@ export class Recordings {
   private waiters: (() => void)[] = [];
   private ready = false;
   private readonly queued: WorkerEvent[] = [];
+  /** Segment transitions the database had no room for, in order (replayed by a timer). */
+  private readonly deferred: WorkerEvent[] = [];
+  private replayTimer: NodeJS.Timeout | undefined;
+  private deferring = false;
+  private readonly recording: VideoStatus['recording'] = {};
   /** The case being recorded: segments opened while it runs belong to it. */
   private current: CaseRecord | null = null;
 
@@ -98,11 +116,22 @@ export class Recordings {
 
   /** Handles one worker event; returns true when it was a video/recording event. */
   onEvent(event: WorkerEvent): boolean {
-    if (!this.ready && (event.type === 'segment-opened' || event.type === 'segment-closed')) { this.queued.push(event); return true; }
+    if (!this.ready && SEGMENT_EVENTS.has(event.type)) { this.queued.push(event); return true; }
+    if (SEGMENT_EVENTS.has(event.type)) {
+      this.track(event);
+      // Behind a deferred transition, later ones of the same segments wait too (order matters).
+      if (this.deferred.length > 0) { this.deferred.push(event); return true; }
+      this.applySegment(event);
+      return true;
+    }
     try {
       switch (event.type) {
-        case 'segment-opened': this.opened(event); return true;
-        case 'segment-closed': this.closedSeg(event); return true;
+        case 'recording-state':
+          this.recording[String(event.channel)] = {
+            state: String(event.state), reason: event.reason == null ? null : String(event.reason),
+            freeBytes: typeof event.freeBytes === 'number' ? event.freeBytes : null,
+          };
+          return true;
         case 'video-profile':
           this.profile = { id: String(event.profile), encoder: String(event.encoder), board: String(event.board) };
           return true;
@@ -150,7 +179,10 @@ export class Recordings {
   }
 
   status(): VideoStatus {
-    return { profile: this.profile, recordingRoot: this.root, openSegments: this.openPaths.size, segmentsClosed: this.closed, ...this.latest };
+    return {
+      profile: this.profile, recordingRoot: this.root, openSegments: this.openPaths.size, segmentsClosed: this.closed,
+      recording: { ...this.recording }, catalogDeferred: this.deferred.length, ...this.latest,
+    };
   }
 
   /** Segments of a channel whose capture span overlaps [fromNs, toNs). */
@@ -165,7 +197,55 @@ export class Recordings {
         this.waiters.push(() => { clearTimeout(t); resolve(); });
       });
     }
+    clearTimeout(this.replayTimer);
+    this.replay();
+    if (this.deferred.length > 0) this.opts.log?.error({ deferred: this.deferred.length }, 'catalog transitions lost at stop: the database had no room (the next start adopts the files)');
     this.catalog.close();
+  }
+
+  /** Which segments are open, whatever the database could write. */
+  private track(e: WorkerEvent): void {
+    const path = String(e.path);
+    if (e.type === 'segment-opened') { this.openPaths.add(path); return; }
+    if (e.type === 'segment-closed') this.closed++;
+    this.openPaths.delete(path);
+    if (this.openPaths.size === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Writes one transition; false (and kept for a replay) when the disk has no room. */
+  private applySegment(e: WorkerEvent): boolean {
+    try {
+      if (e.type === 'segment-opened') this.opened(e);
+      else if (e.type === 'segment-closed') this.closedSeg(e);
+      else this.catalog.discardSegment(String(e.path));
+      return true;
+    } catch (err) {
+      const code = String((err as { code?: string }).code ?? '');
+      if (!DISK_FULL_CODES.has(code)) {
+        this.opts.log?.error({ err, event: e.type }, 'recording event not applied');
+        return true;
+      }
+      // One warning per episode (the replays that fail again say nothing more).
+      if (!this.deferring) this.opts.log?.warn({ err, code }, 'recording catalog cannot write (disk full): transitions kept and replayed');
+      this.deferring = true;
+      this.deferred.unshift(e);
+      this.replayTimer ??= setTimeout(() => { this.replayTimer = undefined; this.replay(); }, 2000);
+      return false;
+    }
+  }
+
+  /** Replays the deferred transitions in order until one fails again. */
+  private replay(): void {
+    const todo = this.deferred.splice(0);
+    for (let i = 0; i < todo.length; i++) {
+      if (!this.applySegment(todo[i])) {
+        // applySegment put todo[i] back in front; the rest follow it.
+        this.deferred.push(...todo.slice(i + 1));
+        return;
+      }
+    }
+    this.deferring = false;
+    if (todo.length > 0) this.opts.log?.info({ replayed: todo.length }, 'recording catalog writes again: deferred transitions applied');
   }
 
   private opened(e: WorkerEvent): void {
@@ -173,7 +253,6 @@ export class Recordings {
     if (!this.catalog.getSegment(path)) {
       this.catalog.openSegment({ channel: String(e.channel), caseId: this.current?.id ?? null, seq: Number(e.seq), path, startNs: big(e.startNs) });
     }
-    this.openPaths.add(path);
   }
 
   private closedSeg(e: WorkerEvent): void {
@@ -185,8 +264,5 @@ export class Recordings {
       const frames = e.frames === null || e.frames === undefined ? scanSegment(path)?.frames ?? null : Number(e.frames);
       this.catalog.closeSegment(path, { endNs: big(e.endNs), bytes: Number(e.bytes), frames });
     }
-    this.closed++;
-    this.openPaths.delete(path);
-    if (this.openPaths.size === 0) for (const w of this.waiters.splice(0)) w();
   }
 }

@@ -34,6 +34,10 @@ export interface BoxStatus {
   /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
   video?: {
     profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown;
+    /** Per channel: recording, or why not (control/recordings.ts, from the recorders' `recording-state`). */
+    recording?: Record<string, { state: string; reason: string | null; freeBytes: number | null }>;
+    /** Catalog transitions waiting for room on the disk (replayed). */
+    catalogDeferred?: number;
     /** video-encode's `encode-stats` per channel (edge/video/encode.ts EncoderStats). */
     encode?: unknown;
     /** net-send's uplink pairs (edge/net/uplink/pair-sender.ts PairStats). */
@@ -115,6 +119,9 @@ export function formatStatus(s: BoxStatus): string {
       const still = !st ? 'no stills' : st.ageMs === null ? `stills every ${st.intervalS ?? '?'} s, none yet` : `still ${st.width}x${st.height} ${st.bytes} B, ${(st.ageMs / 1000).toFixed(1)} s old (every ${st.intervalS} s)`;
       lines.push(`  ${ch}: encoder hq ${b?.hq ?? '-'} kbit/s, lq ${b?.lq ?? '-'} kbit/s; ${still}`);
     }
+    // A recording that stopped says why (a full disk names the folder and the free bytes).
+    for (const [ch, r] of Object.entries(s.video.recording ?? {})) if (r.reason) lines.push(`  ${ch}: ${r.reason}`);
+    if (s.video.catalogDeferred) lines.push(`  catalog: ${s.video.catalogDeferred} transitions wait for room on the disk`);
   }
   if (s.devices?.length) {
     lines.push('');

@@ -329,6 +329,12 @@ export class Catalog {
     })();
   }
 
+  /** A recorder deleted a segment that got no frame (its pipeline failed: a full disk).
+   *  Removes its row while still open; returns whether there was one. */
+  discardSegment(path: string): boolean {
+    return this.d.prepare(`DELETE FROM segments WHERE path = ? AND state = 'open'`).run(path).changes === 1;
+  }
+
   // ---- queries ----
 
   getSegment(path: string): SegmentRecord | null {

@@ -21,10 +21,17 @@
  * `appendViewerLabel()` writes it, and the table keys viewers by label when one is present
  * (by reporter SSRC otherwise).
  *
+ * Trust: only the RTSP server's label says who a viewer is. A viewer's own APP 'ORBX' packets
+ * are removed by the server before it appends its label (`stripViewerLabels()`), and the
+ * label read here is the compound's last one (the server's, appended last), so a forged label
+ * never names a viewer. Label and CNAME are shown escaped (lib/bad-input.ts); an RTT over
+ * RTT_MAX_MS is not an echo of our clock (a forged LSR/DLSR) and is not taken.
+ *
  * Bounds: at most `maxViewers` entries (a flood of invented SSRCs evicts the longest silent);
  * CNAMEs are cut to 64 characters. A malformed packet throws RtpFormatError with its offset;
  * the packets before it in the same compound are already applied (each is applied as read).
  */
+import { escapeUntrusted } from '../lib/bad-input.js';
 import { RtpFormatError, RtpOptionError } from './errors.js';
 import { readU32 } from './header.js';
 import { RTCP_BYE, RTCP_RR, RTCP_SDES, RTCP_SR, SDES_CNAME, SR_SIZE, decodeReportBlock, newReportBlock, ntpFromUnixNs, ntpMiddle32, type NtpTime } from './rtcp.js';
@@ -50,6 +57,30 @@ export function appendViewerLabel(compound: Uint8Array, label: string): Buffer {
   text.copy(app, 12);
   return Buffer.concat([compound, app]);
 }
+
+/**
+ * `compound` without its APP 'ORBX' packets (a viewer forging the server's label); the same
+ * buffer when it has none. A compound whose lengths do not add up is returned from where they
+ * stop adding up cut off (the reader would refuse that part anyway).
+ */
+export function stripViewerLabels(compound: Uint8Array): Uint8Array {
+  const len = compound.length;
+  let keep: [number, number][] | null = null;
+  let off = 0;
+  for (; off + 4 <= len;) {
+    const size = 4 * (((compound[off + 2] << 8) | compound[off + 3]) + 1);
+    if (off + size > len) break;
+    const isLabel = compound[off + 1] === RTCP_APP && size >= 12 && Buffer.from(compound.buffer, compound.byteOffset + off + 8, 4).toString('latin1') === VIEWER_LABEL_APP;
+    if (isLabel) keep ??= off > 0 ? [[0, off]] : [];
+    else if (keep) keep.push([off, off + size]);
+    off += size;
+  }
+  if (!keep) return off === len ? compound : compound.subarray(0, off);
+  return Buffer.concat(keep.map(([a, b]) => compound.subarray(a, b)));
+}
+
+/** A round trip longer than this is not an echo of our sender report (ms). */
+export const RTT_MAX_MS = 10_000;
 
 /** One viewer of a stream, as its last receiver report described it. */
 export interface ViewerReport {
@@ -218,7 +249,7 @@ export class ReceiverReports {
       const arrival = ntpMiddle32(ntpFromUnixNs(arrivalNs, this.ntp));
       const rtt = (arrival - b.lastSr - b.delaySinceLastSr) >>> 0;
       // "Negative" (above 2^31) means the echo is not of our clock, or clocks disagree: keep the last value.
-      if (rtt < 0x8000_0000) v.rttMs = round3((rtt * 1000) / 65536);
+      if (rtt < 0x8000_0000 && (rtt * 1000) / 65536 <= RTT_MAX_MS) v.rttMs = round3((rtt * 1000) / 65536);
     }
     v.reports++;
     v.lastNs = arrivalNs;
@@ -247,7 +278,7 @@ export class ReceiverReports {
         const n = buf[off + 1];
         if (type === SDES_CNAME) {
           const v = this.viewers.get(keyOf(ssrc, label));
-          if (v) v.cname = Buffer.from(buf.buffer, buf.byteOffset + off + 2, n).toString('utf8').slice(0, CNAME_MAX_CHARS);
+          if (v) v.cname = escapeUntrusted(Buffer.from(buf.buffer, buf.byteOffset + off + 2, n).toString('utf8'), CNAME_MAX_CHARS);
         }
         off += 2 + n;
       }
@@ -259,17 +290,19 @@ const keyOf = (ssrc: number, label: string): string => (label ? `label ${label}`
 
 /** The label of an APP 'ORBX' packet in the compound, or ''. Headers are checked by the caller's walk. */
 function findViewerLabel(buf: Uint8Array, len: number): string {
+  // The last one: the server appends its label after whatever the viewer sent.
+  let label = '';
   for (let off = 0; off + 4 <= len;) {
     const size = 4 * (((buf[off + 2] << 8) | buf[off + 3]) + 1);
     if (off + size > len) return '';
     if (buf[off + 1] === RTCP_APP && size >= 12 && Buffer.from(buf.buffer, buf.byteOffset + off + 8, 4).toString('latin1') === VIEWER_LABEL_APP) {
       const text = Buffer.from(buf.buffer, buf.byteOffset + off + 12, size - 12);
       const nul = text.indexOf(0);
-      return text.subarray(0, nul < 0 ? text.length : nul).toString('utf8');
+      label = escapeUntrusted(text.subarray(0, nul < 0 ? text.length : nul).toString('utf8'), LABEL_MAX_BYTES);
     }
     off += size;
   }
-  return '';
+  return label;
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;

@@ -33,6 +33,9 @@ export class AccessUnitDrain {
     private readonly clock: BoxClock,
     private readonly counts: EncoderStats['out'][H264Role],
     private readonly feed: Pick<FrameFeed, 'firstPushedPts'>,
+    /** Also hands each access unit (bytes valid during the call only) with its running time
+     *  to the channel's recorder (hq). */
+    private readonly tap?: (au: Uint8Array, rt: number, keyframe: boolean) => void,
   ) {}
 
   async run(sink: GstAppSink, baseMono: bigint): Promise<void> {
@@ -56,6 +59,7 @@ export class AccessUnitDrain {
       const mono = baseMono + BigInt(rt);
       const wall = this.clock.toWall(mono);
       ring.write(RECORD_KIND_H264_AU, s.keyframe ? FLAG_SYNC : 0, wall, mono, scratch.subarray(0, s.size));
+      this.tap?.(scratch.subarray(0, s.size), rt, s.keyframe);
       st.aus++;
       st.bytes += s.size;
       if (s.keyframe) st.keyframes++;

@@ -4,12 +4,12 @@
  * channel's JPEG stills (with thumbnails) into `snap.<channel>`.
  *
  * Contract
- * - Owns: the channel's GstPipeline (appsrc -> tee -> hq/lq encoders -> appsinks, hq also ->
- *   splitmuxsink, snapshot -> jpegenc -> appsinks; built by gst-pipelines/build.ts), its
- *   recording's location, and the parts that move its data, one module each: frame-feed.ts
- *   (raw.<channel> -> appsrc, frames lent in their slots), au-drain.ts (hq/lq appsinks ->
- *   video.<channel>.hq|lq), stills-drain.ts (JPEG appsinks -> snap.<channel>), segments.ts
- *   (the recording's segment events and fsyncs).
+ * - Owns: the channel's GstPipeline (appsrc -> tee -> hq/lq encoders -> appsinks, snapshot ->
+ *   jpegenc -> appsinks; built by gst-pipelines/build.ts), and the parts that move its data,
+ *   one module each: frame-feed.ts (raw.<channel> -> appsrc, frames lent in their slots),
+ *   au-drain.ts (hq/lq appsinks -> video.<channel>.hq|lq), stills-drain.ts (JPEG appsinks ->
+ *   snap.<channel>), recorder.ts (the hq recording in a pipeline of its own, fed by the hq
+ *   drain: a recording that cannot write never stops this pipeline).
  * - Time: the pipeline's timestamps are capture times. A frame's PTS is its capture time on
  *   the monotonic clock minus `baseMono` (the capture time of the first frame this pipeline
  *   saw), so running time = capture time since the first frame, and every record the parts
@@ -18,21 +18,23 @@
  * - Recording: segments named by the capture time of the first frame (edge/recording
  *   naming), cut by splitmuxsink at the keyframe after `segmentNs`.
  * - Lifecycle: constructor validates and builds nothing; start() begins waiting for the first
- *   frame, then builds and plays the pipeline; close() sends end-of-stream so the open segment
- *   is finalised (bounded by a deadline), closes the syncer and the pipeline. Idempotent.
- * - Errors: a pipeline error, or a part's loop that fails, is reported through `onError` (the
- *   worker decides: it exits and the supervisor restarts it, a fresh pipeline and a fresh
- *   recording); a parse error of the built description throws from start().
+ *   frame, then builds and plays the pipeline; close() sends end-of-stream so every access unit
+ *   is encoded and handed on, then closes the recorder (which finalises its open segment) and
+ *   the pipeline, bounded by a deadline. Idempotent.
+ * - Errors: an encode pipeline error, or a part's loop that fails, is reported through
+ *   `onError` (the worker decides: it exits and the supervisor restarts it); a recording error
+ *   is the recorder's (recorder.ts: the recording stops and says why, the channel goes on);
+ *   a parse error of the built description throws from start().
  * Runs on: video-encode.
  */
 import { GstPipeline } from '../gst/index.js';
 import { ENCODER_FACTS, buildChannelPipeline, type H264Role, type Profile } from '../../gst-pipelines/index.js';
 import { RECORD_KIND_JPEG_STILL, RECORD_KIND_JPEG_THUMBNAIL } from '../lib/record-kinds.js';
-import { prepareRecordingDir, recordingLocation, type SegmentExtension } from '../recording/index.js';
+import { recordingLocation, type SegmentExtension } from '../recording/index.js';
 import { AccessUnitDrain } from './au-drain.js';
 import { FrameFeed } from './frame-feed.js';
 import { bitrateProperty, channelProfile } from './profile.js';
-import { RecordingSegments } from './segments.js';
+import { ChannelRecorder } from './recorder.js';
 import { snapshotGeometry } from './snapshot.js';
 import { StillsDrain } from './stills-drain.js';
 import type { EncoderOptions, EncoderRecording, EncoderStats } from './encoder-types.js';
@@ -53,10 +55,11 @@ export class ChannelEncoder {
     latencyMs: { hq: { p50: 0, p99: 0 }, lq: { p50: 0, p99: 0 } },
     bitrateKbps: { hq: null, lq: null },
     snapshot: null,
+    recording: null,
   };
   private readonly frames: FrameFeed;
   private readonly aus: Record<H264Role, AccessUnitDrain>;
-  private readonly segments: RecordingSegments;
+  private readonly recorder: ChannelRecorder | undefined;
 
   constructor(private readonly opts: EncoderOptions) {
     this.name = opts.channel.name;
@@ -66,9 +69,18 @@ export class ChannelEncoder {
       this.st.snapshot = { intervalS: s.intervalS, width: s.width, height: s.height, stills: 0, thumbnails: 0, lastBytes: 0, lastCaptureNs: null, tooLarge: 0 };
     }
     this.frames = new FrameFeed(opts.input, this.st);
-    const au = (role: H264Role): AccessUnitDrain => new AccessUnitDrain(opts.out[role], opts.clock, this.st.out[role], this.frames);
+    if (opts.channel.record && opts.recording) {
+      this.recorder = new ChannelRecorder({
+        channel: this.name, profile: this.profile, recording: opts.recording, counts: this.st,
+        clock: opts.clock, log: opts.log, onEvent: opts.onEvent,
+        requestKeyframe: () => { this.requestKeyframe('hq'); },
+        ...opts.recorder,
+      });
+    }
+    const rec = this.recorder;
+    const au = (role: H264Role): AccessUnitDrain => new AccessUnitDrain(opts.out[role], opts.clock, this.st.out[role], this.frames,
+      role === 'hq' && rec ? (unit, rt, key) => rec.push(unit, rt, key) : undefined);
     this.aus = { hq: au('hq'), lq: au('lq') };
-    this.segments = new RecordingSegments(this.name, this.st, opts);
   }
 
   stats(): EncoderStats {
@@ -76,6 +88,7 @@ export class ChannelEncoder {
       this.st.latencyMs[r] = this.aus[r].latencyMs();
       this.st.bitrateKbps[r] = this.readBitrate(r);
     }
+    this.st.recording = this.recorder?.status() ?? null;
     return structuredClone(this.st);
   }
 
@@ -157,10 +170,9 @@ export class ChannelEncoder {
       if (!drained) this.opts.log?.warn({ channel: this.name }, 'end-of-stream did not drain in time; the last segment is closed by recovery');
       await Promise.race([Promise.all(this.loops), new Promise((r) => setTimeout(r, Math.min(500, left())))]);
       await p.stop({ eos: false });
-      // Bus messages of the final fragment arrive with the EOS; let their handlers finish.
-      await Promise.race([this.segments.settled(), new Promise((r) => setTimeout(r, Math.min(1000, left())))]);
     }
-    await this.segments.close();
+    // Every access unit has reached the recorder now: its end-of-stream finalises the segment.
+    await this.recorder?.close(Math.max(300, deadlineMs - 300));
     p?.close();
     this.state = 'closed';
   }
@@ -178,15 +190,10 @@ export class ChannelEncoder {
     // first frame finds an encoder that only has to name its recording and start; frames
     // captured meanwhile wait in the ring, and a wait longer than its slots would lose some.
     const ch = this.opts.channel;
-    const rec = ch.record ? this.opts.recording : undefined;
+    const rec = this.recorder ? this.opts.recording : undefined;
     const ext = this.profile.recording.extension as SegmentExtension;
-    let preparedDir = '';
-    if (rec) {
-      preparedDir = recordingLocation(rec.root, this.name, this.opts.clock.wallNs(), ext).dir;
-      await prepareRecordingDir(preparedDir);
-    }
     if (this.state !== 'running') return;
-    const built = this.parse(rec);
+    const built = this.parse();
     const input = this.opts.input;
     let first = input.acquire();
     while (!first && this.state === 'running') { await input.wait(); first = input.acquire(); }
@@ -194,13 +201,10 @@ export class ChannelEncoder {
     // The first frame's capture time names the recording and is running time 0.
     const baseMono = first.monoNs;
     try {
-      if (rec) {
-        const location = recordingLocation(rec.root, this.name, first.wallNs, ext);
-        if (location.dir !== preparedDir) await prepareRecordingDir(location.dir); // the day changed meanwhile
-        this.pipeline!.set(built.names.recorder!, 'location', location.pattern);
-        this.recordingDir = location.dir;
-      }
-      this.begin(built, rec, baseMono);
+      // The recorder makes its folder itself (at its first keyframe, queueing meanwhile):
+      // a folder that cannot be made (full disk) stops the recording, not the channel.
+      if (rec) this.recordingDir = recordingLocation(rec.root, this.name, first.wallNs, ext).dir;
+      this.begin(built, baseMono);
     } catch (e) {
       input.release(first);
       throw e;
@@ -208,32 +212,29 @@ export class ChannelEncoder {
     await this.frames.run(this.pipeline!.appsrc(`${this.name}-src`), first, baseMono, Math.round(1e9 / ch.source.fps));
   }
 
-  /** Parses the channel's pipeline (not started; its recording location is set at the first frame). */
-  private parse(rec: EncoderRecording | undefined): ReturnType<typeof buildChannelPipeline> {
+  /** Parses the channel's pipeline (not started). The recording is a pipeline of its own (recorder.ts). */
+  private parse(): ReturnType<typeof buildChannelPipeline> {
     const ch = this.opts.channel;
     const stills = this.st.snapshot !== null;
     const built = buildChannelPipeline(this.profile, {
       channel: ch.name,
       input: { kind: 'appsrc', width: ch.source.width, height: ch.source.height, fps: ch.source.fps },
       roles: stills ? ['hq', 'lq', 'snapshot'] : ['hq', 'lq'],
-      // A placeholder: splitmuxsink reads its location when it starts.
-      recording: rec ? { location: 'unnamed-%05d', segmentNs: rec.segmentNs } : undefined,
       thumbnail: stills ? snapshotGeometry(ch).thumbnail : undefined,
     });
     const p = new GstPipeline(built.description, { label: `encode ${ch.name}` });
     this.pipeline = p;
     p.on('error', (e) => this.fail(e));
     p.on('warning', (w) => this.opts.log?.debug({ channel: ch.name, warning: w.message }, 'encode warning'));
-    p.on('element', (m) => this.segments.onElement(m));
     return built;
   }
 
   /** Starts the parsed pipeline, its recording's syncer and the loops draining its appsinks. */
-  private begin(built: ReturnType<typeof buildChannelPipeline>, rec: EncoderRecording | undefined, baseMono: bigint): void {
+  private begin(built: ReturnType<typeof buildChannelPipeline>, baseMono: bigint): void {
     const ch = this.opts.channel;
     const p = this.pipeline!;
-    this.segments.start(baseMono, rec);
     p.start();
+    this.recorder?.start(baseMono);
     for (const role of ['hq', 'lq'] as H264Role[]) {
       this.loops.push(this.aus[role].run(p.appsink(built.names.sinks[role]!), baseMono).catch((e: Error) => this.fail(e)));
     }

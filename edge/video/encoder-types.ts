@@ -17,7 +17,7 @@ export interface EncoderRecording {
 }
 
 export interface EncoderEvent {
-  type: 'segment-opened' | 'segment-closed' | 'encoder-started';
+  type: 'segment-opened' | 'segment-closed' | 'segment-discarded' | 'recording-state' | 'encoder-started';
   [k: string]: unknown;
 }
 
@@ -35,6 +35,8 @@ export interface EncoderOptions {
   log?: Logger;
   onEvent?: (e: EncoderEvent) => void;
   onError?: (e: Error) => void;
+  /** Recorder tuning (tests): free space needed to resume after a full disk, poll period. */
+  recorder?: { resumeFreeBytes?: number; pollMs?: number };
 }
 
 export interface EncoderStats {
@@ -52,6 +54,8 @@ export interface EncoderStats {
   bitrateKbps: Record<H264Role, number | null>;
   /** JPEG stills (null when the channel takes none). */
   snapshot: SnapshotStats | null;
+  /** The channel's recording (recorder.ts), null when it does not record. */
+  recording: RecordingStatus | null;
 }
 
 export interface SnapshotStats {
@@ -67,3 +71,23 @@ export interface SnapshotStats {
   /** Stills (or thumbnails) larger than the ring could hold, dropped. */
   tooLarge: number;
 }
+
+/** A channel recorder's state (edge/video/recorder.ts). */
+export type RecorderState = 'off' | 'armed' | 'opening' | 'recording' | 'stopped' | 'closed';
+
+/** What `orbox status`, telemetry and the console show of a channel's recording. */
+export interface RecordingStatus {
+  state: RecorderState;
+  /** Why it is stopped ("recording stopped: disk full on <root>, N B free"); null while fine. */
+  reason: string | null;
+  /** Free bytes under the recording root at the last check (null before one). */
+  freeBytes: number | null;
+  /** Recordings begun (1 + restarts after failures). */
+  starts: number;
+  failures: number;
+  /** Segments deleted because they got no frame. */
+  discarded: number;
+  /** Access units not recorded while stopped/armed/queue full. */
+  skipped: number;
+}
+

@@ -62,6 +62,24 @@ export class RecordingSegments {
     await this.syncer?.close();
   }
 
+  /** Segments opened and not closed (a failed recorder finishes them: recorder.ts). */
+  openPaths(): string[] {
+    return [...this.openSegs.keys()];
+  }
+
+  /** A segment that got no frame was deleted: forgotten here, `segment-discarded` for the catalog. */
+  async discard(path: string): Promise<void> {
+    const seg = this.openSegs.get(path);
+    this.openSegs.delete(path);
+    await this.syncer?.segmentClosed(path).catch(() => undefined);
+    this.opts.onEvent?.({ type: 'segment-discarded', channel: this.channel, seq: seg?.seq ?? parseSegmentPath(path)?.seq ?? 0, path });
+  }
+
+  /** A segment whose recorder failed ends at running time `rt` (its last pushed frame). */
+  closeAfterFailure(path: string, rt: number): Promise<void> {
+    return this.onClosed(path, rt).catch((e: Error) => this.opts.log?.warn({ err: e, channel: this.channel, path }, 'segment bookkeeping failed'));
+  }
+
   private track(p: Promise<unknown>): void {
     const q = p.catch((e: Error) => this.opts.log?.warn({ err: e, channel: this.channel }, 'segment bookkeeping failed'));
     this.pendingEvents.push(q);

@@ -257,6 +257,8 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
       'recording/case_id': current?.uid ?? '',
       'upload/backlog': uploader?.status().queued ?? 0,
       'upload/alarm': uploader?.status().alarm ?? '',
+      // Per channel: '' while it records, else why not ("recording stopped: disk full on ...").
+      ...Object.fromEntries(Object.entries(recordings?.status().recording ?? {}).map(([ch, r]) => [`recording/${ch}/stopped`, r.reason ?? ''])),
     });
     fleet!.publishTelemetry();
   }, 1000);

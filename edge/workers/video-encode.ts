@@ -6,12 +6,14 @@
  *
  * Lifecycle: start() probes the profile (cached in the data folder) and starts one
  * ChannelEncoder per channel; each builds its pipeline when its first frame arrives. stop()
- * finalises every open segment (end-of-stream) within the stop deadline. A pipeline error
- * ends the thread (exit code 1): the supervisor restarts the worker, which starts fresh
- * pipelines and a fresh recording (capture and RTSP keep running).
+ * finalises every open segment (end-of-stream) within the stop deadline. An encode pipeline
+ * error ends the thread (exit code 1): the supervisor restarts the worker, which starts fresh
+ * pipelines and a fresh recording (capture and RTSP keep running). A recording error (a full
+ * disk) does not: the channel's recorder stops, says why and retries (edge/video/recorder.ts).
  *
  * Events to control: `video-profile` (which profile and encoder, for `orbox status`),
- * `encoder-started`, `segment-opened`, `segment-closed`, `encode-stats` (every 2 s).
+ * `encoder-started`, `segment-opened`, `segment-closed`, `segment-discarded`, `recording-state`,
+ * `encode-stats` (every 2 s).
  * Inbox `keyframe {channel, role, reason}` (from net-send: a receiver's PLI/FIR, an uplink
  * switching streams) forces an IDR on that stream.
  * Commands (inbox `command`): `set-bitrate {channel, role, kbps}`, answered with the bitrate

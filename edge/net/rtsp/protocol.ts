@@ -21,6 +21,12 @@ export interface ChildConfig {
   maxSessions: number;
   /** Idle RTSP TCP connections are closed after this. */
   idleTimeoutMs: number;
+  /** A session that has not played this long after its SETUP is closed (ms). */
+  unplayedSessionMs: number;
+  /** A playing session silent this long is closed (ms; the advertised timeout=30 plus a grace). */
+  sessionTimeoutMs: number;
+  /** Most sessions one source address may hold. */
+  maxSessionsPerClient: number;
   /** Test hook: run the package without the guards (to show what they prevent). */
   unguarded?: boolean;
 }

@@ -68,6 +68,12 @@ export interface RtspOutOptions {
   maxSessions?: number;
   /** Idle RTSP connections are closed after this (ms). Default 120 000. */
   idleTimeoutMs?: number;
+  /** A session not playing this long after its SETUP is closed (ms). Default 5000. */
+  unplayedSessionMs?: number;
+  /** A playing session silent this long is closed (ms). Default 35 000 (the advertised `timeout=30` + 5 s). */
+  sessionTimeoutMs?: number;
+  /** Most sessions per source address. Default 16. */
+  maxSessionsPerClient?: number;
   /** Restart backoff: first delay and cap (ms). Defaults 250 and 10 000. */
   restartInitialMs?: number;
   restartMaxMs?: number;
@@ -226,6 +232,9 @@ export class RtspOut {
       maxConnections: pos('maxConnections', opts.maxConnections, 64),
       maxSessions: pos('maxSessions', opts.maxSessions, 64),
       idleTimeoutMs: pos('idleTimeoutMs', opts.idleTimeoutMs, 120_000),
+      unplayedSessionMs: pos('unplayedSessionMs', opts.unplayedSessionMs, 5000),
+      sessionTimeoutMs: pos('sessionTimeoutMs', opts.sessionTimeoutMs, 35_000),
+      maxSessionsPerClient: pos('maxSessionsPerClient', opts.maxSessionsPerClient, 16),
       restartInitialMs: pos('restartInitialMs', opts.restartInitialMs, 250),
       restartMaxMs: pos('restartMaxMs', opts.restartMaxMs, 10_000),
       restartResetMs: pos('restartResetMs', opts.restartResetMs, 30_000),
@@ -414,6 +423,7 @@ export class RtspOut {
       sourceAddress: '127.0.0.1', sourcePort: this.sock!.address().port,
       maxConnections: this.cfg.maxConnections, maxSessions: this.cfg.maxSessions,
       idleTimeoutMs: this.cfg.idleTimeoutMs, unguarded: this.cfg.unguarded,
+      unplayedSessionMs: this.cfg.unplayedSessionMs, sessionTimeoutMs: this.cfg.sessionTimeoutMs, maxSessionsPerClient: this.cfg.maxSessionsPerClient,
     };
     const child = fork(childProgram, [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
     this.child = child;

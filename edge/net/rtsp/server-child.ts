@@ -39,8 +39,18 @@
  *    at all: mounts are created in-process by the parent, removed by it, and die with it.
  *  - The media UDP listeners bind every interface and relay anything they receive. -> only
  *    datagrams from the parent's loopback socket are relayed.
- *  - SETUP without PLAY keeps its ports forever (the keepalive timer starts only at PLAY).
- *    -> the guard starts the session's keepalive at SETUP, so abandoned sessions are reaped.
+ *  - SETUP without PLAY keeps its ports forever (the keepalive timer starts only at PLAY), and
+ *    a session advertised with `timeout=30` lived 60 s: 64 SETUPs without PLAY locked every
+ *    viewer out (453) for a minute. -> `boundSessions`: a session that has not played within
+ *    `unplayedSessionMs` of its SETUP is closed (OPTIONS or RTCP do not extend that), a playing
+ *    one `sessionTimeoutMs` after its last sign of life (the advertised 30 s + a grace); each
+ *    source address holds at most `maxSessionsPerClient` sessions; and when the session cap or
+ *    the UDP ports run out, the oldest session that never played makes room, so `453` is only
+ *    answered when playing viewers fill the box.
+ *  - A viewer's RTCP may carry its own APP 'ORBX' packet, which the box read as the viewer's
+ *    name. -> removed before the server's own label is appended (stripViewerLabels).
+ *  - Bad requests were logged each time with up to 1 KB of the request. -> one BadInputLog
+ *    (edge/lib/bad-input.ts): escaped, bounded, a few lines per kind and minute.
  *  - Mount.setup() returns (not throws) non-EADDRINUSE errors, and after a port clash moves the
  *    RTCP port wrongly. -> the returned value is checked; the ports actually bound are reported.
  */
@@ -48,7 +58,8 @@ import { createRequire } from 'node:module';
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
-import { appendViewerLabel } from '../../rtp/receiver-reports.js';
+import { appendViewerLabel, stripViewerLabels } from '../../rtp/receiver-reports.js';
+import { BadInputLog } from '../../lib/bad-input.js';
 import { startsKeyframe } from '../../rtp/h264.js';
 
 const require = createRequire(import.meta.url);
@@ -61,7 +72,12 @@ interface PkgListener { port: number; server: UdpSocket; source?: { address: str
 interface PkgStream { id: number; clients: Record<string, PkgClient>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: PkgListener; listenerRtcp?: PkgListener }
 interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
 interface PkgMounts { mounts: Record<string, PkgMount | undefined>; rtpPorts: number[]; addMount(uri: string, sdp: string): PkgMount; deleteMount(uri: string): boolean; getMount(uri: string): PkgMount | undefined }
-interface PkgClientWrapper { id: string; mount: PkgMount; clients: Record<string, unknown>; keepalive(): void; close(): void }
+interface PkgClientWrapper {
+  id: string; mount: PkgMount; clients: Record<string, PkgClient>; keepalive(): void; close(): void; play(): void;
+  keepaliveTimeout?: NodeJS.Timeout;
+  // Ours (boundSessions): when it was set up and first played, and from where.
+  setupAt?: number; playedAt?: number; remoteAddress?: string;
+}
 interface PkgClientServer { server: Server; clients: Record<string, PkgClientWrapper | undefined> }
 
 const HEADER_MAX_BYTES = 1024; // rtsp-stream's fixed header buffer (its decoder.js)
@@ -74,6 +90,9 @@ const send = (m: ChildMessage): void => { if (process.connected) process.send!(m
 const log = (level: 'info' | 'warn' | 'error', msg: string): void => send({ t: 'log', level, msg });
 const guarded: Record<string, number> = {};
 const count = (what: string): void => { guarded[what] = (guarded[what] ?? 0) + 1; };
+// Bad input from viewers: escaped, bounded, rate-limited per kind (the parent logs what we send).
+const badInput = new BadInputLog({ warn: (o, msg) => log('warn', `${msg ?? 'bad input'} ${JSON.stringify(o)}`) });
+setInterval(() => badInput.flush(), 60_000).unref();
 
 // The parent is gone: nothing may outlive it (no stale mounts).
 process.on('disconnect', () => process.exit(0));
@@ -98,6 +117,7 @@ const pkgRequire = createRequire(require.resolve('rtsp-streaming-server'));
 const parseTransport = (pkgRequire('./lib/utils') as { parseTransport?: (h: string) => { protocol: 'udp' | 'tcp' } | null }).parseTransport;
 checkPatched();
 startViewersAtKeyframes();
+if (!cfg.unguarded) boundSessions();
 
 if (!cfg.unguarded) guardDecoder();
 
@@ -109,7 +129,7 @@ if (!cfg.unguarded) {
   const handlers = server.listeners('request') as ((req: RtspReq, res: RtspRes) => unknown)[];
   server.removeAllListeners('request');
   server.on('request', (req: RtspReq, res: RtspRes) => guardRequest(req, res, handlers));
-  server.on('error', (e: Error) => { count('decoder-error'); log('warn', `request decoding failed: ${e.message}`); });
+  server.on('error', (e: Error) => { count('decoder-error'); badInput.report('undecodable-request', '', e.message, 'request decoding failed'); });
   server.maxConnections = cfg.maxConnections;
   server.on('connection', (s: Socket) => {
     s.setTimeout(cfg.idleTimeoutMs, () => { count('idle-timeout'); s.destroy(); });
@@ -120,7 +140,7 @@ if (!cfg.unguarded) {
 server.once('error', (e: Error) => { send({ t: 'fatal', message: `listen: ${e.message}` }); process.exit(2); });
 server.listen(cfg.port, cfg.host, () => {
   server.removeAllListeners('error');
-  if (!cfg.unguarded) server.on('error', (e: Error) => { count('decoder-error'); log('warn', `request decoding failed: ${e.message}`); });
+  if (!cfg.unguarded) server.on('error', (e: Error) => { count('decoder-error'); badInput.report('undecodable-request', '', e.message, 'request decoding failed'); });
   const a = server.address();
   send({ t: 'listening', port: typeof a === 'object' && a ? a.port : cfg.port });
 });
@@ -209,7 +229,10 @@ function relayRtcpToParent(listener: PkgListener): void {
     count('rtcp-relayed');
     if (!client) return send(buf);
     const port = client.transport === 'tcp' ? client.remotePort : client.remoteRtpPort;
-    return send(appendViewerLabel(buf, `${client.transport ?? 'udp'} ${client.remoteAddress}:${port ?? '?'}`));
+    // Only the server names a viewer: a label the viewer put in its own RTCP goes.
+    const own = stripViewerLabels(buf);
+    if (own !== buf) count('forged-label-removed');
+    return send(appendViewerLabel(own, `${client.transport ?? 'udp'} ${client.remoteAddress}:${port ?? '?'}`));
   };
 }
 
@@ -298,25 +321,84 @@ function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res:
       const mount = mounts.mounts[info.path];
       if (!mount || info.streamId < 0 || !mount.streams[info.streamId]) return reply(res, 404, 'setup-unknown-path');
       if (known && known.mount !== mount) return reply(res, 459, 'setup-other-mount');
-      if (!known && Object.keys(clientServer.clients).length >= cfg.maxSessions) return reply(res, 453, 'setup-too-many-sessions');
+      if (!known) {
+        const addr = req.socket.remoteAddress ?? '';
+        const all = Object.values(clientServer.clients).filter((w): w is PkgClientWrapper => !!w);
+        const mine = all.filter((w) => w.remoteAddress === addr);
+        if (mine.length + (pendingSetups.get(addr) ?? 0) >= cfg.maxSessionsPerClient && !evictUnplayed(mine)) return reply(res, 453, 'setup-client-cap');
+        if (Object.keys(clientServer.clients).length + pendingTotal() >= cfg.maxSessions && !evictUnplayed(all)) return reply(res, 453, 'setup-too-many-sessions');
+      }
       // TCP viewers need no ports: their media goes on this connection.
-      if (transport.protocol === 'udp' && mounts.rtpPorts.length === 0) return reply(res, 453, 'setup-no-ports');
+      if (transport.protocol === 'udp' && mounts.rtpPorts.length === 0) {
+        const udp = Object.values(clientServer.clients).filter((w): w is PkgClientWrapper => !!w && Object.values(w.clients).some((c) => c.transport !== 'tcp'));
+        if (!evictUnplayed(udp) || mounts.rtpPorts.length === 0) return reply(res, 453, 'setup-no-ports');
+      }
     }
+    const setupFrom = req.method === 'SETUP' && !known ? req.socket.remoteAddress ?? '' : null;
+    if (setupFrom !== null) pendingSetups.set(setupFrom, (pendingSetups.get(setupFrom) ?? 0) + 1);
+    const settled = (): void => {
+      if (setupFrom === null) return;
+      const n = (pendingSetups.get(setupFrom) ?? 1) - 1;
+      if (n > 0) pendingSetups.set(setupFrom, n); else pendingSetups.delete(setupFrom);
+    };
     for (const h of handlers) {
       const r = h(req, res) as Promise<unknown> | undefined;
       if (r && typeof r.then === 'function') {
         r.then(() => {
+          settled();
           if (req.method !== 'SETUP') return;
           // Reap sessions that SETUP and never PLAY: start their keepalive clock now.
           const id = String(res.getHeader('Session') ?? '').split(';')[0];
-          clientServer.clients[id]?.keepalive();
-        }, (e: Error) => { log('warn', `${req.method} ${req.uri}: ${e.message}`); reply(res, 500, 'handler-rejected'); });
-      }
+          const w = clientServer.clients[id];
+          if (!w) return;
+          w.remoteAddress ??= req.socket.remoteAddress ?? '';
+          w.keepalive();
+        }, (e: Error) => { settled(); badInput.report('request-rejected', req.socket?.remoteAddress ?? '', `${req.method} ${req.uri}: ${e.message}`); reply(res, 500, 'handler-rejected'); });
+      } else settled();
     }
+    if (handlers.length === 0) settled();
   } catch (e) {
-    log('warn', `${req.method} ${req.uri}: ${(e as Error).message}`);
+    badInput.report('request-threw', req.socket?.remoteAddress ?? '', `${req.method} ${req.uri}: ${(e as Error).message}`);
     reply(res, 500, 'handler-threw');
   }
+}
+
+/** SETUPs of new sessions being handled, per source address (the package's handler is async). */
+const pendingSetups = new Map<string, number>();
+const pendingTotal = (): number => { let n = 0; for (const v of pendingSetups.values()) n += v; return n; };
+
+/** Closes the oldest session of `among` that never played; false when every one plays. */
+function evictUnplayed(among: PkgClientWrapper[]): boolean {
+  let oldest: PkgClientWrapper | undefined;
+  for (const w of among) if (w.playedAt === undefined && (!oldest || (w.setupAt ?? 0) < (oldest.setupAt ?? 0))) oldest = w;
+  if (!oldest) return false;
+  count('session-evicted-unplayed');
+  try { oldest.close(); } catch { /* closed twice: gone anyway */ }
+  return true;
+}
+
+/**
+ * Session lifetimes the package got wrong (see the header): a session that never plays lives
+ * `unplayedSessionMs` from its SETUP whatever it sends; a playing one lives `sessionTimeoutMs`
+ * after its last keepalive (RTSP request or RTCP), the package's own 60 s replaced.
+ */
+function boundSessions(): void {
+  const proto = (pkgRequire('./lib/ClientWrapper') as { ClientWrapper: { prototype: PkgClientWrapper } }).ClientWrapper.prototype;
+  const play = proto.play;
+  proto.play = function (this: PkgClientWrapper): void {
+    this.playedAt ??= Date.now();
+    play.call(this);
+  };
+  proto.keepalive = function (this: PkgClientWrapper): void {
+    clearTimeout(this.keepaliveTimeout);
+    this.setupAt ??= Date.now();
+    const played = this.playedAt !== undefined;
+    const ms = played ? cfg.sessionTimeoutMs : Math.max(0, this.setupAt + cfg.unplayedSessionMs - Date.now());
+    this.keepaliveTimeout = setTimeout(() => {
+      count(played ? 'session-timeout' : 'session-never-played');
+      try { this.close(); } catch { /* closed already */ }
+    }, ms);
+  };
 }
 
 /**
