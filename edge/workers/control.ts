@@ -14,6 +14,15 @@
  *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
  *   uplinkSdp {receiver, current?}               an uplink receiver's SDP, keys included (a new session
  *                                                with new keys, unless current)
+ *   vitals, cases, commandLog                    latest numerics + history, the catalog's cases, the router's log
+ *   usersList, usersAdd {name, role, password?}, usersRemove {name}, usersPasswd {name, password?}
+ *                                                the box's accounts (edge/access); a password left out is generated
+ *                                                and answered once
+ *
+ * Also hosts the web console (edge/web, when `web.enabled`): HTTPS and its `/api/*` call the
+ * methods above, so the page goes through the same command router as the CLI and the fleet;
+ * commands from it carry the origin `web:<account>`. Control hosts it (not net-send) because the
+ * console is the command plane: sign-in, cases, stills, vitals and the catalog are all here.
  */
 import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';
@@ -30,6 +39,12 @@ import type { RouterResult } from '../control/commands.js';
 import type { CommandBody } from '../fleet/codec.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
+import { join } from 'node:path';
+import { AccountStore, FailureThrottle, SessionStore, ensureFirstAdmin, randomPassword, type Role } from '../access/index.js';
+import { decodeVitalSample } from '../devices/index.js';
+import { VitalsView } from '../control/vitals.js';
+import { CommandLog } from '../control/command-log.js';
+import { WebConsole, loadOrMakeCert } from '../web/index.js';
 
 let api: LocalApi | undefined;
 let fleet: FleetLink | undefined;
@@ -41,10 +56,23 @@ let stills: Stills | undefined;
 let localCommands = 0;
 const startedMs = Date.now() - Math.round(performance.now());
 let devices: DevicePorts | undefined;
+let accounts: AccountStore | undefined;
+let sessions: SessionStore | undefined;
+let web: WebConsole | undefined;
+const vitals = new VitalsView();
+const commandLog = new CommandLog();
+
+/** Every command through the router, logged with who sent it (the console's command log). */
+async function runRouted(id: string, body: CommandBody, origin: string): Promise<RouterResult> {
+  const done = commandLog.begin(id, body, origin);
+  const r = await router!.run(id, body, origin);
+  done(r);
+  return r;
+}
 
 /** A command from the local API, through the same router as the fleet's; refused -> thrown. */
-async function runLocal(body: CommandBody): Promise<RouterResult> {
-  const r = await router!.run(`local-${process.pid}-${++localCommands}`, body);
+async function runLocal(body: CommandBody, origin = 'local'): Promise<RouterResult> {
+  const r = await runRouted(`${origin}-${process.pid}-${++localCommands}`, body, origin);
   if (r.state !== 'finished') throw new Error(r.message || r.state);
   return r;
 }
@@ -100,13 +128,42 @@ function methods(ctx: WorkerContext) {
       if (fresh) ctx.send('net-send', { type: 'uplink-rekeyed', receiver });
       return { sdp, fresh };
     },
-    recordingStart: async (p: Record<string, unknown>) => {
-      const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
+    recordingStart: async (p: Record<string, unknown>, origin?: string) => {
+      const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] }, origin);
       return { message: r.message, caseId: r.details?.caseId };
     },
-    recordingStop: async (p: Record<string, unknown>) => {
-      const r = await runLocal({ kind: 'recordingStop', caseId: str(p.caseId) });
+    recordingStop: async (p: Record<string, unknown>, origin?: string) => {
+      const r = await runLocal({ kind: 'recordingStop', caseId: str(p.caseId) }, origin);
       return { message: r.message, caseId: r.details?.caseId };
+    },
+    vitals: () => vitals.snapshot(),
+    /** The catalog's cases of the last 30 days, with their segment count. */
+    cases: () => {
+      const now = ctx.clock.wallNs();
+      const cat = recordings!.catalog;
+      return {
+        cases: cat.listCases(now - 30n * 86_400n * 1_000_000_000n, now + 1n).map((c) => ({
+          uid: c.uid, state: c.state, startNs: String(c.startNs), endNs: c.endNs === null ? null : String(c.endNs), segments: cat.segmentsOfCase(c.id).length,
+        })),
+      };
+    },
+    commandLog: () => ({ entries: commandLog.list() }),
+    usersList: () => ({ accounts: accounts!.list() }),
+    usersAdd: async (p: Record<string, unknown>) => {
+      const password = p.password === undefined ? randomPassword() : str(p.password);
+      const a = await accounts!.add(str(p.name), str(p.role) as Role, password);
+      return { account: a, password: p.password === undefined ? password : undefined };
+    },
+    usersRemove: (p: Record<string, unknown>) => {
+      accounts!.remove(str(p.name));
+      sessions?.endAccount(str(p.name));
+      return { removed: str(p.name) };
+    },
+    usersPasswd: async (p: Record<string, unknown>) => {
+      const password = p.password === undefined ? randomPassword() : str(p.password);
+      await accounts!.setPassword(str(p.name), password);
+      sessions?.endAccount(str(p.name));
+      return { name: str(p.name), password: p.password === undefined ? password : undefined };
     },
   };
 }
@@ -147,6 +204,31 @@ async function commandSnapshot(ctx: WorkerContext, body: Extract<CommandBody, { 
   }
 }
 
+/** Methods the web console may call (by route, edge/web/server.ts ROUTES); the rest stay local. */
+const WEB_METHODS = ['status', 'vitals', 'cases', 'snapshot', 'recordingStart', 'recordingStop', 'commandLog', 'usersList'] as const;
+
+async function startWeb(ctx: WorkerContext, table: ReturnType<typeof methods>): Promise<void> {
+  const cfg = ctx.config.web;
+  if (!cfg.enabled) return;
+  const first = await ensureFirstAdmin(accounts!, cfg.firstAdmin.name, cfg.firstAdmin.password);
+  // Shown once, on the box's console (not in the log): the only place this password exists in clear.
+  if (first?.generated) process.stderr.write(`orbox: first admin account "${first.name}" made with password ${first.password} (shown once; change it with \`orbox users passwd ${first.name}\`)\n`);
+  sessions = new SessionStore({ idleMs: cfg.sessionIdleMin * 60_000, maxMs: cfg.sessionMaxMin * 60_000 });
+  const tls = loadOrMakeCert({ certFile: cfg.certFile, keyFile: cfg.keyFile, dir: join(ctx.config.box.dataDir, 'web'), commonName: ctx.config.box.id, hosts: [...new Set([cfg.host, '127.0.0.1', 'localhost'])] });
+  web = new WebConsole({
+    host: cfg.host, port: cfg.port, tls, accounts: accounts!, sessions, throttle: new FailureThrottle(), box: ctx.config.box, log: ctx.log,
+    backend: {
+      call: async (method, params, caller) => {
+        if (!(WEB_METHODS as readonly string[]).includes(method)) throw new Error(`method ${method} is not open to the web console`);
+        const m = table[method as (typeof WEB_METHODS)[number]] as (p: Record<string, unknown>, origin?: string) => unknown;
+        return m(params, `web:${caller.account}`);
+      },
+    },
+  });
+  const port = await web.start();
+  ctx.log.info({ url: `https://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${port}/`, selfSigned: tls.selfSigned }, 'web console listening');
+}
+
 async function startFleet(ctx: WorkerContext): Promise<void> {
   const cfg = ctx.config.fleet;
   if (!cfg) return;
@@ -154,7 +236,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   const { FleetLink, standardMetrics } = await import('../fleet/index.js'); // only boxes on a fleet pay for MQTT
   const rings = ctx.boot.observe ?? [];
   fleet = new FleetLink(cfg, {
-    onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body, `fleet:${cmd.issuer || 'console'}`),
+    onCommand: async (cmd) => runRouted(cmd.commandId, cmd.body, `fleet:${cmd.issuer || 'console'}`),
   }, {
     clock: ctx.clock,
     log: ctx.log,
@@ -208,10 +290,14 @@ runWorker({
         return { state: 'invalid', message: (err as Error).message };
       }
     });
-    api = new LocalApi(ctx.config.api.socket, methods(ctx));
+    accounts = new AccountStore({ path: join(ctx.config.box.dataDir, 'access', 'accounts.json') }).open();
+    const table = methods(ctx);
+    api = new LocalApi(ctx.config.api.socket, table);
     await api.listen();
+    await startWeb(ctx, table);
     await startFleet(ctx);
     loops = drainInputs(ctx, {
+      vitals: (payload) => { try { vitals.onSample(decodeVitalSample(payload)); } catch (err) { ctx.log.debug({ err: String(err) }, 'vitals record not decoded'); } },
       'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
     });
   },
@@ -220,6 +306,7 @@ runWorker({
     stills?.close();
     await recordings?.stop(Math.max(0, deadlineMs - 300));
     await fleet?.close();
+    await web?.close();
     await api?.close();
     await loops;
   },
