@@ -58,7 +58,7 @@ async function refreshStatus() {
   const s = await api('/api/status');
   $('#health').textContent = s.box.healthy ? 'healthy' : 'unhealthy';
   $('#health').className = 'badge ' + (s.box.healthy ? 'ok' : 'bad');
-  rows('#workers', s.workers, (w) => [w.name, w.state, w.restarts, w.heartbeatAgeMs !== undefined ? `${w.heartbeatAgeMs} ms` : '']);
+  rows('#workers', s.workers, (w) => [w.name, w.stateName + (w.lastFault && w.lastFault !== 'none' ? ` (${w.lastFault})` : ''), w.restarts, w.heartbeatAgeMs !== undefined ? `${w.heartbeatAgeMs} ms` : '']);
   rows('#rings', s.rings, (r) => [r.name, r.producer, `${Math.round(r.fill * 100)} %`, r.records, r.consumers.reduce((a, c) => a + c.overruns, 0)]);
   rows('#uplink', s.video?.uplink ?? [], (p) => [p.receiver, p.channel, p.sending ?? 'none', `${p.packets} packets, ${p.rtxPackets} rtx, srtp ${p.srtp}`]);
   for (const ch of Object.keys(s.video?.stills ?? {})) tile(ch);
