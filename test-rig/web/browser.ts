@@ -12,13 +12,14 @@ import { chromium, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = process.env.ORBOX_CHROMIUM ?? '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+/** `extraArgs`: e.g. `--disable-features=WebRtcHideLocalIpsWithMdns`, so a WebRTC player offers its host address rather than an mDNS name werift cannot resolve. */
+export async function launchChromium(extraArgs: string[] = []): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'orbox-chromium-'));
   // A persistent context is playwright's way of giving chromium its --user-data-dir.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
     ignoreHTTPSErrors: true,
     viewport: { width: 1280, height: 1400 },
   });
