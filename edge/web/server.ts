@@ -44,6 +44,8 @@ export interface WebConsoleOptions {
   sessions: SessionStore;
   throttle: FailureThrottle;
   backend: ConsoleBackend;
+  /** WHEP (draft-ietf-wish-whep): a player's offer for a channel's stream -> the session id and answer. */
+  whep?: { offer(channel: string, role: 'hq' | 'lq', sdp: string, caller: Caller): Promise<{ id: string; sdp: string }>; close(id: string): void };
   /** Shown in the page's header. */
   box: { id: string; room: string };
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
@@ -118,6 +120,7 @@ export class WebConsole {
     res.setHeader('Referrer-Policy', 'no-referrer');
 
     if (path === '/signin') return this.signIn(req, res, address);
+    if (path.startsWith('/whep/')) return this.whep(req, res, path, address);
     const token = cookie(req.headers.cookie, COOKIE);
     const session = this.opts.sessions.get(token);
     if (!session) {
@@ -136,6 +139,12 @@ export class WebConsole {
       return a ? send(res, 200, a.type, a.body, { 'Cache-Control': 'private, max-age=300' }) : json(res, 404, { error: `no asset ${path}` });
     }
     if (path === '/api/me') return json(res, 200, { account: session.account, role: session.role });
+    if (path === '/api/whep-token' && req.method === 'POST') {
+      // A bearer token for WHEP players: a session of its own (the cookie stays HttpOnly).
+      const account = this.opts.accounts.get(session.account);
+      if (!account) return json(res, 401, { error: 'account gone' });
+      return json(res, 200, { token: this.opts.sessions.create(account) });
+    }
     if (path.startsWith('/api/')) return this.api(req, res, path, session, address);
     return json(res, 404, { error: `nothing at ${path}` });
   }
@@ -165,6 +174,32 @@ export class WebConsole {
       return send(res, 200, 'image/jpeg', Buffer.from(r.jpeg, 'base64'), { 'X-Capture-Ns': r.captureNs });
     }
     return json(res, 200, result ?? {});
+  }
+
+  /** POST /whep/<channel>/<hq|lq> (Bearer, application/sdp) -> 201 + Location; DELETE /whep/session/<id>. */
+  private async whep(req: IncomingMessage, res: ServerResponse, path: string, address: string): Promise<void> {
+    res.setHeader('Access-Control-Allow-Origin', '*'); // WHEP players on other pages; the bearer token is the authority
+    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+    res.setHeader('Access-Control-Allow-Methods', 'POST, DELETE, OPTIONS');
+    res.setHeader('Access-Control-Expose-Headers', 'Location');
+    if (req.method === 'OPTIONS') { res.writeHead(204); res.end(); return; }
+    const bearer = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(req.headers.authorization ?? '')?.[1];
+    const session = this.opts.sessions.get(bearer);
+    if (!session) { res.setHeader('WWW-Authenticate', 'Bearer'); return json(res, 401, { error: 'WHEP needs a bearer token (POST /api/whep-token when signed in)' }); }
+    if (!this.opts.whep) return json(res, 503, { error: 'WHEP is not available on this box' });
+    const del = /^\/whep\/session\/([A-Za-z0-9_-]{1,64})$/.exec(path);
+    if (del && req.method === 'DELETE') { this.opts.whep.close(del[1]); res.writeHead(200); res.end(); return; }
+    const m = /^\/whep\/([a-z0-9_-]{1,32})\/(hq|lq)$/.exec(path);
+    if (!m || req.method !== 'POST') return json(res, 404, { error: `no WHEP endpoint ${req.method} ${path}` });
+    if (!/^application\/sdp\b/.test(req.headers['content-type'] ?? '')) return json(res, 415, { error: 'a WHEP offer is application/sdp' });
+    const offer = await readBody(req);
+    try {
+      const a = await this.opts.whep.offer(m[1], m[2] as 'hq' | 'lq', offer, { account: session.account, role: session.role, address });
+      this.opts.log?.info({ account: session.account, address, channel: m[1], role: m[2], session: a.id }, 'WHEP viewer');
+      return send(res, 201, 'application/sdp', a.sdp, { Location: `/whep/session/${a.id}` });
+    } catch (err) {
+      return json(res, 409, { error: (err as Error).message });
+    }
   }
 
   private async signIn(req: IncomingMessage, res: ServerResponse, address: string): Promise<void> {

@@ -40,6 +40,7 @@ import type { CommandBody } from '../fleet/codec.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { AccountStore, FailureThrottle, SessionStore, ensureFirstAdmin, randomPassword, type Role } from '../access/index.js';
 import { decodeVitalSample } from '../devices/index.js';
 import { VitalsView } from '../control/vitals.js';
@@ -60,6 +61,8 @@ let accounts: AccountStore | undefined;
 let sessions: SessionStore | undefined;
 let web: WebConsole | undefined;
 const vitals = new VitalsView();
+/** WHEP offers sent to net-send, by session id, waiting for its `whep-answer` event. */
+const whepWaiters = new Map<string, (e: { sdp?: unknown; error?: unknown }) => void>();
 const commandLog = new CommandLog();
 
 /** Every command through the router, logged with who sent it (the console's command log). */
@@ -217,6 +220,17 @@ async function startWeb(ctx: WorkerContext, table: ReturnType<typeof methods>): 
   const tls = loadOrMakeCert({ certFile: cfg.certFile, keyFile: cfg.keyFile, dir: join(ctx.config.box.dataDir, 'web'), commonName: ctx.config.box.id, hosts: [...new Set([cfg.host, '127.0.0.1', 'localhost'])] });
   web = new WebConsole({
     host: cfg.host, port: cfg.port, tls, accounts: accounts!, sessions, throttle: new FailureThrottle(), box: ctx.config.box, log: ctx.log,
+    whep: {
+      // net-send hosts the peer (one-way media, it reads the encoded rings); control checked the token.
+      offer: (channel, role, sdp) => new Promise((resolve, reject) => {
+        if (!ctx.config.channels.some((c) => c.name === channel)) return reject(new Error(`unknown channel "${channel}"`));
+        const id = randomUUID();
+        const timer = setTimeout(() => { whepWaiters.delete(id); reject(new Error('net-send did not answer the WHEP offer within 10 s')); }, 10_000);
+        whepWaiters.set(id, (e) => { clearTimeout(timer); if (e.error) reject(new Error(String(e.error))); else resolve({ id, sdp: String(e.sdp) }); });
+        ctx.send('net-send', { type: 'whep-offer', id, channel, role, sdp });
+      }),
+      close: (id) => ctx.send('net-send', { type: 'whep-close', id }),
+    },
     backend: {
       call: async (method, params, caller) => {
         if (!(WEB_METHODS as readonly string[]).includes(method)) throw new Error(`method ${method} is not open to the web console`);
@@ -315,6 +329,11 @@ runWorker({
     recordings?.onEvent(msg.event);
     stills?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
+    if (e.type === 'whep-answer') {
+      const w = whepWaiters.get(String((msg.event as { id?: unknown }).id));
+      if (w) { whepWaiters.delete(String((msg.event as { id?: unknown }).id)); w(msg.event as never); }
+      return;
+    }
     if (router?.onEvent(e as never)) return;
     if (e.type === 'device' && e.event) devices?.onEvent(e.event);
   },
