@@ -2,6 +2,9 @@
  * net-send worker: everything that leaves over the network. Today: every channel's hq and lq
  * stream served over RTSP at `rtsp://<box>:<rtsp.port>/<channel>/hq|lq` (RtspOut: the RTSP
  * server in a guarded child process; StreamSender: ring -> RFC 6184 packets + RTCP SR).
+ * WHEP playback sessions (edge/web/whep.ts) for the web console: control checks the viewer's
+ * bearer token and sends the offer (`whep-offer`), net-send answers with a `whep-answer` event
+ * and feeds the session from the stream's fanout (one-way media, like RTSP).
  * Consumes: video.*; the other inputs (audio, vitals) are drained until their senders land.
  *
  * Lifecycle: start() starts one reader per encoded ring (AccessUnitFanout) and returns; the
