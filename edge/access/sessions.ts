@@ -8,7 +8,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Account, Role } from './accounts.js';
 
-export interface Session { account: string; role: Role; createdMs: number; lastMs: number; }
+/** What a token may be used for: `console` (the session cookie) or `whep` (a bearer token a page script can read). */
+export type SessionScope = 'console' | 'whep';
+
+export interface Session { account: string; role: Role; scope: SessionScope; createdMs: number; lastMs: number; }
 
 export interface SessionOptions {
   /** Ends a session unused this long; default 30 min. */
@@ -38,20 +41,20 @@ export class SessionStore {
   }
 
   /** Starts a session; returns its token (43 base64url characters). */
-  create(account: Account): string {
+  create(account: Account, scope: SessionScope = 'console'): string {
     const token = randomBytes(32).toString('base64url');
     const t = this.now();
     if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
-    this.sessions.set(digest(token), { account: account.name, role: account.role, createdMs: t, lastMs: t });
+    this.sessions.set(digest(token), { account: account.name, role: account.role, scope, createdMs: t, lastMs: t });
     return token;
   }
 
-  /** The live session of a token (and marks it used), or undefined. */
-  get(token: string | undefined): Session | undefined {
+  /** The live session of a token in `scope` (and marks it used), or undefined. */
+  get(token: string | undefined, scope: SessionScope = 'console'): Session | undefined {
     if (!token) return undefined;
     const k = digest(token);
     const s = this.sessions.get(k);
-    if (!s) return undefined;
+    if (!s || s.scope !== scope) return undefined;
     const t = this.now();
     if (t - s.lastMs > this.idleMs || t - s.createdMs > this.maxMs) { this.sessions.delete(k); return undefined; }
     s.lastMs = t;

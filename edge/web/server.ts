@@ -140,10 +140,11 @@ export class WebConsole {
     }
     if (path === '/api/me') return json(res, 200, { account: session.account, role: session.role });
     if (path === '/api/whep-token' && req.method === 'POST') {
-      // A bearer token for WHEP players: a session of its own (the cookie stays HttpOnly).
+      // A bearer token for WHEP players: a session of its own, good for /whep/ only (a page script
+      // reads it, so it must not open the API; the cookie stays HttpOnly).
       const account = this.opts.accounts.get(session.account);
       if (!account) return json(res, 401, { error: 'account gone' });
-      return json(res, 200, { token: this.opts.sessions.create(account) });
+      return json(res, 200, { token: this.opts.sessions.create(account, 'whep') });
     }
     if (path.startsWith('/api/')) return this.api(req, res, path, session, address);
     return json(res, 404, { error: `nothing at ${path}` });
@@ -184,7 +185,7 @@ export class WebConsole {
     res.setHeader('Access-Control-Expose-Headers', 'Location');
     if (req.method === 'OPTIONS') { res.writeHead(204); res.end(); return; }
     const bearer = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(req.headers.authorization ?? '')?.[1];
-    const session = this.opts.sessions.get(bearer);
+    const session = this.opts.sessions.get(bearer, 'whep');
     if (!session) { res.setHeader('WWW-Authenticate', 'Bearer'); return json(res, 401, { error: 'WHEP needs a bearer token (POST /api/whep-token when signed in)' }); }
     if (!this.opts.whep) return json(res, 503, { error: 'WHEP is not available on this box' });
     const del = /^\/whep\/session\/([A-Za-z0-9_-]{1,64})$/.exec(path);

@@ -95,6 +95,9 @@ t.test('sessions: expire idle and at their maximum age, end at sign-out and with
   t.equal(s.get(a), undefined, 'signed out');
   s.endAccount('other');
   t.equal(s.get(b), undefined, 'account changed: its sessions end');
+  const w = s.create(acc, 'whep');
+  t.equal(s.get(w), undefined, 'a WHEP bearer token is no console session');
+  t.equal(s.get(w, 'whep')?.scope, 'whep');
   t.throws(() => new SessionStore({ idleMs: 10, maxMs: 5 }), /maxMs/);
 });
 

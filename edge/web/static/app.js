@@ -33,7 +33,10 @@ function tile(name) {
   snap.addEventListener('click', async () => {
     try { const r = await api(`/api/stills/${name}`, { method: 'POST', body: '{}' }); age.textContent = `saved ${r.saved?.path ?? ''}`; } catch (e) { age.textContent = e.message; }
   });
-  const div = el('div', { class: 'tile', 'data-channel': name }, img, el('div', {}, cap, ' ', age), snap);
+  const video = el('video', { class: 'live', muted: '', playsinline: '', hidden: '' });
+  const live = el('button', { class: 'play' }, 'Live (lq)');
+  live.addEventListener('click', () => toggleLive(name, video, img, live).catch((e) => { age.textContent = e.message; }));
+  const div = el('div', { class: 'tile', 'data-channel': name }, img, video, el('div', {}, cap, ' ', age), snap, ' ', live);
   $('#tiles').append(div);
   t = { img, age, url: null, captureNs: null, updates: 0 };
   tiles.set(name, t);
@@ -51,6 +54,31 @@ async function refreshStill(name) {
   t.url = url; t.captureNs = ns; t.updates++;
   t.img.dataset.captureNs = ns; t.img.dataset.updates = String(t.updates);
   t.age.textContent = `captured ${fmtTime(ns)}`;
+}
+
+// ---- live view: WHEP (POST the offer with a bearer token, set the answer) into a <video> ----
+const lives = new Map();
+window.orboxLive = (name) => lives.get(name)?.pc; // tests read getStats() from here
+async function toggleLive(name, video, img, button) {
+  const cur = lives.get(name);
+  if (cur) {
+    lives.delete(name);
+    cur.pc.close();
+    fetch(cur.location, { method: 'DELETE', headers: { Authorization: `Bearer ${cur.token}` } }).catch(() => undefined);
+    video.hidden = true; img.hidden = false; button.textContent = 'Live (lq)';
+    return;
+  }
+  const { token } = await api('/api/whep-token', { method: 'POST', body: '{}' });
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.ontrack = (e) => { video.srcObject = new MediaStream([e.track]); video.play().catch(() => undefined); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); else pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r(); }); });
+  const r = await fetch(`/whep/${name}/lq`, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` }, body: pc.localDescription.sdp });
+  if (r.status !== 201) { pc.close(); throw new Error(`live view refused: ${await r.text()}`); }
+  await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+  lives.set(name, { pc, token, location: r.headers.get('Location') });
+  video.hidden = false; img.hidden = true; button.textContent = 'Stop live';
 }
 
 // ---- status: health, recording state, workers, rings, uplink ----

@@ -10,6 +10,7 @@ import { launchChromium } from '../browser.js';
 
 declare const RTCPeerConnection: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const WINDOW_S = 10;
 const PASSWORD = 'correct horse battery';
 
@@ -46,9 +47,13 @@ t.test('WHEP from a real box: the lq stream decodes at the channel frame rate', 
   t.equal(result.status, 201, `offer answered: ${result.status === 201 ? 'ok' : result.answer}`);
   t.match(result.location, /^\/whep\/session\/[0-9a-f-]{36}$/, 'Location of the session');
 
+  // The page's own click-to-play on the tile is the player measured.
+  await page.evaluate(() => window.pc.close());
+  await page.click('.tile[data-channel="cam"] button.play');
+  await page.waitForFunction(() => !!window.orboxLive('cam'), null, { timeout: 15_000 });
   const decoded = () => page.evaluate(async () => {
     let n = 0;
-    (await window.pc.getStats()).forEach((s: { type: string; kind?: string; framesDecoded?: number }) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded ?? 0; });
+    (await window.orboxLive('cam').getStats()).forEach((s: { type: string; kind?: string; framesDecoded?: number }) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded ?? 0; });
     return n;
   });
   const start = Date.now();
@@ -65,4 +70,11 @@ t.test('WHEP from a real box: the lq stream decodes at the channel frame rate', 
   t.ok(perSecond.every((n) => n > 0), 'no second without a decoded frame (no freeze)');
   const closed = await page.evaluate(async (loc) => (await fetch(loc, { method: 'DELETE' })).status, result.location!);
   t.equal(closed, 401, 'DELETE needs the bearer too');
+  t.ok(await page.evaluate(() => { const v = document.querySelector('.tile[data-channel="cam"] video'); return !v.hidden && v.videoWidth > 0; }), 'the tile shows the live video');
+  await page.click('.tile[data-channel="cam"] button.play');
+  t.equal(await page.evaluate(() => !!window.orboxLive('cam')), false, 'stopped from the page');
+  const bearer = await page.evaluate(async () => ((await (await fetch('/api/whep-token', { method: 'POST' })).json()) as any).token as string);
+  t.match(bearer, /^[A-Za-z0-9_-]{43}$/, 'a WHEP token');
+  await b.context.addCookies([{ name: 'orbox_session', value: bearer, url }]);
+  t.equal(await page.evaluate(async () => (await fetch('/api/status')).status), 401, 'a WHEP token is refused as a console session cookie');
 });
