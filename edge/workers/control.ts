@@ -100,12 +100,12 @@ function methods(ctx: WorkerContext) {
       return { sent: true };
     },
     /** The latest (or, with fresh, the next) still of a channel; with save, kept and catalogued too. */
-    snapshot: async (p: Record<string, unknown>) => {
+    snapshot: async (p: Record<string, unknown>, origin = 'local') => {
       const channel = str(p.channel);
       const waitMs = p.waitMs === undefined ? undefined : Number(p.waitMs);
       const opts = { fresh: p.fresh === true, waitMs: Number.isFinite(waitMs) ? waitMs : undefined };
       if (p.save === true) {
-        const saved = await stills!.save(channel, { ...opts, requestedBy: 'local' });
+        const saved = await stills!.save(channel, { ...opts, requestedBy: origin });
         return {
           ...describeStill(saved.still, ctx.clock.wallNs()), jpeg: saved.still.jpeg.toString('base64'),
           saved: { id: saved.record.id, path: saved.record.path, bytes: saved.record.bytes, case: saved.caseUid },
