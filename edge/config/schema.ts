@@ -109,6 +109,26 @@ const configSchemaBase = z.object({
   }).strict()
     .refine((r) => r.rtpPortStart + r.rtpPortCount <= 65536, { message: 'the range rtpPortStart + rtpPortCount goes past port 65535', path: ['rtpPortCount'] })
     .default({ host: '0.0.0.0', port: 8554, rtpPortStart: 20000, rtpPortCount: 2000 }),
+  /**
+   * The web console over HTTPS (edge/web/, hosted by the control worker). Off unless enabled;
+   * loopback by default. `certFile`/`keyFile`: the box's certificate (from the device CA);
+   * absent, a self-signed one is made once under `<dataDir>/web/`. `firstAdmin`: the account made
+   * when the box has none; without a password one is generated and printed once.
+   */
+  web: z.object({
+    enabled: z.boolean().default(false),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(8443),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    firstAdmin: z.object({
+      name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/).default('admin'),
+      password: z.string().min(8).max(256).optional(),
+    }).strict().default({ name: 'admin' }),
+    /** Minutes a session may stay unused, and at most live. */
+    sessionIdleMin: z.number().int().min(1).max(24 * 60).default(30),
+    sessionMaxMin: z.number().int().min(1).max(7 * 24 * 60).default(12 * 60),
+  }).strict().default({ enabled: false, host: '127.0.0.1', port: 8443, firstAdmin: { name: 'admin' }, sessionIdleMin: 30, sessionMaxMin: 720 }),
   /** Live RTP to remote receivers with repair, SRTP and adaptive hq/lq; see edge/config/uplink.ts. */
   uplink: UplinkConfigSchema.default({ portStart: 30000, keyframeMinIntervalMs: 500, receivers: [] }),
   guard: z.object({
