@@ -36,6 +36,20 @@ const videoSource = z.discriminatedUnion('type', [
     height: z.number().int().min(16).max(4320),
     fps: z.number().int().min(1).max(120),
   }).strict(),
+  z.object({
+    /** An IP camera's H.264 over RTSP, passed through to the channel's hq ring without
+     *  re-encoding (edge/video/rtsp-ingest.ts). */
+    type: z.literal('rtsp'),
+    /** rtsp://host[:port]/path; never user:password@ (credentials go in credentialsFile). */
+    url: z.string().regex(/^rtsp:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'rtsp://host[:port]/path with no spaces, quotes or user:password@ (credentials go in credentialsFile)'),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** A file whose first line is `user:password`; read at each connection, never logged. */
+    credentialsFile: z.string().startsWith('/').optional(),
+    /** What the camera sends (nominal): sizes the rings and the status; the stream is not scaled. */
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
 ]);
 
 const stream = z.object({
