@@ -50,6 +50,21 @@ const videoSource = z.discriminatedUnion('type', [
     height: z.number().int().min(16).max(4320),
     fps: z.number().int().min(1).max(120),
   }).strict(),
+  z.object({
+    /** An ONVIF camera (Profile S): its RTSP URI resolved from the device at start and after
+     *  each failure, then passed through as an `rtsp` source (edge/video/rtsp-ingest.ts). */
+    type: z.literal('onvif'),
+    /** The device service, http://host[:port]/onvif/device_service (no user:password@). */
+    device: z.string().regex(/^http:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'http://host[:port]/path of the device service, with no user:password@ (credentials go in credentialsFile)'),
+    /** Media profile token; default the first H.264 profile. */
+    profile: z.string().min(1).max(64).optional(),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** `user:password` on the first line: for ONVIF (digest) and RTSP alike. */
+    credentialsFile: z.string().startsWith('/').optional(),
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
 ]);
 
 const stream = z.object({

@@ -3,9 +3,9 @@
  * it, following the design's worker table. Pure: the supervisor allocates what it returns.
  *
  *   inbox.<worker>        supervisor   -> <worker>              commands and events (JSON)
- *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames (not for rtsp sources)
+ *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames (not for rtsp/onvif sources)
  *   video.<channel>.hq|lq video-encode -> net-send              encoded access units
- *                         (an rtsp source's hq: video-capture -> net-send, video-encode)
+ *                         (an rtsp/onvif source's hq: video-capture -> net-send, video-encode)
  *   snap.<channel>        video-encode -> control               JPEG stills + thumbnails
  *   pcm.<input>           audio-capture -> audio-encode, duplex-voice
  *   audio.<input>         audio-encode -> net-send              encoded audio
@@ -50,7 +50,7 @@ export function planRings(cfg: BoxConfig): RingSpec[] {
   for (const ch of cfg.channels) {
     // A passthrough channel (an rtsp camera's own H.264) has no raw frames: video-capture
     // writes its hq ring, and video-encode reads it back to record it.
-    const passthrough = ch.source.type === 'rtsp';
+    const passthrough = ch.source.type === 'rtsp' || ch.source.type === 'onvif';
     if (!passthrough) rings.push({ name: `raw.${ch.name}`, type: 'slot', producer: 'video-capture', consumers: ['video-encode'], bytes: rawFrameBytes(ch.source.width, ch.source.height), slots: 6 });
     // Encoded rings hold a few seconds, so a consumer stalled by a short hiccup catches up
     // instead of skipping to the next keyframe.

@@ -111,6 +111,7 @@ export function sourceDescription(ch: ChannelConfig, format: Yuv420Format, sinkN
       rate = `[0/1,${s.fps}/1]`;
       break;
     case 'rtsp':
+    case 'onvif':
       // A camera's H.264 is passed through (rtsp-ingest.ts), never decoded into the raw ring.
       throw new RangeError(`channel ${ch.name}: an rtsp source is passed through by RtspIngest, not captured to raw frames`);
   }

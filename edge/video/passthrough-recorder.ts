@@ -50,7 +50,7 @@ export class PassthroughRecorder {
   private readonly segments: RecordingSegments;
 
   constructor(private readonly opts: PassthroughRecorderOptions) {
-    if (opts.channel.source.type !== 'rtsp') throw new RangeError(`channel ${opts.channel.name}: a passthrough recorder records an rtsp source, got ${opts.channel.source.type}`);
+    if (opts.channel.source.type !== 'rtsp' && opts.channel.source.type !== 'onvif') throw new RangeError(`channel ${opts.channel.name}: a passthrough recorder records an rtsp source, got ${opts.channel.source.type}`);
     this.name = opts.channel.name;
     this.segments = new RecordingSegments(this.name, this.st, opts);
   }

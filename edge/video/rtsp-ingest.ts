@@ -29,6 +29,10 @@
  *   sessions open and resume at the camera's next IDR. An encoded slate was not chosen: it
  *   would have to match the camera's SPS (size, profile, level) for players to switch to it
  *   and back without renegotiation, which a box cannot know before the camera has ever been seen.
+ * - An `onvif` source: before each connection (the first, and after every failure) the device
+ *   is asked for its RTSP URI (edge/onvif: GetCapabilities -> GetProfiles -> GetStreamUri,
+ *   the configured profile or the first H.264 one), with the same credentials file; a device
+ *   that fails to answer is a failure like a camera that does not, retried with the backoff.
  * - Lifecycle: constructor validates; start(); close() (idempotent). State: new -> live |
  *   no-signal (alternating) -> closed.
  * - Errors: the constructor throws RangeError for a channel that is not an `rtsp` source.
@@ -38,6 +42,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { GstPipeline } from '../gst/index.js';
+import { OnvifClient } from '../onvif/index.js';
 import { Backoff } from '../lib/backoff.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
@@ -125,17 +130,18 @@ export class RtspIngest {
   private readonly retry: Backoff;
   private readonly stallMs: number;
   private readonly stableMs: number;
-  private readonly description: string;
-  private readonly src: Extract<ChannelConfig['source'], { type: 'rtsp' }>;
+  private readonly src: Extract<ChannelConfig['source'], { type: 'rtsp' | 'onvif' }>;
+  /** The camera's RTSP URL: the config's, or the one the ONVIF device gave last. */
+  private url: string | undefined;
   private readonly st = { aus: 0, keyframes: 0, bytes: 0, skippedBeforeIdr: 0, tooLarge: 0, sourceStarts: 0, losses: 0, lastLoss: undefined as string | undefined };
 
   constructor(private readonly opts: IngestOptions) {
     const ch = opts.channel;
-    if (ch.source.type !== 'rtsp') throw new RangeError(`channel ${ch.name}: RtspIngest takes an rtsp source, got ${ch.source.type}`);
+    if (ch.source.type !== 'rtsp' && ch.source.type !== 'onvif') throw new RangeError(`channel ${ch.name}: RtspIngest takes an rtsp or onvif source, got ${ch.source.type}`);
     this.src = ch.source;
     this.name = ch.name;
-    this.camera = cameraLabel(this.src.url);
-    this.description = ingestDescription(this.src.url, this.src.transport, opts.latencyMs ?? 100);
+    this.url = ch.source.type === 'rtsp' ? ch.source.url : undefined;
+    this.camera = ch.source.type === 'rtsp' ? cameraLabel(ch.source.url) : ch.source.device.replace(/^http:\/\//, '');
     this.stallMs = opts.stallMs ?? Math.max(1500, 10_000 / this.src.fps);
     this.retry = new Backoff({ minMs: opts.retryInitialMs ?? 250, maxMs: opts.retryMaxMs ?? 1000, jitter: 0.5 }, opts.random);
     this.stableMs = opts.stableMs ?? 10_000;
@@ -182,14 +188,47 @@ export class RtspIngest {
     return { user: line.slice(0, i), password: line.slice(i + 1) };
   }
 
-  private connect(): void {
+  /**
+   * An onvif source's RTSP URI, asked of the device at start and after every failure (a
+   * camera may move its stream, or get a new address by DHCP behind the same device service).
+   */
+  private async resolve(gen: number): Promise<void> {
+    const src = this.src;
+    if (src.type !== 'onvif') return;
+    try {
+      const c = new OnvifClient(src.device, { credentials: this.credentials() });
+      const media = await c.mediaUrl();
+      const profiles = await c.profiles(media);
+      const p = src.profile ? profiles.find((x) => x.token === src.profile) : profiles.find((x) => (x.encoding ?? '').toUpperCase() === 'H264');
+      if (!p) {
+        const have = profiles.map((x) => `${x.token} (${x.encoding ?? '?'})`).join(', ');
+        throw new Error(src.profile ? `channel ${this.name}: camera ${this.camera} has no profile ${src.profile} (it has ${have})` : new CodecRefusedError(this.name, this.camera, `no H.264 profile (it has ${have})`).message);
+      }
+      // Credentials never ride in the URL (rtspsrc properties carry them).
+      const uri = new URL(await c.streamUri(p.token, media));
+      uri.username = ''; uri.password = '';
+      if (gen !== this.gen) return;
+      this.url = uri.toString();
+      this.connect(gen);
+    } catch (e) {
+      this.lost(gen, (e as Error).message.startsWith('channel ') ? (e as Error).message : `channel ${this.name}: ${(e as Error).message}`);
+    }
+  }
+
+  private connect(resolvedGen?: number): void {
     if (this.stateValue === 'closed') return;
-    const gen = ++this.gen;
-    this.st.sourceStarts++;
+    if (resolvedGen === undefined && this.src.type === 'onvif') {
+      const g = ++this.gen;
+      this.st.sourceStarts++;
+      void this.resolve(g);
+      return;
+    }
+    const gen = resolvedGen ?? ++this.gen;
+    if (resolvedGen === undefined) this.st.sourceStarts++;
     let p: GstPipeline;
     try {
       const cred = this.credentials();
-      p = new GstPipeline(this.description, { label: `camera ${this.name}` });
+      p = new GstPipeline(ingestDescription(this.url!, this.src.transport, this.opts.latencyMs ?? 100), { label: `camera ${this.name}` });
       if (cred) {
         p.set('cam', 'user-id', cred.user);
         p.set('cam', 'user-pw', cred.password);
@@ -245,7 +284,7 @@ export class RtspIngest {
     this.pipeline = undefined;
     let p: GstPipeline;
     try {
-      p = new GstPipeline(`rtspsrc name=cam location="${this.src.url}" protocols=${this.src.transport} ! appsink name=rtp sync=false max-buffers=1 drop=true`, { label: `camera ${this.name} probe` });
+      p = new GstPipeline(`rtspsrc name=cam location="${this.url}" protocols=${this.src.transport} ! appsink name=rtp sync=false max-buffers=1 drop=true`, { label: `camera ${this.name} probe` });
       const cred = this.credentials();
       if (cred) { p.set('cam', 'user-id', cred.user); p.set('cam', 'user-pw', cred.password); }
       p.on('error', () => undefined);

@@ -36,7 +36,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
       ctx.log.warn({ err }, 'no pipeline profile; capturing NV12');
     }
     await Promise.all(ctx.config.channels.map(async (ch) => {
-      if (ch.source.type === 'rtsp') {
+      if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
         // A camera's own H.264, straight into the channel's hq ring (no raw ring, no encoder).
         const ing = new RtspIngest({ channel: ch, ring: ctx.producer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log, onEvent: (e) => ctx.emit({ ...e }) });
         ing.start();

@@ -42,7 +42,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
     ctx.log.info({ profile: profile.id, encoder: profile.roles.hq.encoder.factory }, 'pipeline profile');
     const rec = ctx.config.recording;
     for (const ch of ctx.config.channels) {
-      if (ch.source.type === 'rtsp') {
+      if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
         if (!ch.record) continue;
         const r = new PassthroughRecorder({
           channel: ch, profile, input: ctx.consumer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log,

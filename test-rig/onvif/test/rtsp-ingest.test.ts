@@ -20,6 +20,7 @@ import { FLAG_SYNC, RingConsumer, RingProducer, createRing, type RingRecord } fr
 import { RtspIngest } from '../../../edge/video/rtsp-ingest.js';
 import { freeTcpPort } from '../../rtp/gst-peers.js';
 import { RtspCamera } from '../rtsp-camera.js';
+import { OnvifSimulator } from '../simulator.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), 'orbox-ingest-'));
@@ -177,3 +178,37 @@ for (const codec of ['h265'] as const) {
     t.comment(`reason: ${ing.stats().lastLoss}`);
   });
 }
+
+t.test('onvif source: the stream URI resolved from the device, again after a failure; a wrong password names the device', async (t) => {
+  const cam = new RtspCamera({ port: await freeTcpPort(), user: 'admin', password: PASSWORD });
+  await cam.start();
+  t.teardown(() => cam.stop());
+  const dev = new OnvifSimulator({ user: 'admin', password: PASSWORD, rtspUri: cam.url });
+  await dev.start();
+  t.teardown(() => dev.stop());
+  const onvifChannel = (file: string): ChannelConfig => {
+    const c = channel(cam.url, file);
+    return { ...c, source: { type: 'onvif', device: dev.deviceUrl, transport: 'tcp', credentialsFile: file, width: 640, height: 360, fps: 30 } };
+  };
+  const { ing, reader } = ingest(onvifChannel(credFile));
+  t.teardown(() => ing.close());
+  ing.start();
+  for (let i = 0; i < 60 && ing.state !== 'live'; i++) await sleep(50);
+  t.equal(ing.state, 'live', 'live from the URI the device gave');
+  t.ok(reader.read(), 'access units in the ring');
+  const asked = dev.seen.filter((o) => o === 'GetStreamUri').length;
+  cam.unplug();
+  await sleep(1200);
+  await cam.start();
+  for (let i = 0; i < 60 && ing.state !== 'live'; i++) await sleep(50);
+  t.equal(ing.state, 'live', 'back after the camera restarted');
+  t.ok(dev.seen.filter((o) => o === 'GetStreamUri').length > asked, 'the URI was asked again after the failure');
+  ing.close();
+
+  const bad = ingest(onvifChannel(wrongFile));
+  t.teardown(() => bad.ing.close());
+  bad.ing.start();
+  for (let i = 0; i < 40 && !bad.ing.stats().lastLoss; i++) await sleep(50);
+  t.equal(bad.ing.stats().lastLoss, `channel field: ONVIF device 127.0.0.1:${dev.httpPort}: GetCapabilities refused the credentials (SOAP fault NotAuthorized)`);
+  t.notOk((bad.ing.stats().lastLoss ?? '').includes(PASSWORD));
+});
