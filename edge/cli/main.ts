@@ -7,6 +7,7 @@
  *   snapshot CHANNEL [-o FILE] [--fresh] [--save]   the channel's latest JPEG still
  *   channel set CHANNEL [--hq-bitrate KBPS] [--lq-bitrate KBPS]   run-time settings
  *   record start [--case ID] | stop [--case ID]      a case (recording session)
+ *   cameras discover [--json] [--to HOST:PORT]        ONVIF cameras on the LAN (edge/onvif/cli.ts)
  * Commands that act on a running box talk to it over its local API socket (--socket, or the
  * socket of --config's box, or the machine's fixed one: edge/config/runtime-dir.ts). Box-side refusals are printed as the box words them.
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
@@ -24,6 +25,7 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import { WORKER_NAMES } from '../lib/health.js';
 import { registerDevicesCommands } from '../devices/index.js';
 import { registerFleetCommands } from '../fleet/index.js';
+import { registerCamerasCommands } from '../onvif/index.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
@@ -223,6 +225,7 @@ export function buildProgram(): Command {
 
   registerDevicesCommands(program);
   registerFleetCommands(program);
+  registerCamerasCommands(program);
   return program;
 }
 

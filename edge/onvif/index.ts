@@ -8,3 +8,5 @@ export { OnvifClient, MAX_REPLY_BYTES, securityHeader } from './soap.js';
 export type { Credentials, OnvifProfile, SoapOptions } from './soap.js';
 export { probe, probeMessage, parseProbeMatches, WS_DISCOVERY_GROUP, WS_DISCOVERY_PORT, MAX_MATCHES } from './discovery.js';
 export type { DiscoveredDevice, ProbeOptions } from './discovery.js';
+export { registerCamerasCommands, describeCamera } from './cli.js';
+export type { CameraReport } from './cli.js';
