@@ -68,9 +68,10 @@ export class OnvifSimulator {
           return;
         }
         if (this.mode === 'fault') { res.writeHead(500); res.end(env('<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text>simulated failure</s:Text></s:Reason></s:Fault>')); return; }
-        if (op !== 'GetSystemDateAndTime' && this.opts.user && !this.authorized(body)) { res.writeHead(400, { 'content-type': 'application/soap+xml' }); res.end(notAuthorized); return; }
-        res.writeHead(200, { 'content-type': 'application/soap+xml' });
-        res.end(this.answer(op));
+        // A Content-Length, not chunked: small camera clients (libonvif) read only that.
+        const send = (status: number, xml: string): void => { res.writeHead(status, { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) }); res.end(xml); };
+        if (op !== 'GetSystemDateAndTime' && this.opts.user && !this.authorized(body)) { send(400, notAuthorized); return; }
+        send(200, this.answer(op));
       });
     });
     await new Promise<void>((r) => this.http!.listen(0, '127.0.0.1', r));

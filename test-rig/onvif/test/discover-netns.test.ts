@@ -2,7 +2,8 @@
  * `orbox cameras discover` by multicast, inside a network namespace this test makes (loopback
  * up with multicast, 239.0.0.0/8 routed to it): the probe and the simulated camera meet on
  * 239.255.255.250:3702 there, and nothing reaches the machine's real interfaces. Also by
- * unicast (--to) outside it. Skipped (said so) where namespaces cannot be made (not root).
+ * unicast (--to) outside it. Debian's onvif-util (libonvif, an independent client) finds the
+ * simulator in the namespace too (its login, `onvif-util -u … IP`, does not work against it yet). Skipped (said so) where namespaces cannot be made (not root).
  */
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
@@ -40,6 +41,10 @@ t.test('discover by multicast inside a network namespace', async (t) => {
   t.same(found[0].xaddrs, [info.deviceUrl]);
   t.same(found[0].profiles.map((p) => [p.token, p.encoding, p.streamUri]), [['main', 'H264', 'rtsp://127.0.0.1:554/stream']]);
   t.equal(found[0].credentialsNeeded, false);
+  // An independent client (Debian's onvif-tools, libonvif) sees the simulator as a camera.
+  const util = await run('ip', ['netns', 'exec', ns, 'onvif-util', '-a'], { timeout: 15_000 }).catch((e: Error & { code?: string }) => e);
+  if ('stdout' in util) t.match(util.stdout, /^127\.0\.0\.1 \(ceiling left OR Cam 4K\)$/m, 'onvif-util -a finds it by its name and model');
+  else t.fail(`onvif-util (Debian onvif-tools) did not run: ${util.message}`);
 });
 
 t.test('discover by unicast: a camera that needs credentials says so', async (t) => {
