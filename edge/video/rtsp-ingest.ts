@@ -18,7 +18,11 @@
  *   and set as element properties, never put in the pipeline description, a log line, an
  *   event or an error. The URL in the config cannot hold them (schema).
  * - Refused: a camera that sends H.265 or MJPEG (or anything but H.264): the error names the
- *   camera and the codec it found (an RTP probe of the stream's caps, after linking failed).
+ *   camera and the codec it found (an RTP probe of the stream's caps, after linking failed
+ *   with an error; a codec that fails silently is reported as a stall).
+ * - Known limit: closing the pipeline is a synchronous native call; on a server that streams
+ *   an endless reply it returns only when GStreamer's RTSP reader gives up (about 6-8 s
+ *   measured), and this worker's thread waits that long (test: hostile RTSP servers).
  * - A lost camera (error, end of stream, no access unit for `stallMs`) is closed at once and
  *   reconnected after capped exponential backoff with jitter (default 250 ms doubling to 1 s,
  *   so a camera that is back is reconnected within about 1 s, and its stream is in the ring
@@ -108,9 +112,16 @@ function cameraLabel(url: string): string {
   return url.replace(/^rtsp:\/\//, '');
 }
 
+/** rtspsrc's bound on one read of the RTSP connection, µs (see ingestDescription). */
+const TCP_TIMEOUT_US = 2_000_000;
+
 /** The pipeline of one connection; credentials are set as properties, not here. */
 export function ingestDescription(url: string, transport: 'tcp' | 'udp', latencyMs: number): string {
-  return `rtspsrc name=cam location="${url}" protocols=${transport} latency=${latencyMs} do-retransmission=false ` +
+  // tcp-timeout (µs) bounds each read of the RTSP connection: rtspsrc's state changes (and so
+  // GstPipeline.start()/close(), synchronous on this thread) wait for a pending read, 20 s by
+  // default, which a server that sends endless bytes without a reply turns into 20 s of this
+  // worker's event loop stopped.
+  return `rtspsrc name=cam location="${url}" protocols=${transport} latency=${latencyMs} do-retransmission=false tcp-timeout=${TCP_TIMEOUT_US} ` +
     `! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ` +
     `! appsink name=au sync=false async=false emit-signals=false max-buffers=60 drop=false wait-on-eos=false`;
 }
@@ -261,7 +272,8 @@ export class RtspIngest {
       this.lost(gen, new AuthError(this.name, this.camera, status, what).message);
       return;
     }
-    // Linking rtph264depay failed (an error for some codecs, silence for others: checkStall).
+    // Linking rtph264depay failed (H.265: an error; MJPEG through some servers: only silence,
+    // reported as a stall).
     if (/not-linked|not-negotiated|could not link|Internal data stream error/i.test(message)) {
       this.probeThenLose(gen, `camera ${this.camera}: ${message}`);
       return;
@@ -278,13 +290,13 @@ export class RtspIngest {
     });
   }
 
-  /** The RTP encoding name of the camera's video (one packet's caps), or undefined in 3 s. */
+  /** The RTP encoding name of the camera's video (one packet's caps), or undefined in 1.5 s. */
   private async probeCodec(gen: number): Promise<string | undefined> {
     this.pipeline?.close();
     this.pipeline = undefined;
     let p: GstPipeline;
     try {
-      p = new GstPipeline(`rtspsrc name=cam location="${this.url}" protocols=${this.src.transport} ! appsink name=rtp sync=false max-buffers=1 drop=true`, { label: `camera ${this.name} probe` });
+      p = new GstPipeline(`rtspsrc name=cam location="${this.url}" protocols=${this.src.transport} tcp-timeout=${TCP_TIMEOUT_US} ! appsink name=rtp sync=false max-buffers=1 drop=true`, { label: `camera ${this.name} probe` });
       const cred = this.credentials();
       if (cred) { p.set('cam', 'user-id', cred.user); p.set('cam', 'user-pw', cred.password); }
       p.on('error', () => undefined);
@@ -293,7 +305,7 @@ export class RtspIngest {
       return undefined;
     }
     this.probing = p;
-    const timer = setTimeout(() => p.close(), 3000);
+    const timer = setTimeout(() => p.close(), 1500);
     try {
       const s = await p.appsink('rtp').pull();
       const enc = s?.caps?.['encoding-name'];
@@ -359,9 +371,9 @@ export class RtspIngest {
     const ageMs = Number(process.hrtime.bigint() - this.lastAuMono) / 1e6;
     if (ageMs <= this.stallMs) return;
     const reason = `camera ${this.camera}: no access unit for ${Math.round(ageMs)} ms`;
-    // Nothing at all on this connection: maybe a stream the H.264 depayloader never linked to.
-    if (this.lastAuMono === this.startedMono) this.probeThenLose(this.gen, reason);
-    else this.lost(this.gen, reason);
+    // Not probed for its codec (as an error is): a stalled server may be one that never ends
+    // a reply, and each pipeline closed on it stops this thread for seconds (see the test).
+    this.lost(this.gen, reason);
   }
 
   private lost(gen: number, reason: string): void {

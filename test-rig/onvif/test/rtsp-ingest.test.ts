@@ -212,3 +212,56 @@ t.test('onvif source: the stream URI resolved from the device, again after a fai
   t.equal(bad.ing.stats().lastLoss, `channel field: ONVIF device 127.0.0.1:${dev.httpPort}: GetCapabilities refused the credentials (SOAP fault NotAuthorized)`);
   t.notOk((bad.ing.stats().lastLoss ?? '').includes(PASSWORD));
 });
+
+t.test('hostile RTSP servers: silent, garbage, endless: each bounded in time and memory, retried', async (t) => {
+  const { createServer } = await import('node:net');
+  type Sock = import('node:net').Socket;
+  const kinds: Record<string, { serve: (s: Sock) => void; maxStallMs: number }> = {
+    silent: { serve: () => undefined, maxStallMs: 500 },
+    garbage: { serve: (s) => { s.end('RTSP/1.0 200 OK\r\nCSeq: x\r\nContent-Length: -5\r\n\r\n\x00\xff\xfegarbage'); }, maxStallMs: 500 },
+    // Known limit: closing an rtspsrc that is reading an endless reply is a synchronous native
+    // call that returns only once GStreamer's RTSP reader gives up (about 6 s measured): the
+    // video-capture thread stops that long. Bounded here; a fix needs an asynchronous state
+    // change in the binding.
+    endless: {
+      serve: (s) => {
+        const chunk = Buffer.alloc(64 * 1024, 'X');
+        const pump = (): void => { while (!s.destroyed && s.write(chunk)) { /* until the socket pushes back */ } };
+        s.on('drain', pump);
+        pump();
+      },
+      maxStallMs: 10_000,
+    },
+  };
+  for (const [kind, k] of Object.entries(kinds)) {
+    const sockets = new Set<Sock>();
+    const srv = createServer((s) => { sockets.add(s); s.on('error', () => undefined); k.serve(s); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as import('node:net').AddressInfo).port;
+    const { ing, reader } = ingest(channel(`rtsp://127.0.0.1:${port}/stream`));
+    const rss0 = process.memoryUsage().rss;
+    let last = performance.now();
+    let maxStall = 0;
+    const tick = setInterval(() => { const n = performance.now(); maxStall = Math.max(maxStall, n - last - 50); last = n; }, 50);
+    const t0 = performance.now();
+    let firstLossMs = -1;
+    ing.start();
+    while (performance.now() - t0 < 12_000 && ing.stats().sourceStarts < 2) {
+      if (firstLossMs < 0 && ing.stats().losses > 0) firstLossMs = performance.now() - t0;
+      await sleep(50);
+    }
+    if (firstLossMs < 0 && ing.stats().losses > 0) firstLossMs = performance.now() - t0;
+    const grown = (process.memoryUsage().rss - rss0) / 2 ** 20;
+    const st = ing.stats();
+    ing.close();
+    clearInterval(tick);
+    for (const s of sockets) s.destroy();
+    srv.close();
+    t.ok(firstLossMs >= 0 && firstLossMs <= 3500 + k.maxStallMs, `${kind}: lost after ${Math.round(firstLossMs)} ms: ${st.lastLoss}`);
+    t.ok(st.sourceStarts >= 2, `${kind}: retried (${st.sourceStarts} connections)`);
+    t.match(st.lastLoss ?? '', `camera 127.0.0.1:${port}/stream`, `${kind}: the reason names the camera`);
+    t.ok(grown < 64, `${kind}: memory grew ${grown.toFixed(1)} MiB (limit 64)`);
+    t.ok(maxStall <= k.maxStallMs, `${kind}: this thread's event loop stopped at most ${Math.round(maxStall)} ms (limit ${k.maxStallMs})`);
+    t.equal(reader.read(), undefined, `${kind}: nothing in the ring`);
+  }
+});
