@@ -1,6 +1,7 @@
 /**
  * A whole box with one passthrough channel: an IP camera stand-in (GStreamer's RTSP server,
- * H.264 made once in the camera) as an `rtsp` source. Asserted: the box serves the camera's
+ * H.264 made once in the camera) behind the simulated ONVIF device, as an `onvif` source (its
+ * RTSP URI asked of the device). Asserted: the box serves the camera's
  * own H.264 at its hq mount (SPS byte for byte as a direct client of the camera sees it) and
  * records it (frames ffprobe decodes in the segments = access units the ingest wrote, less the
  * few in flight at the stop); the camera unplugged and back is live again within 3 s of
@@ -15,6 +16,7 @@ import { maxRecordedGop } from '../../../edge/config/index.js';
 import { GstPeer, freeTcpPort } from '../../rtp/gst-peers.js';
 import { ffprobeFrames, nextEvent, segmentFiles, sleep, streamsMounted, videoConfig } from '../../video/helpers.js';
 import { RtspCamera } from '../rtsp-camera.js';
+import { OnvifSimulator } from '../simulator.js';
 
 const PASSWORD = 's3cret-camera-pw';
 
@@ -44,7 +46,11 @@ t.test('passthrough channel: served, recorded and back after a camera restart, n
   const base = videoConfig(port, []);
   const cred = join(base.box.dataDir, 'field.cred');
   writeFileSync(cred, `admin:${PASSWORD}\n`, { mode: 0o600 });
-  const cfg = videoConfig(port, [{ name: 'field', gop, source: { type: 'rtsp', url: cam.url, transport: 'tcp', credentialsFile: cred, width: 640, height: 360, fps: 30 } }],
+  // The camera as an ONVIF device: the box asks the simulated device service for the RTSP URI.
+  const dev = new OnvifSimulator({ user: 'admin', password: PASSWORD, rtspUri: cam.url });
+  await dev.start();
+  t.teardown(() => dev.stop());
+  const cfg = videoConfig(port, [{ name: 'field', gop, source: { type: 'onvif', device: dev.deviceUrl, transport: 'tcp', credentialsFile: cred, width: 640, height: 360, fps: 30 } }],
     { box: { id: 'video-test', room: 'Test OR', dataDir: base.box.dataDir } });
   const sup = new Supervisor(cfg);
   const restarts: string[] = [];
@@ -92,6 +98,7 @@ t.test('passthrough channel: served, recorded and back after a camera restart, n
   for (const s of segs) frames += (await ffprobeFrames(s)) ?? 0;
   t.ok(frames > 0 && frames <= cs.aus + 90 && frames >= cs.aus - 10, `${frames} frames recorded; the ingest had written ${cs.aus} two seconds before the stop`);
   t.same(restarts, [], 'no worker restarted');
+  t.ok(dev.seen.filter((o) => o === 'GetStreamUri').length >= 2, 'the stream URI asked at start and again after the camera was lost');
   t.notOk(logged.some((l) => l.includes(PASSWORD)), 'the camera password is in no event');
   t.comment(`measured: back ${Math.round(backMs)} ms, ${segs.length} segments, ${frames} frames`);
 });
