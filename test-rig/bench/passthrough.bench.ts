@@ -9,7 +9,8 @@
  * once and serving every channel, in its own process (its CPU is not the box's).
  * Not measured here yet: recording and RTSP serving of each passthrough channel (the issue's
  * "relay + record + serve"), latency added vs the camera's direct RTSP.
- * Env: ORBOX_BENCH_PASSTHROUGH_N (default "4,16"), ORBOX_BENCH_SECONDS (default 8).
+ * Env: ORBOX_BENCH_PASSTHROUGH_N (default "4,16"), ORBOX_BENCH_SECONDS (default 8),
+ * ORBOX_BENCH_PASSTHROUGH_SIZE (default 1920x1080).
  */
 import { BoxClock } from '../../edge/lib/clock.js';
 import { GstPipeline } from '../../edge/gst/index.js';
@@ -19,7 +20,8 @@ import { RtspIngest } from '../../edge/video/rtsp-ingest.js';
 import { freeTcpPort } from '../rtp/gst-peers.js';
 import { RtspCamera } from '../onvif/rtsp-camera.js';
 
-const W = 1920, H = 1080, FPS = 30;
+const [W, H] = (process.env.ORBOX_BENCH_PASSTHROUGH_SIZE ?? '1920x1080').split('x').map(Number);
+const FPS = 30;
 const SECONDS = Number(process.env.ORBOX_BENCH_SECONDS ?? 8);
 const COUNTS = (process.env.ORBOX_BENCH_PASSTHROUGH_N ?? '4,16').split(',').map(Number);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -33,15 +35,17 @@ async function cpuOver(ms: number): Promise<number> {
 }
 
 async function passthrough(url: string, n: number): Promise<{ cpu: number; aus: number; fps: number }> {
-  const cfg = validateConfig({
+  // One configuration per channel: a box configuration holds at most 16 channels today (the
+  // schema's limit), and this measures past it.
+  const channels = Array.from({ length: n }, (_, i) => validateConfig({
     box: { id: 'bench', dataDir: '/tmp/orbox-bench-pt' }, api: { socket: '/tmp/orbox-bench-pt.sock' },
-    channels: Array.from({ length: n }, (_, i) => ({
+    channels: [{
       name: `cam${i}`, source: { type: 'rtsp', url, transport: 'tcp', width: W, height: H, fps: FPS },
-      hq: { width: W, height: H, bitrateKbps: 4000, gop: 15 }, lq: { width: 640, height: 360, bitrateKbps: 500, gop: 15 }, record: false, snapshot: { enabled: false },
-    })),
-  });
+      hq: { width: W, height: H, bitrateKbps: 4000, gop: 15 }, lq: { width: 320, height: 180, bitrateKbps: 300, gop: 15 }, record: false, snapshot: { enabled: false },
+    }],
+  }).channels[0]);
   const clock = new BoxClock();
-  const parts = cfg.channels.map((ch) => {
+  const parts = channels.map((ch) => {
     const sab = createRing(1 << 23, 1);
     const ing = new RtspIngest({ channel: ch, ring: new RingProducer(sab), clock });
     return { ing, reader: new RingConsumer(sab, 0, 'live') };
