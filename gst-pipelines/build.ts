@@ -296,7 +296,7 @@ export function buildRecorderPipeline(profile: Profile, channel: string, rec: Re
   return { description: recordingBranch(profile, channel, head, rec), names: { source, recorder: `${channel}-rec` } };
 }
 
-function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
+export function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
   const mkv = profile.recording.muxer === 'matroskamux';
   // Matroska stores AVC (length-prefixed NALs + codec private data); MPEG-TS stores Annex B.
   const caps = `video/x-h264,stream-format=${mkv ? 'avc' : 'byte-stream'},alignment=au`;

@@ -9,6 +9,7 @@
  *   record start [--case ID] | stop [--case ID]      a case (recording session)
  *   users list | add NAME --role R [--password-stdin] | remove NAME | passwd NAME [--password-stdin]
  *                                 the box's accounts (web console; RTSP with #21)
+ *   cameras discover [--json] [--to HOST:PORT]        ONVIF cameras on the LAN (edge/onvif/cli.ts)
  * Commands that act on a running box talk to it over its local API socket (--socket, or the
  * socket of --config's box, or the machine's fixed one: edge/config/runtime-dir.ts). Box-side refusals are printed as the box words them.
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
@@ -30,6 +31,7 @@ import { WORKER_NAMES } from '../lib/health.js';
 import { registerDevicesCommands } from '../devices/index.js';
 import { registerFleetCommands } from '../fleet/index.js';
 import { registerOtaCommands } from '../ota/cli.js';
+import { registerCamerasCommands } from '../onvif/index.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
@@ -341,6 +343,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerDevicesCommands(program);
   registerOtaCommands(program, registerFleetCommands(program), { callBox: (method, opts) => callLocalApi(socketFrom(opts), method) });
+  registerCamerasCommands(program);
   return program;
 }
 

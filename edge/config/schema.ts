@@ -37,6 +37,35 @@ const videoSource = z.discriminatedUnion('type', [
     height: z.number().int().min(16).max(4320),
     fps: z.number().int().min(1).max(120),
   }).strict(),
+  z.object({
+    /** An IP camera's H.264 over RTSP, passed through to the channel's hq ring without
+     *  re-encoding (edge/video/rtsp-ingest.ts). */
+    type: z.literal('rtsp'),
+    /** rtsp://host[:port]/path; never user:password@ (credentials go in credentialsFile). */
+    url: z.string().regex(/^rtsp:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'rtsp://host[:port]/path with no spaces, quotes or user:password@ (credentials go in credentialsFile)'),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** A file whose first line is `user:password`; read at each connection, never logged. */
+    credentialsFile: z.string().startsWith('/').optional(),
+    /** What the camera sends (nominal): sizes the rings and the status; the stream is not scaled. */
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
+  z.object({
+    /** An ONVIF camera (Profile S): its RTSP URI resolved from the device at start and after
+     *  each failure, then passed through as an `rtsp` source (edge/video/rtsp-ingest.ts). */
+    type: z.literal('onvif'),
+    /** The device service, http://host[:port]/onvif/device_service (no user:password@). */
+    device: z.string().regex(/^http:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'http://host[:port]/path of the device service, with no user:password@ (credentials go in credentialsFile)'),
+    /** Media profile token; default the first H.264 profile. */
+    profile: z.string().min(1).max(64).optional(),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** `user:password` on the first line: for ONVIF (digest) and RTSP alike. */
+    credentialsFile: z.string().startsWith('/').optional(),
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
 ]);
 
 const stream = z.object({

@@ -29,7 +29,7 @@ import ts from 'typescript';
  */
 export const LAYERS: readonly { name: string; folders: readonly string[] }[] = [
   { name: 'lib', folders: ['edge/lib'] },
-  { name: 'protocols', folders: ['edge/rtp', 'edge/srtp', 'edge/proto', 'edge/gst', 'edge/devices', 'edge/fleet', 'edge/recording', 'edge/audit', 'edge/upload', 'edge/access', 'gst-pipelines'] },
+  { name: 'protocols', folders: ['edge/rtp', 'edge/srtp', 'edge/proto', 'edge/gst', 'edge/devices', 'edge/fleet', 'edge/recording', 'edge/audit', 'edge/upload', 'edge/access', 'edge/onvif', 'gst-pipelines'] },
   { name: 'config', folders: ['edge/config'] },
   { name: 'media', folders: ['edge/video', 'edge/audio', 'edge/net', 'edge/demo'] },
   { name: 'runtime', folders: ['edge/runtime'] },
