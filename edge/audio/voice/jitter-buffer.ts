@@ -94,9 +94,9 @@ export class JitterBuffer {
     }
     this.lastTransit = transit;
     if (this.nextSeq < 0) { this.restart(seq, ts, nowMs, samples); }
-    const ahead = seqDiff(seq, this.nextSeq);
+    const ahead = seqDiff(this.nextSeq, seq);
     if (ahead < 0) { this.st.late++; return; }
-    const atMs = this.nextAtMs + (tsDiff(ts, this.nextTs) * 1000) / this.clockRate;
+    const atMs = this.nextAtMs + (tsDiff(this.nextTs, ts) * 1000) / this.clockRate;
     if (atMs - nowMs > this.delayMs + RESYNC_MS || ahead >= 1000) {
       this.st.resyncs++;
       this.held.clear();

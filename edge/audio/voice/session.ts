@@ -158,6 +158,8 @@ export class TalkSession {
   }
 
   get running(): boolean { return this.state === 'running'; }
+  /** SSRC of the room mic's stream to the expert. */
+  get ssrc(): number { return this.pk.ssrc; }
   get isMuted(): boolean { return this.muted; }
 
   /** Mutes (true) or opens (false) the room mic towards the expert. */
