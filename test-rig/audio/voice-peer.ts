@@ -40,10 +40,10 @@ export function expertReceiver(o: { port: number; keying: SrtpKeying; ssrc: numb
 /**
  * A room mic stand-in: 20 ms records of 48 kHz mono S16LE into `ring`, stamped on the box's
  * monotonic clock by sample count from the start (as audio-capture stamps them), written on
- * time by a 5 ms timer. `sample(i)` gives sample i (from the start). Returns stop().
+ * time by a 5 ms timer (wall = mono: a stand-in). `sample(i)` gives sample i (from `t0`, box
+ * monotonic ns). Returns stop().
  */
-export function micStandIn(ring: RingProducer, sample: (i: number) => number): () => void {
-  const t0 = process.hrtime.bigint();
+export function micStandIn(ring: RingProducer, sample: (i: number) => number, t0 = process.hrtime.bigint()): () => void {
   let next = 0;
   const rec = new Int16Array(960);
   const timer = setInterval(() => {
@@ -62,4 +62,35 @@ export function micStandIn(ring: RingProducer, sample: (i: number) => number): (
 export function testPorts(n: number): number[] {
   const base = 40000 + (randomBytes(2).readUInt16BE() % 10000) * 2;
   return Array.from({ length: n }, (_, i) => base + i * 2);
+}
+
+/**
+ * A speech-like far-end voice (48 kHz): a 220 Hz +- 40 Hz glottal tone with two harmonics,
+ * syllable envelope at 2.3 Hz, and a little noise. Deterministic (seeded).
+ */
+export function speechLike(seconds: number, level = 0.25): Int16Array {
+  const n = Math.round(seconds * 48000);
+  const out = new Int16Array(n);
+  let seed = 1;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff - 0.5; };
+  let ph = 0;
+  for (let i = 0; i < n; i++) {
+    const t = i / 48000;
+    const env = 0.5 + 0.5 * Math.sin(2 * Math.PI * 2.3 * t);
+    ph += (2 * Math.PI * (220 + 40 * Math.sin(2 * Math.PI * 0.7 * t))) / 48000;
+    const v = level * env * (Math.sin(ph) + 0.5 * Math.sin(2 * ph + 1) + 0.3 * Math.sin(3 * ph + 2)) + 0.03 * rnd();
+    out[i] = Math.round(Math.max(-1, Math.min(1, v)) * 32767);
+  }
+  return out;
+}
+
+/** The expert sends a WAV file (paced in real time) as Opus/SRTP. */
+export function expertFileSender(o: { wav: string; keying: SrtpKeying; host: string; port: number; bindPort: number }): GstPeer {
+  const k = o.keying;
+  return new GstPeer([
+    'filesrc', `location=${o.wav}`, '!', 'wavparse', '!', 'audioconvert', '!', 'audio/x-raw,rate=48000,channels=1', '!', 'identity', 'sync=true', '!',
+    'opusenc', 'frame-size=20', 'audio-type=restricted-lowdelay', '!', 'rtpopuspay', 'pt=97', '!',
+    'srtpenc', `key=${keyHex(k)}`, `rtp-cipher=${k.suite.gstCipher}`, `rtp-auth=${k.suite.gstAuth}`, `rtcp-cipher=${k.suite.gstCipher}`, `rtcp-auth=${k.suite.gstAuth}`, '!',
+    'udpsink', `host=${o.host}`, `port=${o.port}`, `bind-port=${o.bindPort}`, 'sync=false', 'async=false',
+  ]);
 }
