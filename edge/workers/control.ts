@@ -14,6 +14,8 @@
  *   recordingStart {caseId?}, recordingStop {caseId?}           same path as the fleet's
  *   uplinkSdp {receiver, current?}               an uplink receiver's SDP, keys included (a new session
  *                                                with new keys, unless current)
+ *   voiceSdp {peer}, voiceStart {sdp}, voiceStop, voiceMute {on}   the talk session (duplex-voice);
+ *                                                the offer and the answer hold SRTP keys: local socket only
  */
 import { mkdirSync } from 'node:fs';
 import { LocalApi } from '../control/local-api.js';
@@ -49,6 +51,16 @@ async function runLocal(body: CommandBody): Promise<RouterResult> {
   return r;
 }
 
+/** A talk-session command to duplex-voice; refused -> thrown with duplex-voice's words. */
+async function askVoice(name: string, args: Record<string, unknown>): Promise<{ message: string; sdp?: string }> {
+  const r = await router!.ask(`local-${process.pid}-${++localCommands}`, 'duplex-voice', name, args);
+  if (r.state !== 'finished') throw new Error(r.message || r.state);
+  return { message: r.message ?? '', ...(r.details?.sdp ? { sdp: r.details.sdp } : {}) };
+}
+
+/** duplex-voice's latest `voice-status` (edge/audio/voice/service.ts VoiceStatus). */
+let voiceStatus: unknown;
+
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 
 function methods(ctx: WorkerContext) {
@@ -58,6 +70,7 @@ function methods(ctx: WorkerContext) {
       video: recordings ? { ...recordings.status(), stills: stills?.status() } : undefined,
       fleet: fleet ? { state: fleet.state } : undefined,
       devices: devices?.status(),
+      voice: voiceStatus,
     }),
     fault: (p: Record<string, unknown>) => {
       if (!ctx.config.debug.faultInjection) throw new Error('fault injection is off (debug.faultInjection in the configuration)');
@@ -100,6 +113,10 @@ function methods(ctx: WorkerContext) {
       if (fresh) ctx.send('net-send', { type: 'uplink-rekeyed', receiver });
       return { sdp, fresh };
     },
+    voiceSdp: (p: Record<string, unknown>) => askVoice('voice-offer', { peer: str(p.peer) }),
+    voiceStart: (p: Record<string, unknown>) => askVoice('voice-start', { sdp: str(p.sdp) }),
+    voiceStop: () => askVoice('voice-stop', {}),
+    voiceMute: (p: Record<string, unknown>) => askVoice('voice-mute', { on: p.on !== false }),
     recordingStart: async (p: Record<string, unknown>) => {
       const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
       return { message: r.message, caseId: r.details?.caseId };
@@ -229,6 +246,7 @@ runWorker({
     stills?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
     if (router?.onEvent(e as never)) return;
+    if (e.type === 'voice-status') { voiceStatus = (e as { status?: unknown }).status; return; }
     if (e.type === 'device' && e.event) devices?.onEvent(e.event);
   },
 });

@@ -10,3 +10,4 @@ export * from './delay-estimator.js';
 export * from './output.js';
 export * from './sdp.js';
 export * from './session.js';
+export * from './service.js';
