@@ -7,7 +7,10 @@
  *   schedule (the first packet's arrival + `delayMs` is its play instant; a packet plays at that
  *   instant + its RTP timestamp distance / 48 kHz); the counters (received, played, lost: not
  *   there at its instant, late: arrived after its instant, duplicate, overflow: dropped for
- *   capacity, resyncs) and the RFC 3550 §6.4.1 interarrival jitter.
+ *   capacity, resyncs, advances) and the RFC 3550 §6.4.1 interarrival jitter.
+ * - The schedule follows the earliest packet: when one arrives more than ADVANCE_MS sooner than
+ *   the schedule would play it minus `delayMs`, the whole schedule moves earlier by that much
+ *   (measured: a first packet held up 460 ms at start-up left every later one waiting 460 ms).
  * - Fixed delay (default 60 ms): a room speaker needs steady audio more than the last 20 ms;
  *   60 ms covers the jitter of a loaded Wi-Fi or VPN hop. A packet too far ahead (more than
  *   RESYNC_MS past the schedule: the sender restarted or jumped) restarts the schedule.
@@ -36,6 +39,8 @@ export interface JitterStats {
   duplicate: number;
   overflow: number;
   resyncs: number;
+  /** Times the schedule moved earlier (a packet came sooner than any before it). */
+  advances: number;
   /** RFC 3550 interarrival jitter, ms. */
   jitterMs: number;
   /** Packets waiting now. */
@@ -45,6 +50,8 @@ export interface JitterStats {
 /** What `pop` gives for one 20 ms slot: a packet's payload, or `lost` (conceal it). */
 export type PlayoutSlot = { kind: 'packet'; payload: Uint8Array; timestamp: number; sequence: number; atMs: number } | { kind: 'lost'; sequence: number; atMs: number };
 
+/** A packet this much earlier than its schedule (ms) moves the schedule. */
+export const ADVANCE_MS = 2;
 /** A packet more than this past the schedule restarts it (ms). */
 export const RESYNC_MS = 1000;
 
@@ -66,7 +73,7 @@ export class JitterBuffer {
   private samplesPerPacket = 960;
   private lastTransit: number | undefined;
   private jitterTicks = 0;
-  private readonly st = { received: 0, played: 0, lost: 0, late: 0, duplicate: 0, overflow: 0, resyncs: 0 };
+  private readonly st = { received: 0, played: 0, lost: 0, late: 0, duplicate: 0, overflow: 0, resyncs: 0, advances: 0 };
 
   constructor(opts: JitterBufferOptions = {}) {
     this.delayMs = opts.delayMs ?? 60;
@@ -101,6 +108,12 @@ export class JitterBuffer {
       this.st.resyncs++;
       this.held.clear();
       this.restart(seq, ts, nowMs, samples);
+    }
+    else if (atMs - (nowMs + this.delayMs) > ADVANCE_MS) {
+      // This packet came earlier than the schedule assumed (the first one was held up: a
+      // start-up burst): play everything that much sooner, so each packet waits delayMs, not more.
+      this.nextAtMs -= atMs - (nowMs + this.delayMs);
+      this.st.advances++;
     }
     if (this.held.has(seq)) { this.st.duplicate++; return; }
     if (this.held.size >= this.capacity) { this.st.overflow++; return; }
