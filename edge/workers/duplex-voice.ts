@@ -57,9 +57,9 @@ runWorker({
           break;
         }
         case 'voice-stop': {
-          const before = service.status().peer;
+          const before = service.status();
           await service.stop();
-          result = { state: 'finished', reason: before ? `talk session with ${before} stopped` : 'no talk session was running' };
+          result = { state: 'finished', reason: before.state === 'talking' ? `talk session with ${before.peer} stopped` : before.state === 'offered' ? `offer to ${before.peer} withdrawn` : 'no talk session was running' };
           break;
         }
         case 'voice-mute': {
