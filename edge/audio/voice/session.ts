@@ -282,7 +282,7 @@ export class TalkSession {
       let e = 0; for (let i = 0; i < x.length; i++) e += x[i] * x[i];
       this.win.far += e; this.win.farN += x.length;
       this.est.addFar(x, this.at48(pts));
-      const shift = Math.max(0, (this.echoDelayMs ?? 0) - REF_LEAD_MS) * 1e6;
+      const shift = Math.round(Math.max(0, (this.echoDelayMs ?? 0) - REF_LEAD_MS) * 1e6);
       this.ref?.push(pcm, { ptsNs: pts + shift, durationNs: s.durationNs ?? 20_000_000 });
     }
   }
