@@ -341,6 +341,28 @@ export function buildProgram(): Command {
     });
 
   registerAuditCommands(program);
+  const voice = program.command('voice').description('the talk session with a remote expert (duplex-voice): offer, start, stop, mute. The offer and the answer hold SRTP keys: move them only over an encrypted, authenticated channel');
+  const vopts = (c: ReturnType<typeof voice.command>) => c.option('-c, --config <file>', 'configuration of the box').option('-s, --socket <path>', 'local API socket of the box');
+  vopts(voice.command('sdp <peer>').description('print the box\'s offer SDP for <peer> (where to send, Opus, the box\'s a=crypto key); binds voice.port').option('-o, --out <file>', 'write it to a file (mode 0600)'))
+    .action(async (peer: string, opts: { out?: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'voiceSdp', { peer })) as { sdp: string };
+      if (opts.out) writeFileSync(opts.out, r.sdp, { mode: 0o600 }); else process.stdout.write(r.sdp);
+    });
+  vopts(voice.command('start').description('start the talk session from the peer\'s answer SDP (one session per room)').requiredOption('--sdp <file>', 'the peer\'s answer (its address, payload type and a=crypto key)'))
+    .action(async (opts: { sdp: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'voiceStart', { sdp: readFileSync(opts.sdp, 'utf8') })) as { message: string };
+      process.stdout.write(r.message + '\n');
+    });
+  vopts(voice.command('stop').description('end the talk session'))
+    .action(async (opts: { socket?: string; config?: string }) => {
+      process.stdout.write(((await callLocalApi(socketFrom(opts), 'voiceStop', {})) as { message: string }).message + '\n');
+    });
+  vopts(voice.command('mute [on|off]').description('mute the room mic towards the expert (on, the default) or open it (off: push-to-talk pressed)'))
+    .action(async (state: string | undefined, opts: { socket?: string; config?: string }) => {
+      if (state !== undefined && state !== 'on' && state !== 'off') throw new InvalidArgumentError(`mute: on or off, got "${state}"`);
+      process.stdout.write(((await callLocalApi(socketFrom(opts), 'voiceMute', { on: state !== 'off' })) as { message: string }).message + '\n');
+    });
+
   registerDevicesCommands(program);
   registerOtaCommands(program, registerFleetCommands(program), { callBox: (method, opts) => callLocalApi(socketFrom(opts), method) });
   registerCamerasCommands(program);

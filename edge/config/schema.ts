@@ -6,6 +6,7 @@
  * Errors: ConfigError lists every problem as `<key path>: <what was expected>, found <value>`.
  */
 import { z } from 'zod';
+import { VOICE_DEFAULTS, VoiceConfigSchema } from './voice.js';
 import { DevicesConfigSchema } from '../devices/config.js';
 import { FleetLinkConfigSchema } from '../fleet/config.js';
 import { OtaConfigSchema } from './ota.js';
@@ -121,7 +122,13 @@ const configSchemaBase = z.object({
     socket: z.string().min(1).optional(),
   }).strict().default({}),
   channels: z.array(channel).max(16).default([]),
-  audio: z.object({ inputs: z.array(audioInput).max(4).default([]) }).strict().default({ inputs: [] }),
+  audio: z.object({
+    inputs: z.array(audioInput).max(4).default([]),
+    /** The room speaker (talk sessions): none, file:<path> (a WAV), alsa:<card id>; edge/audio/voice/output.ts. */
+    output: z.string().regex(/^(none|file:.+|alsa:[A-Za-z0-9_-]{1,32})$/, 'none, file:<path> or alsa:<card id>').default('none'),
+  }).strict().default({ inputs: [], output: 'none' }),
+  /** The talk session with a remote expert; see edge/config/voice.ts. */
+  voice: VoiceConfigSchema.default(VOICE_DEFAULTS),
   /** Serial (and LAN) medical devices; see edge/devices/config.ts. */
   devices: DevicesConfigSchema.default({ ports: [] }),
   /** The fleet link (MQTT over mutual TLS); the box runs fully without it. See edge/fleet/config.ts. */
@@ -243,6 +250,10 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
   });
   checkSnapshots(cfg.channels, ctx);
   checkUplink(cfg, ctx);
+  const v = cfg.voice.input;
+  if (v !== undefined && !cfg.audio.inputs.some((a) => a.name === v)) {
+    ctx.addIssue({ code: 'custom', path: ['voice', 'input'], message: `no audio input "${v}" (audio inputs: ${cfg.audio.inputs.map((a) => a.name).join(', ') || 'none'})` });
+  }
 });
 
 /** Uplink receivers name configured channels, and the box's uplink ports stay clear of RTSP's. */

@@ -21,6 +21,8 @@
  *   usersList, usersAdd {name, role, password?}, usersRemove {name}, usersPasswd {name, password?}
  *                                                the box's accounts (edge/access); a password left out is generated
  *                                                and answered once
+ *   voiceSdp {peer}, voiceStart {sdp}, voiceStop, voiceMute {on}   the talk session (duplex-voice);
+ *                                                the offer and the answer hold SRTP keys: local socket only
  *
  * Also hosts the web console (edge/web, when `web.enabled`): HTTPS and its `/api/*` call the
  * methods above, so the page goes through the same command router as the CLI and the fleet;
@@ -116,6 +118,16 @@ async function runLocal(body: CommandBody, origin = 'local'): Promise<RouterResu
   return r;
 }
 
+/** A talk-session command to duplex-voice; refused -> thrown with duplex-voice's words. */
+async function askVoice(name: string, args: Record<string, unknown>): Promise<{ message: string; sdp?: string }> {
+  const r = await router!.ask(`local-${process.pid}-${++localCommands}`, 'duplex-voice', name, args);
+  if (r.state !== 'finished') throw new Error(r.message || r.state);
+  return { message: r.message ?? '', ...(r.details?.sdp ? { sdp: r.details.sdp } : {}) };
+}
+
+/** duplex-voice's latest `voice-status` (edge/audio/voice/service.ts VoiceStatus). */
+let voiceStatus: unknown;
+
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 
 function methods(ctx: WorkerContext) {
@@ -128,6 +140,7 @@ function methods(ctx: WorkerContext) {
       devices: devices?.status(),
       audit: audit ? { ...audit.head, failures: auditFailures } : undefined,
       upload: uploader?.status(),
+      voice: voiceStatus,
     }),
     otaStatus: async () => {
       if (!ota) throw new Error('no OTA agent on this box (the ota section of the configuration)');
@@ -190,6 +203,10 @@ function methods(ctx: WorkerContext) {
         throw err;
       }
     },
+    voiceSdp: (p: Record<string, unknown>) => audited(ctx, 'voice.offer', str(p.peer), () => askVoice('voice-offer', { peer: str(p.peer) })),
+    voiceStart: (p: Record<string, unknown>) => audited(ctx, 'voice.start', '', () => askVoice('voice-start', { sdp: str(p.sdp) })),
+    voiceStop: () => audited(ctx, 'voice.stop', '', () => askVoice('voice-stop', {})),
+    voiceMute: (p: Record<string, unknown>) => audited(ctx, p.on !== false ? 'voice.mute' : 'voice.unmute', '', () => askVoice('voice-mute', { on: p.on !== false })),
     /** The latest segments (all channels or one), with where each one's upload stands. */
     recordings: (p: Record<string, unknown>) => {
       const upload = new Map((uploader?.rows() ?? []).map((r) => [r.path, r]));
@@ -496,6 +513,7 @@ runWorker({
       return;
     }
     if (router?.onEvent(e as never)) return;
+    if (e.type === 'voice-status') { voiceStatus = (e as { status?: unknown }).status; return; }
     if (e.type === 'device' && e.event) devices?.onEvent(e.event);
   },
 });
