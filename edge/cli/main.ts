@@ -7,6 +7,8 @@
  *   snapshot CHANNEL [-o FILE] [--fresh] [--save]   the channel's latest JPEG still
  *   channel set CHANNEL [--hq-bitrate KBPS] [--lq-bitrate KBPS]   run-time settings
  *   record start [--case ID] | stop [--case ID]      a case (recording session)
+ *   provision IMAGE TARGET --serial S --ca DIR --config FILE   flash and give a box its identity (provision/cli.ts)
+ *   image build, fleet ca init|sign|revoke|list       disk images and the device CA at the bench
  * Commands that act on a running box talk to it over its local API socket (--socket, or the
  * socket of --config's box, or the machine's fixed one: edge/config/runtime-dir.ts). Box-side refusals are printed as the box words them.
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
@@ -24,6 +26,7 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import { WORKER_NAMES } from '../lib/health.js';
 import { registerDevicesCommands } from '../devices/index.js';
 import { registerFleetCommands } from '../fleet/index.js';
+import { registerProvisionCommands } from '../../provision/cli.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
@@ -223,6 +226,7 @@ export function buildProgram(): Command {
 
   registerDevicesCommands(program);
   registerFleetCommands(program);
+  registerProvisionCommands(program);
   return program;
 }
 
