@@ -163,6 +163,9 @@ export async function flashImage(image: string, bmap: string, target: string, on
       else reject(new ToolError('bmaptool', args, clean, code));
     });
   });
+  // On a disk larger than the image the backup GPT sits inside the disk, not at its end: move it
+  // there, or firmware and the kernel complain (and repair it at their own moment).
+  if (info.kind === 'block') await run('sfdisk', ['--relocate', 'gpt-bak-std', info.path]);
   onProgress(100);
   const summary = text.split('\n').filter((l) => /copying time|synchroniz/.test(l)).map((l) => l.replace(/^bmaptool: info: /, '')).join('; ');
   return { target: info, summary, ms: Date.now() - t0 };

@@ -146,21 +146,45 @@ t.test('a mounted target is refused, and so is the system disk', async (t) => {
     await t.rejects(checkTarget(disk, image), /system disk|in use|mounted/, `the system disk ${disk} is refused`);
   } else t.comment(`/ is on ${root || 'nothing'}, not a block device`);
 
-  // A real mount through a loop device, where the machine allows one (root, loop devices).
+  // A real mount, where the machine allows one (root, loop devices): the data partition of a
+  // provisioned image through a loop device at its offset (this container has no udev to make
+  // partition nodes such as loop0p4, so the partition gets a loop device of its own).
+  const img1 = join(tmp, 'target1.img');
+  const data = sfdiskParts(img1).get('data')!;
   let loop = '';
-  try { loop = sh('losetup', ['-f', '-P', '--show', join(tmp, 'target1.img')]).toString().trim(); } catch { /* no loop devices */ }
+  try { loop = sh('losetup', ['-f', '--show', '-o', String(data.offset), '--sizelimit', String(data.size), img1]).toString().trim(); } catch { /* no loop devices */ }
   if (!loop) { t.comment('no loop device here: the mounted-target refusal was shown with a stand-in /proc/mounts only'); return; }
   const mnt = join(tmp, 'mnt');
   mkdirSync(mnt);
   let mounted = false;
-  try { sh('mount', ['-o', 'ro', `${loop}p4`, mnt]); mounted = true; } catch { /* mount not allowed */ }
+  try { sh('mount', ['-o', 'ro', loop, mnt]); mounted = true; } catch { /* mount not allowed */ }
   t.teardown(() => { if (mounted) sh('umount', [mnt]); sh('losetup', ['-d', loop]); });
-  const viaFile = await provision(join(tmp, 'target1.img'), join(tmp, 'ca1')).then(() => ({ code: 0, stdout: '' }), (e: { code: number; stdout: string }) => e);
-  t.match(viaFile.stdout, /backs loop device/, 'the image file behind a loop device is refused');
+  const fail = (e: { code: number; stdout: string }) => e;
+  const viaFile = await provision(img1, join(tmp, 'ca1')).then(() => ({ code: 0, stdout: '' }), fail);
+  t.match(viaFile.stdout, new RegExp(`refusing to flash .*target1.img: it backs loop device ${loop}`), 'the image file behind a loop device is refused');
   if (!mounted) { t.comment('mount refused here: only the loop-backed refusal shown'); return; }
-  const r = await provision(loop, join(tmp, 'ca1')).then(() => ({ code: 0, stdout: '' }), (e: { code: number; stdout: string }) => e);
+  const r = await provision(loop, join(tmp, 'ca1')).then(() => ({ code: 0, stdout: '' }), fail);
   t.equal(r.code, 2, 'exit code 2');
-  t.match(r.stdout, new RegExp(`refusing to flash ${loop}: in use \\(${loop}p4 on ${mnt}`), 'the disk with a mounted partition is refused, naming the mount');
+  t.match(r.stdout, new RegExp(`refusing to flash ${loop}: it is mounted \\(/proc/mounts: ${loop} on ${mnt}`), 'the mounted block device is refused, naming the mount');
+  t.match(sh('debugfs', ['-R', 'cat /orbox/identity/serial', loop]).toString(), /SN-0042/, 'and it was left as it was');
+});
+
+t.test('a block device (a loop device, where the machine has them) is flashed and provisioned', async (t) => {
+  const disk = join(tmp, 'blank-disk');
+  writeFileSync(disk, '');
+  execFileSync('truncate', ['-s', '128M', disk]);
+  let loop = '';
+  try { loop = sh('losetup', ['-f', '--show', disk]).toString().trim(); } catch { /* none */ }
+  if (!loop) { t.comment('no loop device here: block-device flashing not shown'); return; }
+  t.teardown(() => sh('losetup', ['-d', loop]));
+  const caDir = join(tmp, 'ca-block');
+  await DeviceCa.create(caDir);
+  const r = await provision(loop, caDir);
+  t.match(r.stdout, new RegExp(`provisioned SN-0042 on ${loop}`));
+  t.same([...sfdiskParts(loop).keys()], ['boot', 'rootfs-a', 'rootfs-b', 'data'], 'sfdisk -d on the device');
+  t.match(debugfsCat(loop, '/orbox/config.yaml').toString(), /id: SN-0042/, 'config on the device');
+  const verify = await exec('sfdisk', ['--verify', loop]);
+  t.notMatch(verify.stdout + verify.stderr, /backup GPT|not on the end|errors? detected|mismatch/i, `sfdisk --verify: the backup GPT is at the end of the larger device (${verify.stdout.trim().split('\n').pop()})`);
 });
 
 t.test('the provisioned certificate is accepted by the real broker as the box (ACL orbox/v1/%u/#); the replaced one is not', async (t) => {
