@@ -11,9 +11,10 @@ DEB_PACKAGES := \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-alsa \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
-  bmap-tools socat ffmpeg sqlite3 python3
+  bmap-tools socat ffmpeg sqlite3 python3 \
+  fdisk e2tools mtools dosfstools cpp
 
-.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean
+.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean overlays
 
 all: build
 
@@ -56,6 +57,11 @@ bench: build
 # The 10-minute points (uplink loss): ORBOX_BENCH_LONG=1 lengthens the benches that have them.
 bench-long: build
 	ORBOX_BENCH_LONG=1 node dist/test-rig/bench/run-bench.js $(or $(BENCH),uplink)
+
+# Device-tree overlays -> build/device-tree/*.dtbo (device-tree/README.md); the first run fetches
+# Debian's linux-source-6.12 for the dt-bindings headers (cached in ~/.cache/orbox/kernel).
+overlays: deps-deb
+	device-tree/build.sh build/device-tree
 
 clean:
 	rm -rf dist
