@@ -14,7 +14,7 @@ DEB_PACKAGES := \
   bmap-tools socat ffmpeg sqlite3 python3 \
   fdisk e2tools mtools dosfstools cpp
 
-.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean overlays
+.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean overlays arm64
 
 all: build
 
@@ -62,6 +62,11 @@ bench-long: build
 # Debian's linux-source-6.12 for the dt-bindings headers (cached in ~/.cache/orbox/kernel).
 overlays: deps-deb
 	device-tree/build.sh build/device-tree
+
+# The native addons cross-built for arm64 in build/arm64 and loaded by an arm64 Node under
+# qemu-user (provision/arm64/build.sh lists the multiarch packages it needs). Not part of make test.
+arm64: build
+	provision/arm64/build.sh build/arm64
 
 clean:
 	rm -rf dist
