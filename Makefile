@@ -11,9 +11,10 @@ DEB_PACKAGES := \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-alsa \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
-  bmap-tools socat ffmpeg sqlite3 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 onvif-tools
+  bmap-tools socat ffmpeg sqlite3 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 onvif-tools \
+  fdisk e2tools mtools dosfstools cpp
 
-.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean ota-ca bundle ota-lab
+.PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean ota-ca bundle ota-lab overlays arm64
 
 all: build
 
@@ -74,6 +75,16 @@ bundle: ota-ca
 
 ota-lab: build
 	node dist/test-rig/ota/ota-lab.js $(if $(QUICK),--quick)
+
+# Device-tree overlays -> build/device-tree/*.dtbo (device-tree/README.md); the first run fetches
+# Debian's linux-source-6.12 for the dt-bindings headers (cached in ~/.cache/orbox/kernel).
+overlays: deps-deb
+	device-tree/build.sh build/device-tree
+
+# The native addons cross-built for arm64 in build/arm64 and loaded by an arm64 Node under
+# qemu-user (provision/arm64/build.sh lists the multiarch packages it needs). Not part of make test.
+arm64: build
+	provision/arm64/build.sh build/arm64
 
 clean:
 	rm -rf dist

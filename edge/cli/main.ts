@@ -10,6 +10,8 @@
  *   users list | add NAME --role R [--password-stdin] | remove NAME | passwd NAME [--password-stdin]
  *                                 the box's accounts (web console; RTSP with #21)
  *   cameras discover [--json] [--to HOST:PORT]        ONVIF cameras on the LAN (edge/onvif/cli.ts)
+ *   provision IMAGE TARGET --serial S --ca DIR --config FILE   flash and give a box its identity (provision/cli.ts)
+ *   image build, fleet ca init|sign|revoke|list       disk images and the device CA at the bench
  * Commands that act on a running box talk to it over its local API socket (--socket, or the
  * socket of --config's box, or the machine's fixed one: edge/config/runtime-dir.ts). Box-side refusals are printed as the box words them.
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
@@ -32,6 +34,7 @@ import { registerDevicesCommands } from '../devices/index.js';
 import { registerFleetCommands } from '../fleet/index.js';
 import { registerOtaCommands } from '../ota/cli.js';
 import { registerCamerasCommands } from '../onvif/index.js';
+import { registerProvisionCommands } from '../../provision/cli.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
@@ -366,6 +369,7 @@ export function buildProgram(): Command {
   registerDevicesCommands(program);
   registerOtaCommands(program, registerFleetCommands(program), { callBox: (method, opts) => callLocalApi(socketFrom(opts), method) });
   registerCamerasCommands(program);
+  registerProvisionCommands(program);
   return program;
 }
 
