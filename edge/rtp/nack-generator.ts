@@ -88,6 +88,8 @@ class Tracker {
   readonly due: Float64Array;
   readonly deadline: Float64Array;
   readonly live: Uint8Array;
+  /** Earliest `due` among the pending entries (a lower bound: entries that arrived since are not taken out). */
+  nextDue = Infinity;
 
   constructor(readonly info: StreamInfo, cap: number) {
     this.stats = { stream: info.name, received: 0, lostBeforeRepair: 0, nacksSent: 0, packetsAsked: 0, repaired: 0, givenUp: 0, resets: 0 };
@@ -164,7 +166,13 @@ export class NackGenerator implements Interceptor {
     this.streams.set(info.ssrc >>> 0, tr);
     return (pkt, len) => {
       if (this.closed) return;
-      if (len >= 12 && pkt.length >= 12) this.arrived(tr, (pkt[2] << 8) | pkt[3]);
+      if (len >= 12 && pkt.length >= 12) {
+        this.arrived(tr, (pkt[2] << 8) | pkt[3]);
+        // NACKs (the first after the FEC wait, and the repeats) go out on the packet that finds
+        // them due, not only on the next tick: a loaded machine runs timers tens of ms late,
+        // which cost ARQ rounds inside the receive buffer; packets keep coming every ms or so.
+        if (tr.n > 0 && this.now() >= tr.nextDue) this.flush(tr, this.now());
+      }
       next(pkt, len);
     };
   }
@@ -246,6 +254,7 @@ export class NackGenerator implements Interceptor {
       const i = tr.n++;
       tr.ext[i] = x; tr.due[i] = due; tr.deadline[i] = deadline; tr.live[i] = 1;
     }
+    if (due < tr.nextDue) tr.nextDue = due;
     if (this.fecWaitMs === 0) this.flush(tr, now);
   }
 
@@ -265,12 +274,15 @@ export class NackGenerator implements Interceptor {
   private flush(tr: Tracker, now: number): void {
     this.compact(tr, now);
     let k = 0;
+    let next = Infinity;
     for (let i = 0; i < tr.n; i++) {
-      if (tr.due[i] > now) continue;
+      if (tr.due[i] > now) { if (tr.due[i] < next) next = tr.due[i]; continue; }
       this.seqs[k++] = seq16(tr.ext[i]);
       tr.due[i] = now + this.retryMs;
+      if (tr.due[i] < next) next = tr.due[i];
       if (k === MAX_SEQS_PER_NACK) { this.send(tr, k); k = 0; }
     }
+    tr.nextDue = next;
     if (k > 0) this.send(tr, k);
   }
 
