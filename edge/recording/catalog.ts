@@ -13,6 +13,16 @@
  * Schema versions (`user_version`, MIGRATIONS below): 1 cases + segments; 2 adds `stills`.
  * open() migrates an older database in place, one transaction per step.
  *
+ * Rollback (an OTA update that the box boots back from, issue #22): the firmware before may meet
+ * a database a newer one migrated. Each migration says the lowest schema version that can still
+ * use the database after it (`minReader`); the database keeps the highest of those in
+ * `catalog_meta.min_reader`. open() of a database newer than this code proceeds, unmigrated,
+ * when min_reader <= CATALOG_VERSION, and refuses (`too-new`, naming both versions) otherwise.
+ * So a migration that only adds tables, indexes or columns that are NULL-able or defaulted keeps
+ * minReader where it is (an older version reads around what it does not know and its INSERTs
+ * name their columns); anything else raises it, and the release that carries it becomes the
+ * floor below which the fleet must not roll back.
+ *
  * Durability: `synchronous=FULL` in WAL mode, so a transition acknowledged to a recorder
  * survives a power cut. Transitions are rare (one open and one close per segment per
  * channel per minute), so the fsync per commit costs nothing that matters.
@@ -38,7 +48,7 @@ import { parseSegmentPath } from './naming.js';
 
 export type CatalogErrorCode =
   | 'not-open' | 'closed' | 'unknown-case' | 'case-not-recording' | 'segment-exists' | 'unknown-segment' | 'segment-not-open' | 'bad-argument'
-  | 'still-conflict';
+  | 'still-conflict' | 'too-new';
 
 export class CatalogError extends Error {
   constructor(readonly code: CatalogErrorCode, message: string) {
@@ -129,8 +139,8 @@ export interface CloseSegment {
   readonly frames: number | null;
 }
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE cases (
+const MIGRATIONS: readonly { sql: string; minReader: number }[] = [
+  { minReader: 1, sql: `CREATE TABLE cases (
      id INTEGER PRIMARY KEY,
      uid TEXT NOT NULL UNIQUE,
      label TEXT,
@@ -153,9 +163,10 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX segments_by_case ON segments(case_id, start_ns);
    CREATE INDEX segments_by_time ON segments(channel, start_ns);
-   CREATE INDEX segments_open ON segments(state) WHERE state = 'open';`,
-  // 2: stills (JPEGs kept on request), tied to a case the way segments are.
-  `CREATE TABLE stills (
+   CREATE INDEX segments_open ON segments(state) WHERE state = 'open';` },
+  // 2: stills (JPEGs kept on request), tied to a case the way segments are. A version-1 reader
+  // ignores the table.
+  { minReader: 1, sql: `CREATE TABLE stills (
      id INTEGER PRIMARY KEY,
      channel TEXT NOT NULL,
      case_id INTEGER REFERENCES cases(id),
@@ -168,7 +179,7 @@ const MIGRATIONS: readonly string[] = [
      requested_by TEXT NOT NULL
    );
    CREATE INDEX stills_by_case ON stills(case_id, capture_ns);
-   CREATE INDEX stills_by_time ON stills(channel, capture_ns);`,
+   CREATE INDEX stills_by_time ON stills(channel, capture_ns);` },
 ];
 
 /** Schema version this code writes (`PRAGMA user_version` after open()). */
@@ -229,9 +240,21 @@ export class Catalog {
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.opts.busyTimeoutMs ?? 2000))}`);
       db.defaultSafeIntegers(true);
       const version = Number(db.pragma('user_version', { simple: true }) as bigint);
+      if (version > MIGRATIONS.length) {
+        const meta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_meta'`).get();
+        const row = meta ? db.prepare(`SELECT value FROM catalog_meta WHERE key = 'min_reader'`).get() as { value: string } | undefined : undefined;
+        const minReader = Number(row?.value ?? version);
+        if (minReader > MIGRATIONS.length) {
+          throw new CatalogError('too-new', `${this.opts.path} is at schema ${version}, which needs a reader of schema ${minReader} or later; this firmware reads up to ${MIGRATIONS.length}`);
+        }
+      }
       for (let v = version; v < MIGRATIONS.length; v++) {
         db.transaction(() => {
-          db.exec(MIGRATIONS[v]);
+          db.exec(MIGRATIONS[v]!.sql);
+          // Kept beside the migrations, not one of them: a database of any version may lack it.
+          db.exec('CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+          const was = Number((db.prepare(`SELECT value FROM catalog_meta WHERE key = 'min_reader'`).get() as { value: string } | undefined)?.value ?? 1);
+          db.prepare(`INSERT OR REPLACE INTO catalog_meta (key, value) VALUES ('min_reader', ?)`).run(String(Math.max(was, MIGRATIONS[v]!.minReader)));
           db.pragma(`user_version = ${v + 1}`);
         })();
       }
