@@ -13,6 +13,7 @@ import { CatalogError } from '../recording/index.js';
 import { Uploader } from '../upload/index.js';
 import type { WorkerContext } from '../runtime/index.js';
 import type { Recordings } from './recordings.js';
+import { uplinkLive } from './uplink-live.js';
 
 export function startUploads(ctx: WorkerContext, rec: Recordings, audit: (e: AuditEntry) => void): Uploader | undefined {
   const cfg = ctx.config.upload;
@@ -83,19 +84,4 @@ export function uploadGate(windows: readonly string[], uplinkLive: () => boolean
   if (windows.length && !windows.some((w) => inWindow(w, at))) return `outside the upload windows ${windows.join(', ')}`;
   if (uplinkLive()) return 'an expert is receiving the live uplink';
   return null;
-}
-
-/** A receiver answered an uplink pair within the last 10 s (its RTCP count grew). */
-const rtcpSeen = new Map<string, { count: number; at: number }>();
-function uplinkLive(rec: Recordings): boolean {
-  const pairs = ((rec.status() as { uplink?: unknown }).uplink ?? []) as { receiver: string; channel: string; rtcpIn: number }[];
-  const now = Date.now();
-  let live = false;
-  for (const p of Array.isArray(pairs) ? pairs : []) {
-    const k = `${p.receiver}/${p.channel}`;
-    const last = rtcpSeen.get(k);
-    if (!last || p.rtcpIn > last.count) rtcpSeen.set(k, { count: p.rtcpIn, at: last ? now : 0 });
-    if (now - (rtcpSeen.get(k)!.at) < 10_000) live = true;
-  }
-  return live;
 }

@@ -43,6 +43,7 @@ import { mkdirSync } from 'node:fs';
 import { AuditLog, auditPath, readAudit, verifyAudit, type AuditEntry } from '../audit/index.js';
 import { LocalApi } from '../control/local-api.js';
 import { startUploads } from '../control/uploads.js';
+import { uplinkLive } from '../control/uplink-live.js';
 import type { Uploader } from '../upload/index.js';
 import { collectStatus } from '../control/status.js';
 import { CommandRouter } from '../control/commands.js';
@@ -414,7 +415,11 @@ async function startOta(ctx: WorkerContext): Promise<void> {
   }, {
     connectRauc: () => RaucClient.connect(cfg.bus),
     health: () => (ctx.health.healthy ? 'healthy' : 'unhealthy'),
-    busy: () => ({ recording: Boolean(recordings?.currentCase), talk: false, uplink: false }),
+    busy: () => ({
+      recording: Boolean(recordings?.currentCase),
+      talk: (voiceStatus as { state?: string } | undefined)?.state === 'talking',
+      uplink: recordings ? uplinkLive(recordings) : false,
+    }),
     reboot: () => new Promise<void>((resolve, reject) => execFile(cfg.rebootCommand[0]!, cfg.rebootCommand.slice(1), (err) => (err ? reject(err) : resolve()))),
     report: (r) => {
       ctx.log.info({ ...r }, 'OTA job');
