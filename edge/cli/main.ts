@@ -26,6 +26,7 @@ import { ConfigError, defaultApiSocket, demoConfig, loadConfig, type BoxConfig }
 import { DEMO_ADMIN_PASSWORD } from '../config/demo.js';
 import { callLocalApi } from '../control/local-api.js';
 import { exportCase } from '../control/case-export.js';
+import { fetchUplinkSdp } from '../web/sdp-client.js';
 import { readAudit, verifyAudit, type AuditHead, type AuditRecord, type AuditVerdict } from '../audit/index.js';
 import { formatStatus, type BoxStatus } from '../control/status.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -93,6 +94,12 @@ function registerAuditCommands(program: Command): void {
         process.exitCode = 1;
       }
     });
+}
+
+async function readStdin(): Promise<string> {
+  let s = '';
+  for await (const c of process.stdin) s += c;
+  return s;
 }
 
 /** The box to ask: --socket, else the socket --config's box listens on, else the machine's fixed one. */
@@ -328,13 +335,24 @@ export function buildProgram(): Command {
 
   program.command('receive')
     .description('the receiving end of the uplink (at the expert\'s site or the video platform): repairs, decrypts and re-serves each channel as rtsp://127.0.0.1:<rtsp-port>/<channel>')
-    .requiredOption('--sdp <file>', 'the uplink SDP of this receiver (from `orbox uplink sdp`; it holds keys)')
+    .option('--sdp <file>', 'the uplink SDP of this receiver (from `orbox uplink sdp`; it holds keys)')
+    .option('--from <url>', 'instead of --sdp: fetch it from the box\'s web console (https://<box>:8443), signed in as an engineer; the password on stdin')
+    .option('--receiver <name>', 'with --from: this receiver\'s name in the box\'s uplink configuration')
+    .option('--user <name>', 'with --from: the account to sign in as (role engineer or admin)')
+    .option('--ca <file>', 'with --from: the CA (or the box\'s own certificate) the console\'s certificate must chain to')
     .option('--port <n>', 'listen here instead of the SDP\'s first port (behind a NAT or a proxy)', (v: string) => positiveNumber(v, '--port'))
     .option('--rtsp-port <n>', 'local RTSP port', (v: string) => positiveNumber(v, '--rtsp-port'), 8654)
     .option('--latency-ms <ms>', 'receive buffer: how long repair may take', (v: string) => positiveNumber(v, '--latency-ms'), 200)
     .option('--every <s>', 'print figures every this many seconds', (v: string) => positiveNumber(v, '--every'), 5)
-    .action(async (opts: { sdp: string; port?: number; rtspPort: number; latencyMs: number; every: number }) => {
-      const rx = new UplinkReceiver({ sdp: readFileSync(opts.sdp, 'utf8'), port: opts.port, rtspPort: opts.rtspPort, latencyMs: opts.latencyMs });
+    .action(async (opts: { sdp?: string; from?: string; receiver?: string; user?: string; ca?: string; port?: number; rtspPort: number; latencyMs: number; every: number }) => {
+      let sdp: string;
+      if (opts.from) {
+        if (!opts.receiver || !opts.user) throw new InvalidArgumentError('--from needs --receiver and --user (the password comes on stdin)');
+        const password = (await readStdin()).replace(/\r?\n$/, '');
+        sdp = await fetchUplinkSdp({ url: opts.from, receiver: opts.receiver, user: opts.user, password, ca: opts.ca ? readFileSync(opts.ca) : undefined });
+      } else if (opts.sdp) sdp = readFileSync(opts.sdp, 'utf8');
+      else throw new InvalidArgumentError('give --sdp FILE, or --from URL --receiver NAME --user NAME');
+      const rx = new UplinkReceiver({ sdp, port: opts.port, rtspPort: opts.rtspPort, latencyMs: opts.latencyMs });
       await rx.start();
       process.stdout.write(`orbox receive: ${rx.plan.channels.map((c) => `${c.name} on UDP ${c.rtpPort}`).join(', ')}; buffer ${opts.latencyMs} ms\n`);
       const timer = setInterval(() => { for (const s of rx.stats()) process.stdout.write(formatReceiverStats(s) + '\n'); }, opts.every * 1000);

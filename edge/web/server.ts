@@ -66,6 +66,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: /^\/api\/record\/stop$/, role: 'clinician', api: 'recordingStop', params: (_m, b) => ({ caseId: b.caseId }) },
   { method: 'GET', path: /^\/api\/commands$/, role: 'engineer', api: 'commandLog' },
   { method: 'GET', path: /^\/api\/users$/, role: 'admin', api: 'usersList' },
+  // The uplink's SDP holds its SRTP keys: only over this TLS session, to an engineer (the
+  // receiving end's `orbox receive --from`), each fetch a new session with new keys unless current.
+  { method: 'POST', path: /^\/api\/uplink\/([a-z0-9][a-z0-9_-]{0,31})\/sdp$/, role: 'engineer', api: 'uplinkSdp', params: (m, b) => ({ receiver: m[1], current: b.current === true }) },
 ];
 
 type State = 'new' | 'listening' | 'closed';

@@ -191,16 +191,16 @@ function methods(ctx: WorkerContext) {
      * The SDP of an uplink receiver, keys included (the local socket is the box's own, 0660). A
      * new session unless `current`: new keys, and net-send restarts the receiver's pairs with them.
      */
-    uplinkSdp: (p: Record<string, unknown>) => {
+    uplinkSdp: (p: Record<string, unknown>, origin = 'local') => {
       const receiver = str(p.receiver);
       const fresh = p.current !== true;
       try {
         const sdp = receiverSdp(ctx.config, receiver, fresh);
         if (fresh) ctx.send('net-send', { type: 'uplink-rekeyed', receiver });
-        record(ctx, { actor: 'local', from: 'cli', action: 'uplink.sdp', target: receiver, outcome: 'finished', detail: fresh ? 'new session keys handed out' : 'current session keys handed out' });
+        record(ctx, { actor: origin, from: fromOf(origin), action: 'uplink.sdp', target: receiver, outcome: 'finished', detail: fresh ? 'new session keys handed out' : 'current session keys handed out' });
         return { sdp, fresh };
       } catch (err) {
-        record(ctx, { actor: 'local', from: 'cli', action: 'uplink.sdp', target: receiver, outcome: 'failed', detail: (err as Error).message });
+        record(ctx, { actor: origin, from: fromOf(origin), action: 'uplink.sdp', target: receiver, outcome: 'failed', detail: (err as Error).message });
         throw err;
       }
     },
@@ -324,7 +324,7 @@ async function audited<T>(ctx: WorkerContext, action: string, target: string, f:
 }
 
 /** Methods the web console may call (by route, edge/web/server.ts ROUTES); the rest stay local. */
-const WEB_METHODS = ['status', 'vitals', 'cases', 'snapshot', 'recordingStart', 'recordingStop', 'commandLog', 'usersList'] as const;
+const WEB_METHODS = ['status', 'vitals', 'cases', 'snapshot', 'recordingStart', 'recordingStop', 'commandLog', 'usersList', 'uplinkSdp'] as const;
 
 async function startWeb(ctx: WorkerContext, table: ReturnType<typeof methods>): Promise<void> {
   const cfg = ctx.config.web;
