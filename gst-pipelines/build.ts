@@ -76,6 +76,19 @@ export interface RecordingTarget {
   readonly segmentNs: bigint;
   /** First segment index (continue numbering after a restart). Default 0. */
   readonly startIndex?: number;
+  /** An audio track: PCM pushed into the appsrc `<ch>-rec-audio-src`, AAC-LC encoded, muxed with the video. */
+  readonly audio?: RecordingAudio;
+}
+
+/** The recording's audio track (edge/audio/record-feed.ts feeds it). */
+export interface RecordingAudio {
+  /** Interleaved S16LE at this rate and channel count. */
+  readonly rate: number;
+  readonly channels: number;
+  /** AAC-LC encoder factory. Default avenc_aac. */
+  readonly encoder?: 'avenc_aac' | 'voaacenc';
+  /** bit/s. Default 64 000 per channel. */
+  readonly bitrate?: number;
 }
 
 export interface ChannelPipelineOptions {
@@ -107,6 +120,8 @@ export interface ChannelPipeline {
     readonly recorder?: string;
     /** The thumbnail appsink (snapshot role with `thumbnail`). */
     readonly thumbnail?: string;
+    /** The recording's audio appsrc (recording with `audio`). */
+    readonly recordingAudio?: string;
   };
 }
 
@@ -145,6 +160,12 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
       const v = opts.thumbnail[k];
       if (!Number.isInteger(v) || v <= 0 || v % 2 !== 0) throw new BuildError(`thumbnail.${k}`, `positive even integer, got ${v}`);
     }
+  }
+  const ra = opts.recording?.audio;
+  if (ra) {
+    if (![8000, 16000, 24000, 48000].includes(ra.rate)) throw new BuildError('recording.audio.rate', `8000, 16000, 24000 or 48000, got ${ra.rate}`);
+    if (ra.channels !== 1 && ra.channels !== 2) throw new BuildError('recording.audio.channels', `1 or 2, got ${ra.channels}`);
+    if (ra.encoder !== undefined && ra.encoder !== 'avenc_aac' && ra.encoder !== 'voaacenc') throw new BuildError('recording.audio.encoder', `avenc_aac or voaacenc, got ${String(ra.encoder)}`);
   }
   if (opts.recording && !/%0?\d*d/.test(opts.recording.location)) {
     throw new BuildError('recording.location', 'needs a %05d-style segment index');
@@ -253,6 +274,7 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
       lines.push(chain.join(' ! '));
       lines.push(`${t}. ! queue name=${ch}-hq-sink-q leaky=downstream max-size-buffers=30 max-size-bytes=0 max-size-time=0 ! ${appsink(sink, maxBuffers)}`);
       lines.push(recordingBranch(profile, ch, t, opts.recording));
+      if (opts.recording.audio) lines.push(recordingAudioBranch(ch, opts.recording.audio));
     } else {
       chain.push(appsink(sink, maxBuffers));
       lines.push(chain.join(' ! '));
@@ -263,7 +285,10 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
     profileId: profile.id,
     description: lines.join('  '),
     roles,
-    names: { source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}), ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}) },
+    names: {
+      source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}), ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}),
+      ...(opts.recording?.audio ? { recordingAudio: `${ch}-rec-audio-src` } : {}),
+    },
   };
 }
 
@@ -292,5 +317,26 @@ function recordingBranch(profile: Profile, ch: string, tee: string, rec: Recordi
     `h264parse name=${ch}-rec-parse`,
     renderCaps(caps),
     split,
+  ].join(' ! ');
+}
+
+/**
+ * The recording's audio: PCM from the box (stamped on the video's running time, see
+ * edge/audio/record-feed.ts) -> AAC-LC -> aacparse (raw AAC with codec data for Matroska, ADTS
+ * for MPEG-TS: it converts to what the muxer takes) -> splitmuxsink's audio pad. The queue
+ * holds 3 s, as the video's does, so a slow disk write does not hold up the feed.
+ */
+function recordingAudioBranch(ch: string, a: RecordingAudio): string {
+  const caps = `audio/x-raw,format=S16LE,layout=interleaved,rate=${a.rate},channels=${a.channels}`;
+  const enc = a.encoder ?? 'avenc_aac';
+  const bitrate = a.bitrate ?? 64_000 * a.channels;
+  return [
+    `appsrc name=${ch}-rec-audio-src is-live=true format=time do-timestamp=false block=false max-bytes=0 caps="${caps}"`,
+    `queue name=${ch}-rec-audio-q max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000`,
+    // avenc_aac takes planar float only.
+    `audioconvert name=${ch}-rec-audio-conv`,
+    `${enc} name=${ch}-rec-aac bitrate=${bitrate}`,
+    `aacparse name=${ch}-rec-aacparse`,
+    `${ch}-rec.audio_0`,
   ].join(' ! ');
 }

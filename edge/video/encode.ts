@@ -16,7 +16,9 @@
  *   write carries the capture time of its raw frame (wall = the box clock's mapping of that
  *   monotonic time).
  * - Recording: segments named by the capture time of the first frame (edge/recording
- *   naming), cut by splitmuxsink at the keyframe after `segmentNs`.
+ *   naming), cut by splitmuxsink at the keyframe after `segmentNs`. With the channel's audio
+ *   input (`audio`), they hold an AAC-LC track on the same running time
+ *   (edge/audio/record-feed.ts: PCM from `pcm.<input>`, silence filled when none comes).
  * - Lifecycle: constructor validates and builds nothing; start() begins waiting for the first
  *   frame, then builds and plays the pipeline; close() sends end-of-stream so the open segment
  *   is finalised (bounded by a deadline), closes the syncer and the pipeline. Idempotent.
@@ -36,6 +38,7 @@ import { RecordingSegments } from './segments.js';
 import { snapshotGeometry } from './snapshot.js';
 import { StillsDrain } from './stills-drain.js';
 import type { EncoderOptions, EncoderRecording, EncoderStats } from './encoder-types.js';
+import { RecordingAudioFeed } from '../audio/index.js';
 
 export type { EncoderEvent, EncoderOptions, EncoderRecording, EncoderStats, SnapshotStats } from './encoder-types.js';
 
@@ -53,7 +56,9 @@ export class ChannelEncoder {
     latencyMs: { hq: { p50: 0, p99: 0 }, lq: { p50: 0, p99: 0 } },
     bitrateKbps: { hq: null, lq: null },
     snapshot: null,
+    recordingAudio: null,
   };
+  private audioFeed: RecordingAudioFeed | undefined;
   private readonly frames: FrameFeed;
   private readonly aus: Record<H264Role, AccessUnitDrain>;
   private readonly segments: RecordingSegments;
@@ -69,6 +74,15 @@ export class ChannelEncoder {
     const au = (role: H264Role): AccessUnitDrain => new AccessUnitDrain(opts.out[role], opts.clock, this.st.out[role], this.frames);
     this.aus = { hq: au('hq'), lq: au('lq') };
     this.segments = new RecordingSegments(this.name, this.st, opts);
+    const a = opts.audio;
+    if (a && opts.channel.record && opts.recording) {
+      this.audioFeed = new RecordingAudioFeed({
+        channel: this.name, rate: a.rate, channels: a.channels, clock: opts.clock,
+        onGap: (start, end, filled) => opts.onEvent?.({ type: 'recording-audio-gap', channel: this.name, input: a.input, startNs: String(start), endNs: String(end), filled }),
+      });
+      const feed = this.audioFeed;
+      a.pcm.subscribe((pcm, flags, wall, mono) => feed.write(pcm, flags, wall, mono));
+    }
   }
 
   stats(): EncoderStats {
@@ -76,6 +90,7 @@ export class ChannelEncoder {
       this.st.latencyMs[r] = this.aus[r].latencyMs();
       this.st.bitrateKbps[r] = this.readBitrate(r);
     }
+    this.st.recordingAudio = this.audioFeed?.stats() ?? null;
     return structuredClone(this.st);
   }
 
@@ -150,6 +165,9 @@ export class ChannelEncoder {
       });
       let drained = false;
       try {
+        // The muxer finalises a segment only once every one of its pads has ended.
+        this.audioFeed?.close();
+        if (this.audioFeed) p.appsrc(`${this.name}-rec-audio-src`).endOfStream();
         drained = p.appsrc(`${this.name}-src`).endOfStream() && (await eos);
       } catch {
         drained = false;
@@ -160,6 +178,7 @@ export class ChannelEncoder {
       // Bus messages of the final fragment arrive with the EOS; let their handlers finish.
       await Promise.race([this.segments.settled(), new Promise((r) => setTimeout(r, Math.min(1000, left())))]);
     }
+    this.audioFeed?.close();
     await this.segments.close();
     p?.close();
     this.state = 'closed';
@@ -217,7 +236,10 @@ export class ChannelEncoder {
       input: { kind: 'appsrc', width: ch.source.width, height: ch.source.height, fps: ch.source.fps },
       roles: stills ? ['hq', 'lq', 'snapshot'] : ['hq', 'lq'],
       // A placeholder: splitmuxsink reads its location when it starts.
-      recording: rec ? { location: 'unnamed-%05d', segmentNs: rec.segmentNs } : undefined,
+      recording: rec ? {
+        location: 'unnamed-%05d', segmentNs: rec.segmentNs,
+        ...(this.audioFeed ? { audio: { rate: this.opts.audio!.rate, channels: this.opts.audio!.channels } } : {}),
+      } : undefined,
       thumbnail: stills ? snapshotGeometry(ch).thumbnail : undefined,
     });
     const p = new GstPipeline(built.description, { label: `encode ${ch.name}` });
@@ -234,6 +256,7 @@ export class ChannelEncoder {
     const p = this.pipeline!;
     this.segments.start(baseMono, rec);
     p.start();
+    if (this.audioFeed && built.names.recordingAudio) this.audioFeed.start(p.appsrc(built.names.recordingAudio), baseMono);
     for (const role of ['hq', 'lq'] as H264Role[]) {
       this.loops.push(this.aus[role].run(p.appsink(built.names.sinks[role]!), baseMono).catch((e: Error) => this.fail(e)));
     }
