@@ -60,3 +60,46 @@ t.test('recorded segments hold AAC-LC next to H.264; click and flash within 20 m
   const worst = all.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   t.ok(worst <= BOUND_MS, `worst A/V offset in the recording ${worst} ms (bound ${BOUND_MS})`);
 });
+
+/** rtspsrc (UDP, rtpbin's RTCP lip sync) writing both decoded streams, as they leave rtpbin, into Matroska. */
+function rtspToMatroska(url: string, out: string): GstPeer {
+  return new GstPeer([
+    'rtspsrc', `location=${url}`, 'protocols=udp', 'latency=300', 'name=s',
+    's.', '!', 'queue', '!', 'rtph264depay', '!', 'h264parse', '!', 'queue', '!', 'mux.video_0',
+    's.', '!', 'queue', '!', 'rtpopusdepay', '!', 'opusdec', '!', 'audioconvert', '!', 'audio/x-raw,format=S16LE,channels=1,rate=48000', '!', 'queue', '!', 'mux.audio_0',
+    'matroskamux', 'name=mux', '!', 'filesink', `location=${out}`,
+  ]);
+}
+
+t.test('RTSP: both mounts announce Opus next to H.264; through rtspsrc, click and flash within 20 ms', async (t) => {
+  const port = await freeTcpPort();
+  const cfg = avConfig(port);
+  const sup = new Supervisor(cfg);
+  t.teardown(() => sup.stop());
+  await sup.start();
+  const urls = rtspUrls(cfg).map((u) => u.url);
+  await streamsMounted(sup, urls);
+  for (const url of urls) {
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-rtsp_transport', 'udp', '-show_entries', 'stream=codec_type,codec_name,sample_rate', '-of', 'csv=p=0', url], { timeout: 20_000 });
+    const streams = stdout.trim().split('\n').sort();
+    t.same(streams, ['h264,video', 'opus,audio,48000'], `${url}: ffprobe sees ${streams.join(' + ')}`);
+  }
+  const hq = urls.find((u) => u.endsWith('/hq'))!;
+  const file = join(cfg.box.dataDir, 'rtsp-capture.mkv');
+  const viewer = rtspToMatroska(hq, file);
+  await viewer.ready();
+  await sleep(9000);
+  const r = await viewer.stop(5000);
+  t.equal(r.exitCode, 0, `the viewer ended cleanly ${r.exitCode === 0 ? '' : r.stderrTail}`);
+  t.equal(await streamCodec(file, 'a'), 'pcm_s16le', 'the capture holds the decoded audio');
+  const s = await measureAvSync(file, W, H);
+  t.comment(`through RTSP: flashes ${s.flashes.map((x) => x.toFixed(3)).join(' ')}; clicks ${s.clicks.map((x) => x.toFixed(3)).join(' ')}; offsets ms ${s.offsetsMs.join(' ')}`);
+  // rtpbin lines the streams up once it has an SR of each (the first within ~1.5 s of mounting).
+  const settled = s.offsetsMs.slice(2);
+  t.ok(settled.length >= 4, `${settled.length} flash/click pairs after the first SRs`);
+  const worst = settled.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  t.ok(worst <= BOUND_MS, `worst A/V offset through RTSP ${worst} ms (bound ${BOUND_MS})`);
+  const stats = await nextEvent(sup, (e) => e.type === 'net-stats');
+  const a = (stats.streams as { url: string; audio: { packets: number; srs: number } | null }[]).find((x) => x.url === hq)!.audio!;
+  t.ok(a.packets > 300 && a.srs >= 2, `the hq mount sent ${a.packets} Opus packets and ${a.srs} audio SRs`);
+});
