@@ -6,8 +6,9 @@
  *    sync lamp, corrected by its phase patch) are within 20 ms of each other;
  * b) ffprobe sees an Opus audio stream next to the H.264 on both mounts (hq, lq), and a
  *    GStreamer viewer (rtspsrc, lip-sync from the RTCP sender reports, both streams written to
- *    Matroska as they come out of rtpbin) should have the click and flash within 20 ms too:
- *    measured +39..+41 ms today (audio late), so that bound is a `todo` assertion.
+ *    Matroska as they come out of rtpbin) has the click and flash within 20 ms too, each
+ *    decoded sample placed at its own timestamp (av-sync.ts: rtpbin moves the audio's
+ *    timestamps ~50 ms within its first second, which PCM laid end to end would keep).
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -99,10 +100,7 @@ t.test('RTSP: both mounts announce Opus next to H.264; through rtspsrc, click an
   const settled = s.offsetsMs.slice(2);
   t.ok(settled.length >= 4, `${settled.length} flash/click pairs after the first SRs`);
   const worst = settled.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  // Not met yet: rtspsrc (and ffmpeg, checked by hand) put the audio ~40 ms late, while the
-  // recording, on the same capture times, is within 3 ms. Where the 40 ms come from (the RTP /
-  // SR timestamps of one of the two streams, or the players' Opus timing) is still open.
-  t.ok(worst <= BOUND_MS, `worst A/V offset through RTSP ${worst} ms (bound ${BOUND_MS})`, { todo: 'audio ~40 ms late through RTSP (rtspsrc and ffmpeg agree): not found yet' });
+  t.ok(worst <= BOUND_MS, `worst A/V offset through RTSP ${worst} ms (bound ${BOUND_MS})`);
   const stats = await nextEvent(sup, (e) => e.type === 'net-stats');
   const a = (stats.streams as { url: string; audio: { packets: number; srs: number } | null }[]).find((x) => x.url === hq)!.audio!;
   t.ok(a.packets > 300 && a.srs >= 2, `the hq mount sent ${a.packets} Opus packets and ${a.srs} audio SRs`);

@@ -13,7 +13,6 @@ import { readSyncLamp } from '../../edge/video/sync-lamp.js';
 import { clickOnsets } from './opus-peer.js';
 
 const run = promisify(execFile);
-const RATE = 48000;
 
 export interface AvSync {
   /** Flash instants found (video timeline, s). */
@@ -56,14 +55,30 @@ export async function measureAvSync(file: string, width: number, height: number)
     if (lamp && !lastLit && Number.isFinite(times[i])) flashes.push(times[i] - lamp.phaseMs / 1000);
     lastLit = lamp !== null;
   }
-  // Audio on the file's own timeline: -copyts keeps the container's timestamps, and aresample
-  // places every decoded frame at its timestamp (a hole becomes silence, an overlap is cut)
-  // from time 0, so sample i is the instant i / RATE, the timeline ffprobe gives the frames.
+  // Audio on the file's own timeline, sample by sample as a player renders it: each decoded
+  // frame at its own timestamp. Not the decoded PCM laid end to end (sample i at i / RATE):
+  // a player's timestamps need not be contiguous. rtspsrc's rtpbin, lining the audio up with
+  // the video once the RTCP sender reports come, pulls the audio's timestamps ~50 ms earlier
+  // over its first second (frames 20 ms long, 18 ms apart), and PCM laid end to end (ffmpeg's
+  // aresample async=1 only trims overlaps above 100 ms) kept that 50 ms as "audio late".
   const clicks: number[] = [];
   if (audioCodec) {
-    const { stdout: pcm } = await run('ffmpeg', ['-v', 'error', '-copyts', '-i', file, '-map', '0:a:0', '-af', `aresample=${RATE}:async=1:first_pts=0`, '-f', 's16le', '-ac', '1', '-'], { encoding: 'buffer', maxBuffer: 1 << 30 });
+    const { stdout: pcm } = await run('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:a:0', '-f', 's16le', '-ac', '1', '-'], { encoding: 'buffer', maxBuffer: 1 << 30 });
     const x = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length >> 1);
-    for (const i of clickOnsets(x, RATE, 12000)) clicks.push(i / RATE);
+    const frames = (await probe(file, 'a:0', 'frame=pts_time,nb_samples')).split('\n').map((l) => l.split(',').map(Number));
+    const rate = Number(await probe(file, 'a:0', 'stream=sample_rate'));
+    // Sample index where each decoded frame starts, and that frame's time.
+    const firstSample: number[] = [];
+    let n = 0;
+    for (const [, samples] of frames) { firstSample.push(n); n += samples; }
+    if (n !== x.length || frames.some(([t, k]) => !Number.isFinite(t) || !Number.isFinite(k))) {
+      throw new Error(`${file}: the audio frames ffprobe lists (${n} samples) do not account for the ${x.length} samples ffmpeg decodes`);
+    }
+    let k = 0;
+    for (const i of clickOnsets(x, rate, 12000)) {
+      while (k + 1 < frames.length && firstSample[k + 1] <= i) k++;
+      clicks.push(frames[k][0] + (i - firstSample[k]) / rate);
+    }
   }
   const offsetsMs: number[] = [];
   for (const f of flashes) {
