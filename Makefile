@@ -7,11 +7,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # System parts the box and its tests use (see README: Dependencies).
 DEB_PACKAGES := \
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  chromium gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-alsa \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
-  bmap-tools socat ffmpeg sqlite3 python3 python3-gi gir1.2-gstreamer-1.0
+  bmap-tools socat ffmpeg sqlite3 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 onvif-tools
 
 .PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean ota-ca bundle ota-lab
 

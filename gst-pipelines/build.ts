@@ -324,7 +324,7 @@ export function buildRecorderPipeline(profile: Profile, channel: string, rec: Re
   };
 }
 
-function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
+export function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
   const mkv = profile.recording.muxer === 'matroskamux';
   // Matroska stores AVC (length-prefixed NALs + codec private data); MPEG-TS stores Annex B.
   const caps = `video/x-h264,stream-format=${mkv ? 'avc' : 'byte-stream'},alignment=au`;

@@ -7,6 +7,9 @@
  *   snapshot CHANNEL [-o FILE] [--fresh] [--save]   the channel's latest JPEG still
  *   channel set CHANNEL [--hq-bitrate KBPS] [--lq-bitrate KBPS]   run-time settings
  *   record start [--case ID] | stop [--case ID]      a case (recording session)
+ *   users list | add NAME --role R [--password-stdin] | remove NAME | passwd NAME [--password-stdin]
+ *                                 the box's accounts (web console; RTSP with #21)
+ *   cameras discover [--json] [--to HOST:PORT]        ONVIF cameras on the LAN (edge/onvif/cli.ts)
  * Commands that act on a running box talk to it over its local API socket (--socket, or the
  * socket of --config's box, or the machine's fixed one: edge/config/runtime-dir.ts). Box-side refusals are printed as the box words them.
  * Exit codes: 0 ok, 1 runtime failure or refused by the box, 2 usage or configuration error.
@@ -18,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, defaultApiSocket, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
+import { DEMO_ADMIN_PASSWORD } from '../config/demo.js';
 import { callLocalApi } from '../control/local-api.js';
 import { exportCase } from '../control/case-export.js';
 import { readAudit, verifyAudit, type AuditHead, type AuditRecord, type AuditVerdict } from '../audit/index.js';
@@ -27,6 +31,7 @@ import { WORKER_NAMES } from '../lib/health.js';
 import { registerDevicesCommands } from '../devices/index.js';
 import { registerFleetCommands } from '../fleet/index.js';
 import { registerOtaCommands } from '../ota/cli.js';
+import { registerCamerasCommands } from '../onvif/index.js';
 
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
@@ -111,6 +116,43 @@ interface SnapshotAnswer {
   saved?: { id: number; path: string; bytes: number; case: string | null };
 }
 
+/** A password from stdin (one line), for `users add|passwd --password-stdin`; else the box makes one. */
+async function stdinPassword(use?: boolean): Promise<string | undefined> {
+  if (!use) return undefined;
+  const [line] = (await once(createInterface({ input: process.stdin }), 'line')) as [string];
+  return line;
+}
+
+function registerUsersCommands(program: Command): void {
+  const users = program.command('users').description('accounts of the box (web console sign-in; roles viewer, clinician, engineer, admin)');
+  const box = (c: Command) => c.option('-c, --config <file>', 'configuration of the box').option('-s, --socket <path>', 'local API socket of the box');
+  box(users.command('list').description('list the accounts and their roles'))
+    .action(async (opts: { socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'usersList')) as { accounts: { name: string; role: string; passwordChangedAt: string }[] };
+      for (const a of r.accounts) process.stdout.write(`${a.name.padEnd(20)} ${a.role.padEnd(10)} password set ${a.passwordChangedAt}\n`);
+    });
+  box(users.command('add <name>').description('add an account; without --password-stdin the box makes a password and prints it once')
+    .requiredOption('--role <role>', 'viewer, clinician, engineer or admin')
+    .option('--password-stdin', 'read the password from the first line of stdin'))
+    .action(async (name: string, opts: { role: string; passwordStdin?: boolean; socket?: string; config?: string }) => {
+      const password = await stdinPassword(opts.passwordStdin);
+      const r = (await callLocalApi(socketFrom(opts), 'usersAdd', { name, role: opts.role, password }, 15_000)) as { password?: string };
+      process.stdout.write(`account "${name}" (${opts.role}) added${r.password ? `; password: ${r.password}` : ''}\n`);
+    });
+  box(users.command('remove <name>').description('remove an account (its sessions end; the last admin stays)'))
+    .action(async (name: string, opts: { socket?: string; config?: string }) => {
+      await callLocalApi(socketFrom(opts), 'usersRemove', { name });
+      process.stdout.write(`account "${name}" removed\n`);
+    });
+  box(users.command('passwd <name>').description('set a new password (its sessions end); without --password-stdin the box makes one and prints it once')
+    .option('--password-stdin', 'read the password from the first line of stdin'))
+    .action(async (name: string, opts: { passwordStdin?: boolean; socket?: string; config?: string }) => {
+      const password = await stdinPassword(opts.passwordStdin);
+      const r = (await callLocalApi(socketFrom(opts), 'usersPasswd', { name, password }, 15_000)) as { password?: string };
+      process.stdout.write(`password of "${name}" changed${r.password ? `: ${r.password}` : ''}\n`);
+    });
+}
+
 export function buildProgram(): Command {
   const program = new Command('orbox')
     .description('orbox: the operating-room box — records and streams every source of the room on one clock')
@@ -141,6 +183,7 @@ export function buildProgram(): Command {
         `orbox ${config.box.id} running: ${WORKER_NAMES.length} workers, ${sup.rings.size} rings, channels: ${channels}\n` +
         videoBanner(config) +
         config.uplink.receivers.map((r) => `  uplink:   ${r.channels.join(', ')} -> ${r.name} at ${r.host}:${r.port} (npx orbox uplink sdp ${r.name} -o ${r.name}.sdp; npx orbox receive --sdp ${r.name}.sdp)\n`).join('') +
+        (config.web.enabled ? `  console:  https://${config.web.host.includes(':') ? `[${config.web.host}]` : config.web.host}:${config.web.port}/${demo ? ` (self-signed certificate; sign in as ${config.web.firstAdmin.name} / ${DEMO_ADMIN_PASSWORD})` : ''}\n` : '') +
         `  status:   npx orbox status${opts.config ? ` --config ${opts.config}` : ''}\n` +
         `  stop:     Ctrl-C\n`,
       );
@@ -265,6 +308,7 @@ export function buildProgram(): Command {
           : `${s.channel.padEnd(12)} ${new Date(Number(BigInt(s.startNs) / 1_000_000n)).toISOString()} ${String(s.bytes ?? '-').padStart(10)} B  ${s.state.padEnd(9)} upload ${s.upload}${s.uploadError ? ` (${s.uploadError})` : ''}  ${s.path}\n`);
       }
     });
+  registerUsersCommands(program);
 
   const uplink = program.command('uplink').description('the resilient, encrypted uplink to remote receivers');
   uplink.command('sdp <receiver>')
@@ -297,8 +341,31 @@ export function buildProgram(): Command {
     });
 
   registerAuditCommands(program);
+  const voice = program.command('voice').description('the talk session with a remote expert (duplex-voice): offer, start, stop, mute. The offer and the answer hold SRTP keys: move them only over an encrypted, authenticated channel');
+  const vopts = (c: ReturnType<typeof voice.command>) => c.option('-c, --config <file>', 'configuration of the box').option('-s, --socket <path>', 'local API socket of the box');
+  vopts(voice.command('sdp <peer>').description('print the box\'s offer SDP for <peer> (where to send, Opus, the box\'s a=crypto key); binds voice.port').option('-o, --out <file>', 'write it to a file (mode 0600)'))
+    .action(async (peer: string, opts: { out?: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'voiceSdp', { peer })) as { sdp: string };
+      if (opts.out) writeFileSync(opts.out, r.sdp, { mode: 0o600 }); else process.stdout.write(r.sdp);
+    });
+  vopts(voice.command('start').description('start the talk session from the peer\'s answer SDP (one session per room)').requiredOption('--sdp <file>', 'the peer\'s answer (its address, payload type and a=crypto key)'))
+    .action(async (opts: { sdp: string; socket?: string; config?: string }) => {
+      const r = (await callLocalApi(socketFrom(opts), 'voiceStart', { sdp: readFileSync(opts.sdp, 'utf8') })) as { message: string };
+      process.stdout.write(r.message + '\n');
+    });
+  vopts(voice.command('stop').description('end the talk session'))
+    .action(async (opts: { socket?: string; config?: string }) => {
+      process.stdout.write(((await callLocalApi(socketFrom(opts), 'voiceStop', {})) as { message: string }).message + '\n');
+    });
+  vopts(voice.command('mute [on|off]').description('mute the room mic towards the expert (on, the default) or open it (off: push-to-talk pressed)'))
+    .action(async (state: string | undefined, opts: { socket?: string; config?: string }) => {
+      if (state !== undefined && state !== 'on' && state !== 'off') throw new InvalidArgumentError(`mute: on or off, got "${state}"`);
+      process.stdout.write(((await callLocalApi(socketFrom(opts), 'voiceMute', { on: state !== 'off' })) as { message: string }).message + '\n');
+    });
+
   registerDevicesCommands(program);
   registerOtaCommands(program, registerFleetCommands(program), { callBox: (method, opts) => callLocalApi(socketFrom(opts), method) });
+  registerCamerasCommands(program);
   return program;
 }
 

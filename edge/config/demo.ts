@@ -8,6 +8,9 @@
 import type { BoxConfig } from './schema.js';
 import { validateConfig } from './load.js';
 
+/** The demo's first admin (`admin`); printed by `make run`. */
+export const DEMO_ADMIN_PASSWORD = 'orbox-demo';
+
 export interface DemoParts {
   /** Serial path of the simulated patient monitor (an IntelliVue on a pseudo-terminal). */
   monitorPath?: string;
@@ -35,6 +38,9 @@ export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
     audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
     devices: { ports: parts.monitorPath ? [{ name: 'monitor', path: parts.monitorPath, protocol: 'intellivue', simulated: true }] : [] },
     rtsp: { host: '0.0.0.0', port: 8554 },
+    // The web console on loopback, a self-signed certificate, and a known demo admin (a real box
+    // gets its first admin's password from provisioning, or a random one printed once).
+    web: { enabled: true, host: '127.0.0.1', port: 8443, firstAdmin: { name: 'admin', password: DEMO_ADMIN_PASSWORD } },
     // The uplink's demo: the endoscope pushed, over SRTP with RTX and FEC, to a receiver on this
     // machine (`orbox uplink sdp expert -o expert.sdp`, then `orbox receive --sdp expert.sdp`).
     uplink: { receivers: [{ name: 'expert', host: '127.0.0.1', port: 5004, channels: ['endoscope'] }] },

@@ -33,7 +33,8 @@ export function keyPath(path: ReadonlyArray<PropertyKey>): string {
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
+  // A URL's user:password (a camera address written with its credentials) is never echoed.
+  const s = JSON.stringify(v)?.replace(/(\/\/)[^/@\s"]*:[^/@\s"]*@/g, '$1<credentials>@');
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 

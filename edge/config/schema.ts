@@ -6,6 +6,7 @@
  * Errors: ConfigError lists every problem as `<key path>: <what was expected>, found <value>`.
  */
 import { z } from 'zod';
+import { VOICE_DEFAULTS, VoiceConfigSchema } from './voice.js';
 import { DevicesConfigSchema } from '../devices/config.js';
 import { FleetLinkConfigSchema } from '../fleet/config.js';
 import { OtaConfigSchema } from './ota.js';
@@ -33,6 +34,35 @@ const videoSource = z.discriminatedUnion('type', [
     type: z.literal('gst'),
     /** A GStreamer source description ending in raw video, for labs and any device GStreamer supports. */
     description: z.string().min(1),
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
+  z.object({
+    /** An IP camera's H.264 over RTSP, passed through to the channel's hq ring without
+     *  re-encoding (edge/video/rtsp-ingest.ts). */
+    type: z.literal('rtsp'),
+    /** rtsp://host[:port]/path; never user:password@ (credentials go in credentialsFile). */
+    url: z.string().regex(/^rtsp:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'rtsp://host[:port]/path with no spaces, quotes or user:password@ (credentials go in credentialsFile)'),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** A file whose first line is `user:password`; read at each connection, never logged. */
+    credentialsFile: z.string().startsWith('/').optional(),
+    /** What the camera sends (nominal): sizes the rings and the status; the stream is not scaled. */
+    width: z.number().int().min(16).max(7680),
+    height: z.number().int().min(16).max(4320),
+    fps: z.number().int().min(1).max(120),
+  }).strict(),
+  z.object({
+    /** An ONVIF camera (Profile S): its RTSP URI resolved from the device at start and after
+     *  each failure, then passed through as an `rtsp` source (edge/video/rtsp-ingest.ts). */
+    type: z.literal('onvif'),
+    /** The device service, http://host[:port]/onvif/device_service (no user:password@). */
+    device: z.string().regex(/^http:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'http://host[:port]/path of the device service, with no user:password@ (credentials go in credentialsFile)'),
+    /** Media profile token; default the first H.264 profile. */
+    profile: z.string().min(1).max(64).optional(),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** `user:password` on the first line: for ONVIF (digest) and RTSP alike. */
+    credentialsFile: z.string().startsWith('/').optional(),
     width: z.number().int().min(16).max(7680),
     height: z.number().int().min(16).max(4320),
     fps: z.number().int().min(1).max(120),
@@ -98,7 +128,13 @@ const configSchemaBase = z.object({
     socket: z.string().min(1).optional(),
   }).strict().default({}),
   channels: z.array(channel).max(16).default([]),
-  audio: z.object({ inputs: z.array(audioInput).max(4).default([]) }).strict().default({ inputs: [] }),
+  audio: z.object({
+    inputs: z.array(audioInput).max(4).default([]),
+    /** The room speaker (talk sessions): none, file:<path> (a WAV), alsa:<card id>; edge/audio/voice/output.ts. */
+    output: z.string().regex(/^(none|file:.+|alsa:[A-Za-z0-9_-]{1,32})$/, 'none, file:<path> or alsa:<card id>').default('none'),
+  }).strict().default({ inputs: [], output: 'none' }),
+  /** The talk session with a remote expert; see edge/config/voice.ts. */
+  voice: VoiceConfigSchema.default(VOICE_DEFAULTS),
   /** Serial (and LAN) medical devices; see edge/devices/config.ts. */
   devices: DevicesConfigSchema.default({ ports: [] }),
   /** The fleet link (MQTT over mutual TLS); the box runs fully without it. See edge/fleet/config.ts. */
@@ -115,6 +151,26 @@ const configSchemaBase = z.object({
   }).strict()
     .refine((r) => r.rtpPortStart + r.rtpPortCount <= 65536, { message: 'the range rtpPortStart + rtpPortCount goes past port 65535', path: ['rtpPortCount'] })
     .default({ host: '0.0.0.0', port: 8554, rtpPortStart: 20000, rtpPortCount: 2000 }),
+  /**
+   * The web console over HTTPS (edge/web/, hosted by the control worker). Off unless enabled;
+   * loopback by default. `certFile`/`keyFile`: the box's certificate (from the device CA);
+   * absent, a self-signed one is made once under `<dataDir>/web/`. `firstAdmin`: the account made
+   * when the box has none; without a password one is generated and printed once.
+   */
+  web: z.object({
+    enabled: z.boolean().default(false),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(8443),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    firstAdmin: z.object({
+      name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/).default('admin'),
+      password: z.string().min(8).max(256).optional(),
+    }).strict().default({ name: 'admin' }),
+    /** Minutes a session may stay unused, and at most live. */
+    sessionIdleMin: z.number().int().min(1).max(24 * 60).default(30),
+    sessionMaxMin: z.number().int().min(1).max(7 * 24 * 60).default(12 * 60),
+  }).strict().default({ enabled: false, host: '127.0.0.1', port: 8443, firstAdmin: { name: 'admin' }, sessionIdleMin: 30, sessionMaxMin: 720 }),
   /** Live RTP to remote receivers with repair, SRTP and adaptive hq/lq; see edge/config/uplink.ts. */
   uplink: UplinkConfigSchema.default({ portStart: 30000, keyframeMinIntervalMs: 500, receivers: [] }),
   guard: z.object({
@@ -201,6 +257,10 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
   checkSnapshots(cfg.channels, ctx);
   checkChannelAudio(cfg, ctx);
   checkUplink(cfg, ctx);
+  const v = cfg.voice.input;
+  if (v !== undefined && !cfg.audio.inputs.some((a) => a.name === v)) {
+    ctx.addIssue({ code: 'custom', path: ['voice', 'input'], message: `no audio input "${v}" (audio inputs: ${cfg.audio.inputs.map((a) => a.name).join(', ') || 'none'})` });
+  }
 });
 
 /** A channel's audio names a configured audio input. */

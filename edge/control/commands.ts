@@ -11,6 +11,7 @@
  *                     (settings: hqBitrateKbps, lqBitrateKbps); every value is checked before
  *                     any is applied; details give what each encoder reads back
  *   snapshot        -> a still of a channel (registered by control, edge/control/stills.ts)
+ *   (local API only) voice-offer / voice-start / voice-stop / voice-mute -> duplex-voice, through ask()
  * Every command run() sees is written to the audit log (when one is given) with its origin and
  * how it ended, whatever handler took it: the one place no command can go round.
  * Runs on the control worker. Results are keyed by the command id, so a result that arrives
@@ -125,7 +126,8 @@ export class CommandRouter {
     return { state: 'finished', message: `channel "${channel}": ${applied.join(', ')}`, details };
   }
 
-  private ask(id: string, to: WorkerName, name: string, args: Record<string, unknown>): Promise<RouterResult> {
+  /** Asks a worker (a `command` in its inbox) and waits for its `command-result` (local API methods use it too). */
+  ask(id: string, to: WorkerName, name: string, args: Record<string, unknown>): Promise<RouterResult> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);

@@ -39,7 +39,10 @@ export type InboxMessage =
   /** To video-encode: force an IDR on a stream (a receiver's PLI/FIR, an uplink switching to it). */
   | { type: 'keyframe'; channel: string; role: 'hq' | 'lq'; reason: string }
   /** To net-send: an uplink receiver has new keys (a fresh SDP); its pairs restart with them. */
-  | { type: 'uplink-rekeyed'; receiver: string };
+  | { type: 'uplink-rekeyed'; receiver: string }
+  /** To net-send, from control's web console: a WHEP player's offer for a stream; answered by a `whep-answer` event. */
+  | { type: 'whep-offer'; id: string; channel: string; role: 'hq' | 'lq'; sdp: string }
+  | { type: 'whep-close'; id: string };
 
 /** Events a worker reports; the supervisor routes them to control's inbox. */
 export type WorkerEvent = { type: string; [k: string]: unknown };

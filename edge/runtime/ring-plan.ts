@@ -3,8 +3,9 @@
  * it, following the design's worker table. Pure: the supervisor allocates what it returns.
  *
  *   inbox.<worker>        supervisor   -> <worker>              commands and events (JSON)
- *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames
+ *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames (not for rtsp/onvif sources)
  *   video.<channel>.hq|lq video-encode -> net-send              encoded access units
+ *                         (an rtsp/onvif source's hq: video-capture -> net-send, video-encode)
  *   snap.<channel>        video-encode -> control               JPEG stills + thumbnails
  *   pcm.<input>           audio-capture -> audio-encode, duplex-voice, and video-encode when a
  *                                          recorded channel names the input (it records AAC)
@@ -48,10 +49,15 @@ function sizeFor(kbps: number, seconds: number): number {
 export function planRings(cfg: BoxConfig): RingSpec[] {
   const rings: RingSpec[] = WORKER_NAMES.map((w) => ({ name: `inbox.${w}`, type: 'record', producer: 'supervisor', consumers: [w], bytes: 256 * KiB }));
   for (const ch of cfg.channels) {
-    rings.push({ name: `raw.${ch.name}`, type: 'slot', producer: 'video-capture', consumers: ['video-encode'], bytes: rawFrameBytes(ch.source.width, ch.source.height), slots: 6 });
+    // A passthrough channel (an rtsp camera's own H.264) has no raw frames: video-capture
+    // writes its hq ring, and video-encode reads it back to record it.
+    const passthrough = ch.source.type === 'rtsp' || ch.source.type === 'onvif';
+    if (!passthrough) rings.push({ name: `raw.${ch.name}`, type: 'slot', producer: 'video-capture', consumers: ['video-encode'], bytes: rawFrameBytes(ch.source.width, ch.source.height), slots: 6 });
     // Encoded rings hold a few seconds, so a consumer stalled by a short hiccup catches up
     // instead of skipping to the next keyframe.
-    rings.push({ name: `video.${ch.name}.hq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.hq.bitrateKbps * 2, 3) });
+    rings.push(passthrough
+      ? { name: `video.${ch.name}.hq`, type: 'record', producer: 'video-capture', consumers: ['net-send', 'video-encode'], bytes: sizeFor(ch.hq.bitrateKbps * 2, 3) }
+      : { name: `video.${ch.name}.hq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.hq.bitrateKbps * 2, 3) });
     rings.push({ name: `video.${ch.name}.lq`, type: 'record', producer: 'video-encode', consumers: ['net-send'], bytes: sizeFor(ch.lq.bitrateKbps * 2, 3) });
     // Control keeps the latest still of each channel; see snapshotRingBytes for the size.
     if (ch.snapshot.enabled) rings.push({ name: `snap.${ch.name}`, type: 'record', producer: 'video-encode', consumers: ['control'], bytes: snapshotRingBytes(ch) });

@@ -112,6 +112,10 @@ export function sourceDescription(ch: ChannelConfig, format: Yuv420Format, sinkN
       head = `${s.description} ! videoconvert ! videoscale ! ${FIT_RATE}`;
       rate = `[0/1,${s.fps}/1]`;
       break;
+    case 'rtsp':
+    case 'onvif':
+      // A camera's H.264 is passed through (rtsp-ingest.ts), never decoded into the raw ring.
+      throw new RangeError(`channel ${ch.name}: an rtsp source is passed through by RtspIngest, not captured to raw frames`);
   }
   const caps = `video/x-raw,format=${format},width=${s.width},height=${s.height},framerate=${rate}`;
   return `${head} ! capsfilter caps="${caps}" ! appsink name=${sinkName} sync=false async=false emit-signals=false max-buffers=2 drop=true wait-on-eos=false`;

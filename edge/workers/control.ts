@@ -17,6 +17,17 @@
  *   audit {sinceSeq?, limit?}, auditVerify {head?}   the audit log's records; its chain checked
  *   recordings {channel?, limit?}                the latest segments and where each one's upload stands
  *   otaStatus                                    the OTA agent's slots, versions and last job (`orbox ota status`)
+ *   vitals, cases, commandLog                    latest numerics + history, the catalog's cases, the router's log
+ *   usersList, usersAdd {name, role, password?}, usersRemove {name}, usersPasswd {name, password?}
+ *                                                the box's accounts (edge/access); a password left out is generated
+ *                                                and answered once
+ *   voiceSdp {peer}, voiceStart {sdp}, voiceStop, voiceMute {on}   the talk session (duplex-voice);
+ *                                                the offer and the answer hold SRTP keys: local socket only
+ *
+ * Also hosts the web console (edge/web, when `web.enabled`): HTTPS and its `/api/*` call the
+ * methods above, so the page goes through the same command router as the CLI and the fleet;
+ * commands from it carry the origin `web:<account>`. Control hosts it (not net-send) because the
+ * console is the command plane: sign-in, cases, stills, vitals and the catalog are all here.
  *
  * The audit log (edge/audit) is control's: every router command, and what the local API does
  * outside the router (stills, SDPs with keys, fault injection), is recorded, and each record's
@@ -47,6 +58,13 @@ import type { RouterResult } from '../control/commands.js';
 import type { CommandBody } from '../fleet/codec.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { AccountStore, FailureThrottle, SessionStore, ensureFirstAdmin, randomPassword, type Role } from '../access/index.js';
+import { decodeVitalSample } from '../devices/index.js';
+import { VitalsView } from '../control/vitals.js';
+import { CommandLog } from '../control/command-log.js';
+import { WebConsole, loadOrMakeCert } from '../web/index.js';
 
 let api: LocalApi | undefined;
 let fleet: FleetLink | undefined;
@@ -59,6 +77,21 @@ let stills: Stills | undefined;
 let localCommands = 0;
 const startedMs = Date.now() - Math.round(performance.now());
 let devices: DevicePorts | undefined;
+let accounts: AccountStore | undefined;
+let sessions: SessionStore | undefined;
+let web: WebConsole | undefined;
+const vitals = new VitalsView();
+/** WHEP offers sent to net-send, by session id, waiting for its `whep-answer` event. */
+const whepWaiters = new Map<string, (e: { sdp?: unknown; error?: unknown }) => void>();
+const commandLog = new CommandLog();
+
+/** Every command through the router, logged with who sent it (the console's command log). */
+async function runRouted(id: string, body: CommandBody, origin: string): Promise<RouterResult> {
+  const done = commandLog.begin(id, body, origin);
+  const r = await router!.run(id, body, origin);
+  done(r);
+  return r;
+}
 let audit: AuditLog | undefined;
 let uploader: Uploader | undefined;
 let auditFailures = 0;
@@ -79,11 +112,21 @@ function record(ctx: WorkerContext, e: AuditEntry): void {
 }
 
 /** A command from the local API, through the same router as the fleet's; refused -> thrown. */
-async function runLocal(body: CommandBody): Promise<RouterResult> {
-  const r = await router!.run(`local-${process.pid}-${++localCommands}`, body);
+async function runLocal(body: CommandBody, origin = 'local'): Promise<RouterResult> {
+  const r = await runRouted(`${origin}-${process.pid}-${++localCommands}`, body, origin);
   if (r.state !== 'finished') throw new Error(r.message || r.state);
   return r;
 }
+
+/** A talk-session command to duplex-voice; refused -> thrown with duplex-voice's words. */
+async function askVoice(name: string, args: Record<string, unknown>): Promise<{ message: string; sdp?: string }> {
+  const r = await router!.ask(`local-${process.pid}-${++localCommands}`, 'duplex-voice', name, args);
+  if (r.state !== 'finished') throw new Error(r.message || r.state);
+  return { message: r.message ?? '', ...(r.details?.sdp ? { sdp: r.details.sdp } : {}) };
+}
+
+/** duplex-voice's latest `voice-status` (edge/audio/voice/service.ts VoiceStatus). */
+let voiceStatus: unknown;
 
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 
@@ -97,6 +140,7 @@ function methods(ctx: WorkerContext) {
       devices: devices?.status(),
       audit: audit ? { ...audit.head, failures: auditFailures } : undefined,
       upload: uploader?.status(),
+      voice: voiceStatus,
     }),
     otaStatus: async () => {
       if (!ota) throw new Error('no OTA agent on this box (the ota section of the configuration)');
@@ -113,14 +157,14 @@ function methods(ctx: WorkerContext) {
       return { sent: true };
     },
     /** The latest (or, with fresh, the next) still of a channel; with save, kept and catalogued too. */
-    snapshot: async (p: Record<string, unknown>) => {
+    snapshot: async (p: Record<string, unknown>, origin = 'local') => {
       const channel = str(p.channel);
       const waitMs = p.waitMs === undefined ? undefined : Number(p.waitMs);
       const opts = { fresh: p.fresh === true, waitMs: Number.isFinite(waitMs) ? waitMs : undefined };
-      const audited = { actor: 'local', from: 'cli', action: p.save === true ? 'snapshot.save' : 'snapshot.view', target: channel };
+      const audited = { actor: origin, from: fromOf(origin), action: p.save === true ? 'snapshot.save' : 'snapshot.view', target: channel };
       try {
         if (p.save === true) {
-          const saved = await stills!.save(channel, { ...opts, requestedBy: 'local' });
+          const saved = await stills!.save(channel, { ...opts, requestedBy: origin });
           record(ctx, { ...audited, outcome: 'finished', detail: saved.record.path });
           return {
             ...describeStill(saved.still, ctx.clock.wallNs()), jpeg: saved.still.jpeg.toString('base64'),
@@ -128,7 +172,8 @@ function methods(ctx: WorkerContext) {
           };
         }
         const s = await stills!.get(channel, opts);
-        record(ctx, { ...audited, outcome: 'finished' });
+        // The console's tiles fetch a still every second: their viewing is the WHEP view and the sign-in.
+        if (!origin.startsWith('web:')) record(ctx, { ...audited, outcome: 'finished' });
         return { ...describeStill(s, ctx.clock.wallNs()), jpeg: s.jpeg.toString('base64') };
       } catch (err) {
         record(ctx, { ...audited, outcome: 'failed', detail: (err as Error).message });
@@ -158,6 +203,10 @@ function methods(ctx: WorkerContext) {
         throw err;
       }
     },
+    voiceSdp: (p: Record<string, unknown>) => audited(ctx, 'voice.offer', str(p.peer), () => askVoice('voice-offer', { peer: str(p.peer) })),
+    voiceStart: (p: Record<string, unknown>) => audited(ctx, 'voice.start', '', () => askVoice('voice-start', { sdp: str(p.sdp) })),
+    voiceStop: () => audited(ctx, 'voice.stop', '', () => askVoice('voice-stop', {})),
+    voiceMute: (p: Record<string, unknown>) => audited(ctx, p.on !== false ? 'voice.mute' : 'voice.unmute', '', () => askVoice('voice-mute', { on: p.on !== false })),
     /** The latest segments (all channels or one), with where each one's upload stands. */
     recordings: (p: Record<string, unknown>) => {
       const upload = new Map((uploader?.rows() ?? []).map((r) => [r.path, r]));
@@ -182,13 +231,42 @@ function methods(ctx: WorkerContext) {
       const h = p.head as { seq?: unknown; hash?: unknown } | undefined;
       return verifyAudit(audit!.path, h ? { seq: Number(h.seq), hash: String(h.hash) } : undefined);
     },
-    recordingStart: async (p: Record<string, unknown>) => {
-      const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] });
+    recordingStart: async (p: Record<string, unknown>, origin?: string) => {
+      const r = await runLocal({ kind: 'recordingStart', caseId: str(p.caseId), channels: [] }, origin);
       return { message: r.message, caseId: r.details?.caseId };
     },
-    recordingStop: async (p: Record<string, unknown>) => {
-      const r = await runLocal({ kind: 'recordingStop', caseId: str(p.caseId) });
+    recordingStop: async (p: Record<string, unknown>, origin?: string) => {
+      const r = await runLocal({ kind: 'recordingStop', caseId: str(p.caseId) }, origin);
       return { message: r.message, caseId: r.details?.caseId };
+    },
+    vitals: () => vitals.snapshot(),
+    /** The catalog's cases of the last 30 days, with their segment count. */
+    cases: () => {
+      const now = ctx.clock.wallNs();
+      const cat = recordings!.catalog;
+      return {
+        cases: cat.listCases(now - 30n * 86_400n * 1_000_000_000n, now + 1n).map((c) => ({
+          uid: c.uid, state: c.state, startNs: String(c.startNs), endNs: c.endNs === null ? null : String(c.endNs), segments: cat.segmentsOfCase(c.id).length,
+        })),
+      };
+    },
+    commandLog: () => ({ entries: commandLog.list() }),
+    usersList: () => ({ accounts: accounts!.list() }),
+    usersAdd: async (p: Record<string, unknown>) => {
+      const password = p.password === undefined ? randomPassword() : str(p.password);
+      const a = await audited(ctx, 'users.add', `${str(p.name)} ${str(p.role)}`, () => accounts!.add(str(p.name), str(p.role) as Role, password));
+      return { account: a, password: p.password === undefined ? password : undefined };
+    },
+    usersRemove: async (p: Record<string, unknown>) => {
+      await audited(ctx, 'users.remove', str(p.name), () => accounts!.remove(str(p.name)));
+      sessions?.endAccount(str(p.name));
+      return { removed: str(p.name) };
+    },
+    usersPasswd: async (p: Record<string, unknown>) => {
+      const password = p.password === undefined ? randomPassword() : str(p.password);
+      await audited(ctx, 'users.passwd', str(p.name), () => accounts!.setPassword(str(p.name), password));
+      sessions?.endAccount(str(p.name));
+      return { name: str(p.name), password: p.password === undefined ? password : undefined };
     },
   };
 }
@@ -229,6 +307,59 @@ async function commandSnapshot(ctx: WorkerContext, body: Extract<CommandBody, { 
   }
 }
 
+/** Where an origin comes from, for the audit log. */
+const fromOf = (origin: string): string => (origin.startsWith('web:') ? 'web' : origin.startsWith('fleet:') ? 'fleet' : 'cli');
+
+/** Runs a local action and records it, refused or not (the local API is the box's own socket). */
+async function audited<T>(ctx: WorkerContext, action: string, target: string, f: () => T | Promise<T>): Promise<T> {
+  try {
+    const r = await f();
+    record(ctx, { actor: 'local', from: 'cli', action, target, outcome: 'finished' });
+    return r;
+  } catch (err) {
+    record(ctx, { actor: 'local', from: 'cli', action, target, outcome: 'refused', detail: (err as Error).message });
+    throw err;
+  }
+}
+
+/** Methods the web console may call (by route, edge/web/server.ts ROUTES); the rest stay local. */
+const WEB_METHODS = ['status', 'vitals', 'cases', 'snapshot', 'recordingStart', 'recordingStop', 'commandLog', 'usersList'] as const;
+
+async function startWeb(ctx: WorkerContext, table: ReturnType<typeof methods>): Promise<void> {
+  const cfg = ctx.config.web;
+  if (!cfg.enabled) return;
+  const first = await ensureFirstAdmin(accounts!, cfg.firstAdmin.name, cfg.firstAdmin.password);
+  // Shown once, on the box's console (not in the log): the only place this password exists in clear.
+  if (first?.generated) process.stderr.write(`orbox: first admin account "${first.name}" made with password ${first.password} (shown once; change it with \`orbox users passwd ${first.name}\`)\n`);
+  sessions = new SessionStore({ idleMs: cfg.sessionIdleMin * 60_000, maxMs: cfg.sessionMaxMin * 60_000 });
+  const tls = loadOrMakeCert({ certFile: cfg.certFile, keyFile: cfg.keyFile, dir: join(ctx.config.box.dataDir, 'web'), commonName: ctx.config.box.id, hosts: [...new Set([cfg.host, '127.0.0.1', 'localhost'])] });
+  web = new WebConsole({
+    host: cfg.host, port: cfg.port, tls, accounts: accounts!, sessions, throttle: new FailureThrottle(), box: ctx.config.box, log: ctx.log,
+    audit: (e) => record(ctx, e),
+    whep: {
+      // net-send hosts the peer (one-way media, it reads the encoded rings); control checked the token.
+      offer: (channel, role, sdp, caller) => new Promise((resolve, reject) => {
+        record(ctx, { actor: `web:${caller.account}`, from: 'web', action: 'stream.view', target: `${channel}/${role}`, outcome: 'finished', detail: 'WHEP' });
+        if (!ctx.config.channels.some((c) => c.name === channel)) return reject(new Error(`unknown channel "${channel}"`));
+        const id = randomUUID();
+        const timer = setTimeout(() => { whepWaiters.delete(id); reject(new Error('net-send did not answer the WHEP offer within 10 s')); }, 10_000);
+        whepWaiters.set(id, (e) => { clearTimeout(timer); if (e.error) reject(new Error(String(e.error))); else resolve({ id, sdp: String(e.sdp) }); });
+        ctx.send('net-send', { type: 'whep-offer', id, channel, role, sdp });
+      }),
+      close: (id) => ctx.send('net-send', { type: 'whep-close', id }),
+    },
+    backend: {
+      call: async (method, params, caller) => {
+        if (!(WEB_METHODS as readonly string[]).includes(method)) throw new Error(`method ${method} is not open to the web console`);
+        const m = table[method as (typeof WEB_METHODS)[number]] as (p: Record<string, unknown>, origin?: string) => unknown;
+        return m(params, `web:${caller.account}`);
+      },
+    },
+  });
+  const port = await web.start();
+  ctx.log.info({ url: `https://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${port}/`, selfSigned: tls.selfSigned }, 'web console listening');
+}
+
 async function startFleet(ctx: WorkerContext): Promise<void> {
   const cfg = ctx.config.fleet;
   if (!cfg) return;
@@ -236,7 +367,7 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   const { FleetLink, standardMetrics } = await import('../fleet/index.js'); // only boxes on a fleet pay for MQTT
   const rings = ctx.boot.observe ?? [];
   fleet = new FleetLink(cfg, {
-    onCommand: async (cmd) => router!.run(cmd.commandId, cmd.body, `fleet:${cmd.issuer || 'console'}`),
+    onCommand: async (cmd) => runRouted(cmd.commandId, cmd.body, `fleet:${cmd.issuer || 'console'}`),
   }, {
     clock: ctx.clock,
     log: ctx.log,
@@ -342,13 +473,17 @@ runWorker({
         return { state: 'invalid', message: (err as Error).message };
       }
     });
-    api = new LocalApi(ctx.config.api.socket, methods(ctx));
+    accounts = new AccountStore({ path: join(ctx.config.box.dataDir, 'access', 'accounts.json') }).open();
+    const table = methods(ctx);
+    api = new LocalApi(ctx.config.api.socket, table);
     await api.listen();
+    await startWeb(ctx, table);
     await startFleet(ctx);
     uploader = startUploads(ctx, rec, (e) => record(ctx, e));
     await startOta(ctx);
     record(ctx, { actor: 'box', from: 'box', action: 'control.started', target: ctx.config.box.id, outcome: 'finished' });
     loops = drainInputs(ctx, {
+      vitals: (payload) => { try { vitals.onSample(decodeVitalSample(payload)); } catch (err) { ctx.log.debug({ err: String(err) }, 'vitals record not decoded'); } },
       'snap.': (payload, meta, ring) => { if (meta && ring) stills?.onRecord(ring.slice('snap.'.length), payload, meta); },
     });
   },
@@ -361,6 +496,7 @@ runWorker({
     await uploader?.close();
     await recordings?.stop(Math.max(0, deadlineMs - 300));
     await fleet?.close();
+    await web?.close();
     await api?.close();
     await loops;
     audit?.close();
@@ -371,7 +507,13 @@ runWorker({
     if ((msg.event as { type?: string }).type === 'segment-closed') uploader?.poke();
     stills?.onEvent(msg.event);
     const e = msg.event as { type: string; event?: { type?: string; port?: string; state?: string } };
+    if (e.type === 'whep-answer') {
+      const w = whepWaiters.get(String((msg.event as { id?: unknown }).id));
+      if (w) { whepWaiters.delete(String((msg.event as { id?: unknown }).id)); w(msg.event as never); }
+      return;
+    }
     if (router?.onEvent(e as never)) return;
+    if (e.type === 'voice-status') { voiceStatus = (e as { status?: unknown }).status; return; }
     if (e.type === 'device' && e.event) devices?.onEvent(e.event);
   },
 });

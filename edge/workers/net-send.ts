@@ -2,6 +2,9 @@
  * net-send worker: everything that leaves over the network. Today: every channel's hq and lq
  * stream served over RTSP at `rtsp://<box>:<rtsp.port>/<channel>/hq|lq` (RtspOut: the RTSP
  * server in a guarded child process; StreamSender: ring -> RFC 6184 packets + RTCP SR).
+ * WHEP playback sessions (edge/web/whep.ts) for the web console: control checks the viewer's
+ * bearer token and sends the offer (`whep-offer`), net-send answers with a `whep-answer` event
+ * and feeds the session from the stream's fanout (one-way media, like RTSP).
  * Consumes: video.*, and audio.* (Opus) for the mounts of channels with audio (a second stream
  * on each mount); vitals are drained until their sender lands.
  *
@@ -14,6 +17,7 @@
 import { Backoff } from '../lib/backoff.js';
 import { RtspOut } from '../net/rtsp/index.js';
 import { AccessUnitFanout } from '../net/au-fanout.js';
+import { WhepSession } from '../web/whep.js';
 import { Uplink } from '../net/uplink/index.js';
 import { StreamSender } from '../net/stream-sender.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
@@ -26,6 +30,38 @@ let loops: Promise<unknown>[] = [];
 let statsTimer: NodeJS.Timeout | undefined;
 let retryTimer: NodeJS.Timeout | undefined;
 let uplink: Uplink | undefined;
+let ctxRef: WorkerContext | undefined;
+/** WHEP playback sessions (edge/web/whep.ts): one-way video to a browser, so net-send's. */
+const wheps = new Map<string, { session: WhepSession; unsubscribe: () => void }>();
+/** At most this many WHEP viewers at once (until the viewer bench of #18 says how many a box sustains). */
+const MAX_WHEP = 32;
+
+async function whepOffer(ctx: WorkerContext, m: { id: string; channel: string; role: 'hq' | 'lq'; sdp: string }): Promise<void> {
+  const fanout = fanouts.get(`video.${m.channel}.${m.role}`);
+  try {
+    if (!fanout) throw new Error(`no stream ${m.channel}/${m.role}`);
+    if (wheps.size >= MAX_WHEP) throw new Error(`already ${MAX_WHEP} WHEP viewers`);
+    const session = new WhepSession({ id: m.id, hostAddresses: ['127.0.0.1'] });
+    const sdp = await session.create(m.sdp);
+    let asked = false;
+    const unsubscribe = fanout.subscribe((au, key, wall) => {
+      if (session.connected && !asked) { asked = true; ctx.send('video-encode', { type: 'keyframe', channel: m.channel, role: m.role, reason: 'whep viewer' }); }
+      session.writeAccessUnit(au, wall, key);
+    });
+    wheps.set(m.id, { session, unsubscribe });
+    ctx.emit({ type: 'whep-answer', id: m.id, sdp });
+  } catch (err) {
+    ctx.emit({ type: 'whep-answer', id: m.id, error: (err as Error).message });
+  }
+}
+
+function whepClose(id: string): void {
+  const w = wheps.get(id);
+  if (!w) return;
+  wheps.delete(id);
+  w.unsubscribe();
+  void w.session.close();
+}
 // A restarted net-send may find its previous incarnation's child still on the port for a moment.
 const serveRetry = new Backoff({ minMs: 250, maxMs: 5000, jitter: 0.5 });
 
@@ -77,8 +113,11 @@ runWorker({
   onMessage(msg) {
     // control made new keys for a receiver (a fresh SDP was fetched): its pairs start over with them.
     if (msg.type === 'uplink-rekeyed') return uplink?.restartReceiver(msg.receiver);
+    if (msg.type === 'whep-offer' && ctxRef) return void whepOffer(ctxRef, msg);
+    if (msg.type === 'whep-close') return whepClose(msg.id);
   },
   start(ctx) {
+    ctxRef = ctx;
     // The readers start at once, so nothing piles up while the RTSP server starts; a sender
     // subscribing later starts at the live end (it needs a keyframe anyway).
     for (const ring of [...ctx.rings('consumer', 'video.'), ...ctx.rings('consumer', 'audio.')]) {
@@ -100,6 +139,7 @@ runWorker({
     clearTimeout(retryTimer);
     clearInterval(statsTimer);
     for (const f of fanouts.values()) f.stop();
+    for (const id of [...wheps.keys()]) whepClose(id);
     await uplink?.close();
     await Promise.all(senders.map((s) => s.stop()));
     await out?.close();

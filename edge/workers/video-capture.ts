@@ -1,7 +1,8 @@
 /**
  * video-capture worker: every configured channel's source (test pattern, V4L2 device,
  * GStreamer source description) into its raw slot ring `raw.<channel>`, stamped on the box
- * clock, with a "no signal" slate while a source is lost (edge/video/capture.ts).
+ * clock, with a "no signal" slate while a source is lost (edge/video/capture.ts); an rtsp
+ * camera's H.264 passed through into `video.<channel>.hq` (edge/video/rtsp-ingest.ts).
  *
  * Lifecycle: start() probes the raw pixel format of this board's pipeline profile (cached in
  * the data folder) and starts one ChannelCapture per channel as soon as the channel's raw
@@ -16,10 +17,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync } from 'node:fs';
 import { probeProfile } from '../../gst-pipelines/index.js';
 import { ChannelCapture } from '../video/capture.js';
+import { RtspIngest } from '../video/rtsp-ingest.js';
 import type { Yuv420Format } from '../video/overlay.js';
 import { runWorker, type WorkerContext } from '../runtime/index.js';
 
-const captures: ChannelCapture[] = [];
+const captures: (ChannelCapture | RtspIngest)[] = [];
 const CONSUMER_WAIT_MS = 10_000;
 let statsTimer: NodeJS.Timeout | undefined;
 
@@ -34,6 +36,13 @@ async function setup(ctx: WorkerContext): Promise<void> {
       ctx.log.warn({ err }, 'no pipeline profile; capturing NV12');
     }
     await Promise.all(ctx.config.channels.map(async (ch) => {
+      if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
+        // A camera's own H.264, straight into the channel's hq ring (no raw ring, no encoder).
+        const ing = new RtspIngest({ channel: ch, ring: ctx.producer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log, onEvent: (e) => ctx.emit({ ...e }) });
+        ing.start();
+        captures.push(ing);
+        return;
+      }
       const ring = ctx.slotProducer(`raw.${ch.name}`);
       const deadline = performance.now() + CONSUMER_WAIT_MS;
       while (!ring.consumersReady() && ctx.running && performance.now() < deadline) await sleep(10);

@@ -3,7 +3,10 @@
  * encoder (the probed gst-pipelines profile) into `video.<channel>.hq|lq`, the channel's
  * hq recording into crash-safe segments (with the channel's audio input as AAC-LC, read from
  * `pcm.<input>`), and JPEG stills with thumbnails into
- * `snap.<channel>` when the channel takes them (edge/video/encode.ts, snapshot.ts).
+ * `snap.<channel>` when the channel takes them (edge/video/encode.ts, snapshot.ts). A
+ * passthrough (rtsp) channel has no encoder: its hq ring, written by video-capture, is
+ * recorded as it is (edge/video/passthrough-recorder.ts); it has no lq, no stills and no
+ * recorded audio yet.
  *
  * Lifecycle: start() probes the profile (cached in the data folder) and starts one
  * ChannelEncoder per channel; each builds its pipeline when its first frame arrives. stop()
@@ -26,9 +29,12 @@ import { mkdirSync } from 'node:fs';
 import { probeProfile, type H264Role } from '../../gst-pipelines/index.js';
 import { ChannelEncoder } from '../video/encode.js';
 import { PcmFanout } from '../audio/index.js';
+import { PassthroughRecorder } from '../video/passthrough-recorder.js';
 import { runWorker, type WorkerContext } from '../runtime/index.js';
 
 const encoders = new Map<string, ChannelEncoder>();
+/** Passthrough (rtsp) channels: no encoder, their camera's H.264 recorded from the hq ring. */
+const recorders = new Map<string, PassthroughRecorder>();
 let statsTimer: NodeJS.Timeout | undefined;
 let context: WorkerContext | undefined;
 /** pcm.<input> read once here, for every recorded channel that names the input. */
@@ -55,6 +61,22 @@ async function setup(ctx: WorkerContext): Promise<void> {
     ctx.log.info({ profile: profile.id, encoder: profile.roles.hq.encoder.factory }, 'pipeline profile');
     const rec = ctx.config.recording;
     for (const ch of ctx.config.channels) {
+      if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
+        if (!ch.record) continue;
+        const r = new PassthroughRecorder({
+          channel: ch, profile, input: ctx.consumer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log,
+          recording: { root: join(ctx.config.box.dataDir, 'recordings'), segmentNs: BigInt(rec.segmentS) * 1_000_000_000n, fsyncMs: rec.fsyncMs },
+          onEvent: (e) => ctx.emit(e),
+          onError: (err) => {
+            ctx.log.fatal({ err, channel: ch.name }, 'passthrough recording failed; worker exits for a restart');
+            setTimeout(() => process.exit(1), 50);
+          },
+        });
+        if (!ctx.running) return;
+        r.start();
+        recorders.set(ch.name, r);
+        continue;
+      }
       const enc = new ChannelEncoder({
         channel: ch, profile,
         input: ctx.slotConsumer(`raw.${ch.name}`),
@@ -100,7 +122,7 @@ runWorker({
   async stop(deadlineMs) {
     await setupDone;
     clearInterval(statsTimer);
-    await Promise.all([...encoders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
+    await Promise.all([...encoders.values(), ...recorders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
     for (const f of pcmFanouts.values()) f.stop();
     await Promise.race([Promise.all(pcmLoops), new Promise((r) => setTimeout(r, 200))]);
   },

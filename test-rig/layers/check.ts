@@ -29,12 +29,13 @@ import ts from 'typescript';
  */
 export const LAYERS: readonly { name: string; folders: readonly string[] }[] = [
   { name: 'lib', folders: ['edge/lib'] },
-  { name: 'protocols', folders: ['edge/rtp', 'edge/srtp', 'edge/proto', 'edge/gst', 'edge/devices', 'edge/fleet', 'edge/recording', 'edge/audit', 'edge/upload', 'gst-pipelines'] },
+  { name: 'protocols', folders: ['edge/rtp', 'edge/srtp', 'edge/proto', 'edge/gst', 'edge/devices', 'edge/fleet', 'edge/recording', 'edge/audit', 'edge/upload', 'edge/access', 'edge/onvif', 'gst-pipelines'] },
   { name: 'config', folders: ['edge/config'] },
   { name: 'media', folders: ['edge/video', 'edge/audio', 'edge/net', 'edge/demo'] },
   { name: 'runtime', folders: ['edge/runtime'] },
   { name: 'ota', folders: ['edge/ota'] },
   { name: 'control', folders: ['edge/control'] },
+  { name: 'web', folders: ['edge/web'] },
   { name: 'workers', folders: ['edge/workers'] },
   { name: 'supervisor', folders: ['edge/supervisor'] },
   { name: 'cli', folders: ['edge/cli'] },
