@@ -65,6 +65,7 @@ export class ChannelRecorder {
   private segments: RecordingSegments | undefined;
   /** The audio feed of the pipeline of the moment (one per pipeline: fresh after a resume). */
   private audioFeed: RecordingAudioFeed | undefined;
+  private audioSrc: GstAppSrc | undefined;
   /** Audio counts of the feeds before the current one. */
   private readonly audioDone: RecordingAudioStats = { records: 0, gapRecords: 0, filledMs: 0, dropped: 0, pushRefused: 0 };
   private baseMono = 0n;
@@ -199,7 +200,8 @@ export class ChannelRecorder {
         onGap: (start, end, filled) => this.opts.onEvent?.({ type: 'recording-audio-gap', channel: ch, input: a.input, startNs: String(start), endNs: String(end), filled }),
       });
       // The audio starts with the recording's first frame: no sound before the first picture.
-      feed.start(p.appsrc(built.names.audio), this.baseMono, startRt);
+      this.audioSrc = p.appsrc(built.names.audio);
+      feed.start(this.audioSrc, this.baseMono, startRt);
       this.audioFeed = feed;
     }
   }
@@ -213,6 +215,7 @@ export class ChannelRecorder {
     const d = this.audioDone;
     d.records += s.records; d.gapRecords += s.gapRecords; d.filledMs += s.filledMs; d.dropped += s.dropped; d.pushRefused += s.pushRefused;
     this.audioFeed = undefined;
+    this.audioSrc = undefined;
   }
 
   /** The recording failed: the pipeline goes, its segments are finished, the poll begins. */
@@ -315,11 +318,11 @@ export class ChannelRecorder {
         setTimeout(() => resolve(false), Math.max(200, deadlineMs - 600)).unref?.();
       });
       let drained = false;
-      const audio = this.audioFeed !== undefined;
+      const audioSrc = this.audioSrc;
       this.endAudio();
       try {
         // The muxer finalises a segment only once every one of its pads has ended.
-        if (audio) p.appsrc(`${this.opts.channel}-rec-audio-src`).endOfStream();
+        audioSrc?.endOfStream();
         drained = this.src!.endOfStream() && (await eos);
       } catch { drained = false; }
       if (!drained) this.opts.log?.warn({ channel: this.opts.channel }, 'recording end-of-stream did not drain in time; the last segment is closed by recovery');
