@@ -10,8 +10,12 @@
  *   before that, records are skipped. When the SPS/PPS change (an encoder restarted with other
  *   settings) the SDP served from then on is updated.
  * - RTP timestamps are the access unit's capture time at 90 kHz (the packetiser's mapping);
- *   a compound SR+SDES every `srIntervalMs` (default 2 s, jittered +-25 %) maps the box clock's
- *   wall time to RTP time, so a receiver can line streams up on the box's one clock.
+ *   a compound SR+SDES every `srIntervalMs` (default 500 ms, jittered +-25 %) maps the box
+ *   clock's wall time to RTP time, so a receiver can line streams up on the box's one clock.
+ *   Why that often: the mount's SRs are not sent at a viewer's PLAY, and players (rtpbin,
+ *   ffmpeg) play audio and video unsynchronised until they have an SR of each; at 2 s a new
+ *   viewer waited up to 2.5 s for lip sync, now up to ~0.6 s. It is within RFC 3550 §6.2's
+ *   reduced minimum (360 / session kbit/s seconds: 0.18 s at 2 Mbit/s); ~200 B/s per viewer.
  * - Latency: for each access unit, capture time -> its packets handed to the socket, kept
  *   for the last few hundred access units (stats()).
  * - Audio (a channel with `audio`): the mount's second stream, Opus packets of `audio.<input>`
@@ -182,7 +186,7 @@ export class StreamSender {
 
   /** @param scale of the interval: the first SR goes out after half of one (RFC 3550 §6.2 initial interval). */
   private scheduleSr(scale = 1): void {
-    const base = (this.o.srIntervalMs ?? 2000) * scale;
+    const base = (this.o.srIntervalMs ?? 500) * scale;
     const delay = Math.round(base * (0.75 + 0.5 * this.random())); // RFC 3550 §6.2: randomised interval
     this.srTimer = setTimeout(() => {
       if (!this.running) return;
