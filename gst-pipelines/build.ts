@@ -77,6 +77,19 @@ export interface RecordingTarget {
   readonly segmentNs: bigint;
   /** First segment index (continue numbering after a restart). Default 0. */
   readonly startIndex?: number;
+  /** An audio track: PCM pushed into the appsrc `<ch>-rec-audio-src`, AAC-LC encoded, muxed with the video. */
+  readonly audio?: RecordingAudio;
+}
+
+/** The recording's audio track (edge/audio/record-feed.ts feeds it). */
+export interface RecordingAudio {
+  /** Interleaved S16LE at this rate and channel count. */
+  readonly rate: number;
+  readonly channels: number;
+  /** AAC-LC encoder factory. Default avenc_aac. */
+  readonly encoder?: 'avenc_aac' | 'voaacenc';
+  /** bit/s. Default 64 000 per channel. */
+  readonly bitrate?: number;
 }
 
 export interface ChannelPipelineOptions {
@@ -108,6 +121,8 @@ export interface ChannelPipeline {
     readonly recorder?: string;
     /** The thumbnail appsink (snapshot role with `thumbnail`). */
     readonly thumbnail?: string;
+    /** The recording's audio appsrc (recording with `audio`). */
+    readonly recordingAudio?: string;
   };
 }
 
@@ -147,6 +162,7 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
       if (!Number.isInteger(v) || v <= 0 || v % 2 !== 0) throw new BuildError(`thumbnail.${k}`, `positive even integer, got ${v}`);
     }
   }
+  if (opts.recording?.audio) checkRecordingAudio(opts.recording.audio);
   if (opts.recording && !/%0?\d*d/.test(opts.recording.location)) {
     throw new BuildError('recording.location', 'needs a %05d-style segment index');
   }
@@ -254,6 +270,7 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
       lines.push(chain.join(' ! '));
       lines.push(`${t}. ! queue name=${ch}-hq-sink-q leaky=downstream max-size-buffers=30 max-size-bytes=0 max-size-time=0 ! ${appsink(sink, maxBuffers)}`);
       lines.push(recordingBranch(profile, ch, t, opts.recording));
+      if (opts.recording.audio) lines.push(recordingAudioBranch(ch, opts.recording.audio));
     } else {
       chain.push(appsink(sink, maxBuffers));
       lines.push(chain.join(' ! '));
@@ -264,15 +281,19 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
     profileId: profile.id,
     description: lines.join('  '),
     roles,
-    names: { source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}), ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}) },
+    names: {
+      source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}), ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}),
+      ...(opts.recording?.audio ? { recordingAudio: `${ch}-rec-audio-src` } : {}),
+    },
   };
 }
 
 /** A channel's recording as a pipeline of its own (see buildRecorderPipeline). */
 export interface RecorderPipeline {
   readonly description: string;
-  /** The appsrc the hq access units are pushed into, and the splitmuxsink. */
-  readonly names: { readonly source: string; readonly recorder: string };
+  /** The appsrc the hq access units are pushed into, the splitmuxsink, and (with
+   *  `rec.audio`) the appsrc the recording's PCM is pushed into. */
+  readonly names: { readonly source: string; readonly recorder: string; readonly audio?: string };
 }
 
 /**
@@ -280,6 +301,7 @@ export interface RecorderPipeline {
  * access units (Annex B, one per buffer, PTS = the encode pipeline's running time):
  *
  *   appsrc <ch>-rec-src -> h264parse -> caps -> splitmuxsink <ch>-rec
+ *   [rec.audio] appsrc <ch>-rec-audio-src -> queue -> audioconvert -> AAC-LC -> aacparse -> <ch>-rec.audio_0
  *
  * Why apart from the encode pipeline: a write error of the recording (a full disk) ends only
  * this pipeline; inside the encode pipeline it went up through the tee and stopped the live
@@ -291,9 +313,15 @@ export interface RecorderPipeline {
 export function buildRecorderPipeline(profile: Profile, channel: string, rec: RecordingTarget): RecorderPipeline {
   if (!CHANNEL_RE.test(channel)) throw new BuildError('channel', `"${channel}" must match ${CHANNEL_RE}`);
   if (!/%0?\d*d/.test(rec.location)) throw new BuildError('recording.location', 'needs a %05d-style segment index');
+  if (rec.audio) checkRecordingAudio(rec.audio);
   const source = `${channel}-rec-src`;
   const head = `appsrc name=${source} format=time is-live=true do-timestamp=false block=false max-bytes=0 max-buffers=0 max-time=3000000000 leaky-type=upstream caps="${H264_CAPS}"`;
-  return { description: recordingBranch(profile, channel, head, rec), names: { source, recorder: `${channel}-rec` } };
+  const lines = [recordingBranch(profile, channel, head, rec)];
+  if (rec.audio) lines.push(recordingAudioBranch(channel, rec.audio));
+  return {
+    description: lines.join('  '),
+    names: { source, recorder: `${channel}-rec`, ...(rec.audio ? { audio: `${channel}-rec-audio-src` } : {}) },
+  };
 }
 
 export function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
@@ -322,5 +350,32 @@ export function recordingBranch(profile: Profile, ch: string, tee: string, rec: 
     `h264parse name=${ch}-rec-parse`,
     renderCaps(caps),
     split,
+  ].join(' ! ');
+}
+
+/**
+ * The recording's audio: PCM from the box (stamped on the video's running time, see
+ * edge/audio/record-feed.ts) -> AAC-LC -> aacparse (raw AAC with codec data for Matroska, ADTS
+ * for MPEG-TS: it converts to what the muxer takes) -> splitmuxsink's audio pad. The queue
+ * holds 3 s, as the video's does, so a slow disk write does not hold up the feed.
+ */
+function checkRecordingAudio(ra: RecordingAudio): void {
+  if (![8000, 16000, 24000, 48000].includes(ra.rate)) throw new BuildError('recording.audio.rate', `8000, 16000, 24000 or 48000, got ${ra.rate}`);
+  if (ra.channels !== 1 && ra.channels !== 2) throw new BuildError('recording.audio.channels', `1 or 2, got ${ra.channels}`);
+  if (ra.encoder !== undefined && ra.encoder !== 'avenc_aac' && ra.encoder !== 'voaacenc') throw new BuildError('recording.audio.encoder', `avenc_aac or voaacenc, got ${String(ra.encoder)}`);
+}
+
+function recordingAudioBranch(ch: string, a: RecordingAudio): string {
+  const caps = `audio/x-raw,format=S16LE,layout=interleaved,rate=${a.rate},channels=${a.channels}`;
+  const enc = a.encoder ?? 'avenc_aac';
+  const bitrate = a.bitrate ?? 64_000 * a.channels;
+  return [
+    `appsrc name=${ch}-rec-audio-src is-live=true format=time do-timestamp=false block=false max-bytes=0 caps="${caps}"`,
+    `queue name=${ch}-rec-audio-q max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000`,
+    // avenc_aac takes planar float only.
+    `audioconvert name=${ch}-rec-audio-conv`,
+    `${enc} name=${ch}-rec-aac bitrate=${bitrate}`,
+    `aacparse name=${ch}-rec-aacparse`,
+    `${ch}-rec.audio_0`,
   ].join(' ! ');
 }

@@ -95,6 +95,12 @@ const channel = z.object({
   lq: stream,
   record: z.boolean().default(true),
   snapshot: snapshot.default({ enabled: true }),
+  /**
+   * The channel's audio: the name of one of `audio.inputs`. Its RTSP mounts get an Opus track
+   * next to the video, its recorded segments an AAC-LC track, and the uplink carries it
+   * (edge/audio/README.md). Several channels may share one input.
+   */
+  audio: name.optional(),
 }).strict();
 
 const audioInput = z.object({
@@ -249,12 +255,23 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
     }
   });
   checkSnapshots(cfg.channels, ctx);
+  checkChannelAudio(cfg, ctx);
   checkUplink(cfg, ctx);
   const v = cfg.voice.input;
   if (v !== undefined && !cfg.audio.inputs.some((a) => a.name === v)) {
     ctx.addIssue({ code: 'custom', path: ['voice', 'input'], message: `no audio input "${v}" (audio inputs: ${cfg.audio.inputs.map((a) => a.name).join(', ') || 'none'})` });
   }
 });
+
+/** A channel's audio names a configured audio input. */
+function checkChannelAudio(cfg: z.output<typeof configSchemaBase>, ctx: z.RefinementCtx): void {
+  const inputs = cfg.audio.inputs.map((a) => a.name);
+  cfg.channels.forEach((c, i) => {
+    if (c.audio !== undefined && !inputs.includes(c.audio)) {
+      ctx.addIssue({ code: 'custom', path: ['channels', i, 'audio'], message: `channel "${c.name}" names audio input "${c.audio}", which is not in audio.inputs (inputs: ${inputs.join(', ') || 'none'})` });
+    }
+  });
+}
 
 /** Uplink receivers name configured channels, and the box's uplink ports stay clear of RTSP's. */
 function checkUplink(cfg: z.output<typeof configSchemaBase>, ctx: z.RefinementCtx): void {

@@ -1,6 +1,7 @@
 /**
  * One encoded ring read once, handed to every sender of that stream: the RTSP mount and each
- * uplink receiver on it. net-send is one consumer of `video.<channel>.<role>` (one cursor, one
+ * uplink receiver on it. Also reads `audio.<input>` (Opus records: the same record kind value,
+ * each one FLAG_SYNC) for the RTSP mounts of the channels with that audio. net-send is one consumer of `video.<channel>.<role>` (one cursor, one
  * overrun policy); what it reads goes to every subscriber in turn.
  *
  * Contract

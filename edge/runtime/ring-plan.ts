@@ -7,8 +7,9 @@
  *   video.<channel>.hq|lq video-encode -> net-send              encoded access units
  *                         (an rtsp/onvif source's hq: video-capture -> net-send, video-encode)
  *   snap.<channel>        video-encode -> control               JPEG stills + thumbnails
- *   pcm.<input>           audio-capture -> audio-encode, duplex-voice
- *   audio.<input>         audio-encode -> net-send              encoded audio
+ *   pcm.<input>           audio-capture -> audio-encode, duplex-voice, and video-encode when a
+ *                                          recorded channel names the input (it records AAC)
+ *   audio.<input>         audio-encode -> net-send              Opus (RTSP audio tracks, uplink)
  *   vitals                device-data  -> net-send, control     normalised samples
  *
  * A consumer's index in a ring is its position in `consumers`, fixed for the life of the
@@ -62,7 +63,10 @@ export function planRings(cfg: BoxConfig): RingSpec[] {
     if (ch.snapshot.enabled) rings.push({ name: `snap.${ch.name}`, type: 'record', producer: 'video-encode', consumers: ['control'], bytes: snapshotRingBytes(ch) });
   }
   for (const a of cfg.audio.inputs) {
-    rings.push({ name: `pcm.${a.name}`, type: 'record', producer: 'audio-capture', consumers: ['audio-encode', 'duplex-voice'], bytes: sizeFor((a.rate * a.channels * 16) / 1000, 4) });
+    // video-encode comes last: the consumers before it keep their indexes whatever is recorded.
+    const recorded = cfg.channels.some((c) => c.audio === a.name && c.record);
+    const consumers: WorkerName[] = recorded ? ['audio-encode', 'duplex-voice', 'video-encode'] : ['audio-encode', 'duplex-voice'];
+    rings.push({ name: `pcm.${a.name}`, type: 'record', producer: 'audio-capture', consumers, bytes: sizeFor((a.rate * a.channels * 16) / 1000, 4) });
     rings.push({ name: `audio.${a.name}`, type: 'record', producer: 'audio-encode', consumers: ['net-send'], bytes: 256 * KiB });
   }
   rings.push({ name: 'vitals', type: 'record', producer: 'device-data', consumers: ['net-send', 'control'], bytes: 1 * MiB });

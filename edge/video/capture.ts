@@ -12,7 +12,8 @@
  *   running time it stamped plus the pipeline's base time, else arrival in this thread;
  *   strictly increasing). Slot meta: kind FRAME_KIND_RAW, flags FRAME_FLAG_SLATE on slate frames,
  *   user0/user1 = width/height.
- * - Test-pattern frames get a burnt-in capture clock and the channel's name (overlay.ts).
+ * - Test-pattern frames get a burnt-in capture clock and the channel's name (overlay.ts), and
+ *   the A/V sync lamp that flashes on the first frame of each whole UTC second (sync-lamp.ts).
  * - A lost source (bus error, EOS, the source closed, or no frame for `stallMs`, which is how a
  *   V4L2 device that loses its signal without an error shows up) is closed at once; the slate
  *   takes over at the channel's frame rate within one frame interval, and the source is
@@ -34,6 +35,7 @@ import { FRAME_KIND_RAW } from '../lib/record-kinds.js';
 import { copyIntoShared, type SlotClaim, type SlotProducer } from '../lib/ring/index.js';
 import type { ChannelConfig } from '../config/index.js';
 import { clockText, drawText, frameBytes, solidFrame, textScale, textWidth, type Yuv420Format } from './overlay.js';
+import { drawSyncLamp } from './sync-lamp.js';
 
 /** Slot meta flag: a slate frame, not the source's. */
 export const FRAME_FLAG_SLATE = 1;
@@ -341,7 +343,10 @@ export class ChannelCapture {
     if (this.overlay || flags & FRAME_FLAG_SLATE) {
       const s = this.scale;
       drawText(frame, g, clockText(wall), 8 * s, 8 * s, s);
-      if (this.overlay && !(flags & FRAME_FLAG_SLATE)) drawText(frame, g, this.name, 8 * s, 22 * s, s);
+      if (this.overlay && !(flags & FRAME_FLAG_SLATE)) {
+        drawText(frame, g, this.name, 8 * s, 22 * s, s);
+        drawSyncLamp(frame, g, wall, 1e9 / this.fps);
+      }
     }
     this.opts.ring.publish(claim, this.frameLen, { kind: FRAME_KIND_RAW, flags, wallNs: wall, monoNs: mono, user0: this.width, user1: this.height });
     if (flags & FRAME_FLAG_SLATE) this.st.slateFrames++; else this.st.sourceFrames++;

@@ -16,7 +16,10 @@
  *   write carries the capture time of its raw frame (wall = the box clock's mapping of that
  *   monotonic time).
  * - Recording: segments named by the capture time of the first frame (edge/recording
- *   naming), cut by splitmuxsink at the keyframe after `segmentNs`.
+ *   naming), cut by splitmuxsink at the keyframe after `segmentNs`. With the channel's audio
+ *   input (`audio`), they hold an AAC-LC track on the same running time (the recorder's
+ *   pipeline, recorder.ts, fed by edge/audio/record-feed.ts: PCM from `pcm.<input>`, silence
+ *   filled when none comes).
  * - Lifecycle: constructor validates and builds nothing; start() begins waiting for the first
  *   frame, then builds and plays the pipeline; close() sends end-of-stream so every access unit
  *   is encoded and handed on, then closes the recorder (which finalises its open segment) and
@@ -56,6 +59,7 @@ export class ChannelEncoder {
     bitrateKbps: { hq: null, lq: null },
     snapshot: null,
     recording: null,
+    recordingAudio: null,
   };
   private readonly frames: FrameFeed;
   private readonly aus: Record<H264Role, AccessUnitDrain>;
@@ -74,8 +78,11 @@ export class ChannelEncoder {
         channel: this.name, profile: this.profile, recording: opts.recording, counts: this.st,
         clock: opts.clock, log: opts.log, onEvent: opts.onEvent,
         requestKeyframe: () => { this.requestKeyframe('hq'); },
+        audio: opts.audio ? { input: opts.audio.input, rate: opts.audio.rate, channels: opts.audio.channels } : undefined,
         ...opts.recorder,
       });
+      const r = this.recorder;
+      opts.audio?.pcm.subscribe((pcm, flags, wall, mono) => r.writeAudio(pcm, flags, wall, mono));
     }
     const rec = this.recorder;
     const au = (role: H264Role): AccessUnitDrain => new AccessUnitDrain(opts.out[role], opts.clock, this.st.out[role], this.frames,
@@ -89,6 +96,7 @@ export class ChannelEncoder {
       this.st.bitrateKbps[r] = this.readBitrate(r);
     }
     this.st.recording = this.recorder?.status() ?? null;
+    this.st.recordingAudio = this.recorder?.audioStats() ?? null;
     return structuredClone(this.st);
   }
 

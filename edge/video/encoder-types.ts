@@ -7,6 +7,7 @@ import type { H264Role, Profile } from '../../gst-pipelines/index.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { RingProducer, SlotConsumer } from '../lib/ring/index.js';
+import type { PcmFanout, RecordingAudioStats } from '../audio/index.js';
 import type { ChannelConfig } from '../config/index.js';
 
 export interface EncoderRecording {
@@ -17,7 +18,8 @@ export interface EncoderRecording {
 }
 
 export interface EncoderEvent {
-  type: 'segment-opened' | 'segment-closed' | 'segment-discarded' | 'recording-state' | 'encoder-started';
+  /** `recording-audio-gap`: {channel, input, startNs, endNs, filled}: the recording's audio is silence there (the source was away, or no PCM came and the recorder filled it). */
+  type: 'segment-opened' | 'segment-closed' | 'segment-discarded' | 'recording-state' | 'encoder-started' | 'recording-audio-gap';
   [k: string]: unknown;
 }
 
@@ -32,6 +34,9 @@ export interface EncoderOptions {
   snapshot?: RingProducer;
   clock: BoxClock;
   recording?: EncoderRecording;
+  /** The channel's audio input (`channels[].audio`), recorded as AAC-LC next to the video: its
+   *  PCM records come from the worker's PcmFanout of `pcm.<input>`. */
+  audio?: { input: string; pcm: PcmFanout; rate: number; channels: number };
   log?: Logger;
   onEvent?: (e: EncoderEvent) => void;
   onError?: (e: Error) => void;
@@ -56,6 +61,8 @@ export interface EncoderStats {
   snapshot: SnapshotStats | null;
   /** The channel's recording (recorder.ts), null when it does not record. */
   recording: RecordingStatus | null;
+  /** The recording's audio track (null when the channel records none). */
+  recordingAudio: RecordingAudioStats | null;
 }
 
 export interface SnapshotStats {

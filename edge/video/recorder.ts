@@ -16,6 +16,10 @@
  *   /data/recordings, 0 B free"). It is armed again once `resumeFreeBytes` are free (a full
  *   disk) or after a capped backoff (other errors), and asks the encoder for a keyframe, so a
  *   new recording (new name, from its first frame's capture time) starts at once.
+ * - Audio (a channel with `audio`): each recorder pipeline has an AAC-LC track fed by a fresh
+ *   RecordingAudioFeed (edge/audio/record-feed.ts: PCM through writeAudio(), stamped on the
+ *   video's running time from the recording's first frame, silence filled when none comes, gaps
+ *   as `recording-audio-gap`); a failure ends it with the video, a resume starts a new one.
  * - Segment cuts: splitmuxsink's keyframe requests end at the appsrc, so the recorder asks
  *   for the keyframe itself when a segment has reached its length (requestKeyframe).
  * - Lifecycle: start(baseMono) once the encode pipeline runs; push() per hq access unit;
@@ -28,6 +32,7 @@ import { buildRecorderPipeline, type Profile } from '../../gst-pipelines/index.j
 import { GstPipeline, type GstAppSrc, type GstError } from '../gst/index.js';
 import { Backoff } from '../lib/backoff.js';
 import { prepareRecordingDir, recordingLocation, scanSegment, type SegmentExtension } from '../recording/index.js';
+import { RecordingAudioFeed, type RecordingAudioStats } from '../audio/index.js';
 import { RecordingSegments } from './segments.js';
 import type { EncoderOptions, EncoderRecording, EncoderStats, RecorderState, RecordingStatus } from './encoder-types.js';
 
@@ -46,6 +51,8 @@ export interface ChannelRecorderOptions extends Pick<EncoderOptions, 'clock' | '
   resumeFreeBytes?: number;
   /** Free-space poll period while stopped, ms. Default 1000. */
   pollMs?: number;
+  /** The channel's audio input, recorded as AAC-LC next to the video (PCM through writeAudio()). */
+  audio?: { input: string; rate: number; channels: number };
 }
 
 /** Access units held while the folder and pipeline are made (a couple of seconds at 60 fps). */
@@ -56,6 +63,11 @@ export class ChannelRecorder {
   private pipeline: GstPipeline | undefined;
   private src: GstAppSrc | undefined;
   private segments: RecordingSegments | undefined;
+  /** The audio feed of the pipeline of the moment (one per pipeline: fresh after a resume). */
+  private audioFeed: RecordingAudioFeed | undefined;
+  private audioSrc: GstAppSrc | undefined;
+  /** Audio counts of the feeds before the current one. */
+  private readonly audioDone: RecordingAudioStats = { records: 0, gapRecords: 0, filledMs: 0, dropped: 0, pushRefused: 0 };
   private baseMono = 0n;
   private queued: { au: Uint8Array; rt: number; keyframe: boolean }[] = [];
   private segStartRt = -1;
@@ -83,6 +95,21 @@ export class ChannelRecorder {
 
   status(): RecordingStatus {
     return { ...this.st, state: this.state };
+  }
+
+  /** The recording's audio counts, summed over its pipelines (null without audio). */
+  audioStats(): RecordingAudioStats | null {
+    if (!this.opts.audio) return null;
+    const cur = this.audioFeed?.stats();
+    const d = this.audioDone;
+    return cur
+      ? { records: d.records + cur.records, gapRecords: d.gapRecords + cur.gapRecords, filledMs: d.filledMs + cur.filledMs, dropped: d.dropped + cur.dropped, pushRefused: d.pushRefused + cur.pushRefused }
+      : { ...d };
+  }
+
+  /** One PCM record of the audio input (valid during the call); dropped unless recording. */
+  writeAudio(pcm: Uint8Array, flags: number, wallNs: bigint, monoNs: bigint): void {
+    this.audioFeed?.write(pcm, flags, wallNs, monoNs);
   }
 
   /** Begins recording at the next keyframe; PTS of pushed units count from `baseMono`. */
@@ -132,7 +159,7 @@ export class ChannelRecorder {
   private open(rt: number): void {
     this.setState('opening', null);
     const wall = this.opts.clock.toWall(this.baseMono + BigInt(rt));
-    void this.build(wall).then(
+    void this.build(wall, rt).then(
       () => {
         if (this.state !== 'opening') return;
         this.setState('recording', null);
@@ -147,13 +174,16 @@ export class ChannelRecorder {
     );
   }
 
-  private async build(startWall: bigint): Promise<void> {
+  private async build(startWall: bigint, startRt: number): Promise<void> {
     const rec = this.opts.recording;
     const ext = this.opts.profile.recording.extension as SegmentExtension;
     const loc = recordingLocation(rec.root, this.opts.channel, startWall, ext);
     await prepareRecordingDir(loc.dir);
     if (this.state !== 'opening') return;
-    const built = buildRecorderPipeline(this.opts.profile, this.opts.channel, { location: loc.pattern, segmentNs: rec.segmentNs });
+    const a = this.opts.audio;
+    const built = buildRecorderPipeline(this.opts.profile, this.opts.channel, {
+      location: loc.pattern, segmentNs: rec.segmentNs, ...(a ? { audio: { rate: a.rate, channels: a.channels } } : {}),
+    });
     const p = new GstPipeline(built.description, { label: `record ${this.opts.channel}` });
     const segs = new RecordingSegments(this.opts.channel, this.opts.counts, this.opts);
     p.on('error', (e) => this.fail(e));
@@ -163,6 +193,29 @@ export class ChannelRecorder {
     segs.start(this.baseMono, rec);
     p.start();
     this.src = p.appsrc(built.names.source);
+    if (a && built.names.audio) {
+      const ch = this.opts.channel;
+      const feed = new RecordingAudioFeed({
+        channel: ch, rate: a.rate, channels: a.channels, clock: this.opts.clock,
+        onGap: (start, end, filled) => this.opts.onEvent?.({ type: 'recording-audio-gap', channel: ch, input: a.input, startNs: String(start), endNs: String(end), filled }),
+      });
+      // The audio starts with the recording's first frame: no sound before the first picture.
+      this.audioSrc = p.appsrc(built.names.audio);
+      feed.start(this.audioSrc, this.baseMono, startRt);
+      this.audioFeed = feed;
+    }
+  }
+
+  /** The current audio feed ends (its counts kept). */
+  private endAudio(): void {
+    const f = this.audioFeed;
+    if (!f) return;
+    f.close();
+    const s = f.stats();
+    const d = this.audioDone;
+    d.records += s.records; d.gapRecords += s.gapRecords; d.filledMs += s.filledMs; d.dropped += s.dropped; d.pushRefused += s.pushRefused;
+    this.audioFeed = undefined;
+    this.audioSrc = undefined;
   }
 
   /** The recording failed: the pipeline goes, its segments are finished, the poll begins. */
@@ -173,6 +226,7 @@ export class ChannelRecorder {
     this.pipeline = undefined;
     this.src = undefined;
     this.segments = undefined;
+    this.endAudio();
     this.queued = [];
     this.st.failures++;
     // Stopped at once (push() skips from now on); the event waits for the free-space check
@@ -264,11 +318,18 @@ export class ChannelRecorder {
         setTimeout(() => resolve(false), Math.max(200, deadlineMs - 600)).unref?.();
       });
       let drained = false;
-      try { drained = this.src!.endOfStream() && (await eos); } catch { drained = false; }
+      const audioSrc = this.audioSrc;
+      this.endAudio();
+      try {
+        // The muxer finalises a segment only once every one of its pads has ended.
+        audioSrc?.endOfStream();
+        drained = this.src!.endOfStream() && (await eos);
+      } catch { drained = false; }
       if (!drained) this.opts.log?.warn({ channel: this.opts.channel }, 'recording end-of-stream did not drain in time; the last segment is closed by recovery');
       await p.stop({ eos: false });
       await Promise.race([segs!.settled(), new Promise((r) => setTimeout(r, Math.max(100, Math.min(1000, deadlineMs - (Date.now() - t0)))))]);
     }
+    this.endAudio();
     await this.finishing;
     await segs?.close();
     p?.close();

@@ -5,7 +5,8 @@
  * WHEP playback sessions (edge/web/whep.ts) for the web console: control checks the viewer's
  * bearer token and sends the offer (`whep-offer`), net-send answers with a `whep-answer` event
  * and feeds the session from the stream's fanout (one-way media, like RTSP).
- * Consumes: video.*; the other inputs (audio, vitals) are drained until their senders land.
+ * Consumes: video.*, and audio.* (Opus) for the mounts of channels with audio (a second stream
+ * on each mount); vitals are drained until their sender lands.
  *
  * Lifecycle: start() starts one reader per encoded ring (AccessUnitFanout) and returns; the
  * RTSP server (RtspOut) is started right after, with retries, and one sender per encoded ring
@@ -64,10 +65,10 @@ function whepClose(id: string): void {
 // A restarted net-send may find its previous incarnation's child still on the port for a moment.
 const serveRetry = new Backoff({ minMs: 250, maxMs: 5000, jitter: 0.5 });
 
-/** Drains the inputs net-send does not send yet (audio, vitals), keeping their cursors live. */
+/** Drains the inputs net-send does not send yet (vitals), keeping their cursors live. */
 function drainOthers(ctx: WorkerContext): Promise<unknown> {
   const others: WorkerContext = Object.create(ctx, {
-    rings: { value: (role: 'producer' | 'consumer', prefix = '') => ctx.rings(role, prefix).filter((r) => !r.startsWith('video.')) },
+    rings: { value: (role: 'producer' | 'consumer', prefix = '') => ctx.rings(role, prefix).filter((r) => !r.startsWith('video.') && !r.startsWith('audio.')) },
   });
   return drainInputs(others);
 }
@@ -94,12 +95,15 @@ async function serve(ctx: WorkerContext): Promise<void> {
   if (!ctx.running) { await o.close(); return; }
   for (const ch of ctx.config.channels) {
     for (const role of ['hq', 'lq'] as const) {
+      const input = ch.audio ? ctx.config.audio.inputs.find((a) => a.name === ch.audio) : undefined;
       const s = new StreamSender({
         channel: ch.name, role, out: o, clock: ctx.clock,
         fps: ch.source.fps, cname: `${ctx.config.box.id}/${ch.name}`, log: ctx.log,
+        ...(input ? { audio: { channels: input.channels as 1 | 2 } } : {}),
       });
       senders.push(s);
       fanouts.get(`video.${ch.name}.${role}`)!.subscribe((au, key, wall, mono) => s.onAccessUnit(au, key, wall, mono));
+      if (input) fanouts.get(`audio.${input.name}`)?.subscribe((frame, _key, wall) => s.onOpusFrame(frame, wall));
     }
   }
   statsTimer = setInterval(() => ctx.emit({ type: 'net-stats', streams: senders.map((s) => s.stats()), uplink: uplink?.stats() ?? [] }), 2000);
@@ -116,7 +120,7 @@ runWorker({
     ctxRef = ctx;
     // The readers start at once, so nothing piles up while the RTSP server starts; a sender
     // subscribing later starts at the live end (it needs a keyframe anyway).
-    for (const ring of ctx.rings('consumer', 'video.')) {
+    for (const ring of [...ctx.rings('consumer', 'video.'), ...ctx.rings('consumer', 'audio.')]) {
       const f = new AccessUnitFanout(ring, ctx.consumer(ring), ctx.log);
       fanouts.set(ring, f);
       loops.push(f.run());

@@ -1,10 +1,12 @@
 /**
  * video-encode worker: per channel, raw frames from `raw.<channel>` through the board's H.264
  * encoder (the probed gst-pipelines profile) into `video.<channel>.hq|lq`, the channel's
- * hq recording into crash-safe segments, and JPEG stills with thumbnails into
+ * hq recording into crash-safe segments (with the channel's audio input as AAC-LC, read from
+ * `pcm.<input>`), and JPEG stills with thumbnails into
  * `snap.<channel>` when the channel takes them (edge/video/encode.ts, snapshot.ts). A
  * passthrough (rtsp) channel has no encoder: its hq ring, written by video-capture, is
- * recorded as it is (edge/video/passthrough-recorder.ts); it has no lq and no stills yet.
+ * recorded as it is (edge/video/passthrough-recorder.ts); it has no lq, no stills and no
+ * recorded audio yet.
  *
  * Lifecycle: start() probes the profile (cached in the data folder) and starts one
  * ChannelEncoder per channel; each builds its pipeline when its first frame arrives. stop()
@@ -15,6 +17,7 @@
  *
  * Events to control: `video-profile` (which profile and encoder, for `orbox status`),
  * `encoder-started`, `segment-opened`, `segment-closed`, `segment-discarded`, `recording-state`,
+ * `recording-audio-gap`,
  * `encode-stats` (every 2 s).
  * Inbox `keyframe {channel, role, reason}` (from net-send: a receiver's PLI/FIR, an uplink
  * switching streams) forces an IDR on that stream.
@@ -25,6 +28,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { probeProfile, type H264Role } from '../../gst-pipelines/index.js';
 import { ChannelEncoder } from '../video/encode.js';
+import { PcmFanout } from '../audio/index.js';
 import { PassthroughRecorder } from '../video/passthrough-recorder.js';
 import { runWorker, type WorkerContext } from '../runtime/index.js';
 
@@ -33,6 +37,19 @@ const encoders = new Map<string, ChannelEncoder>();
 const recorders = new Map<string, PassthroughRecorder>();
 let statsTimer: NodeJS.Timeout | undefined;
 let context: WorkerContext | undefined;
+/** pcm.<input> read once here, for every recorded channel that names the input. */
+const pcmFanouts = new Map<string, PcmFanout>();
+const pcmLoops: Promise<unknown>[] = [];
+
+function pcmFanout(ctx: WorkerContext, input: string): PcmFanout {
+  let f = pcmFanouts.get(input);
+  if (!f) {
+    f = new PcmFanout(`pcm.${input}`, ctx.consumer(`pcm.${input}`), ctx.log);
+    pcmFanouts.set(input, f);
+    pcmLoops.push(f.run());
+  }
+  return f;
+}
 
 /** Probes the profile and starts the encoders; runs right after the worker is ready (a
  *  restarted worker is ready at once; its encoders follow within the probe's time). */
@@ -66,6 +83,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
         out: { hq: ctx.producer(`video.${ch.name}.hq`), lq: ctx.producer(`video.${ch.name}.lq`) },
         snapshot: ch.snapshot.enabled ? ctx.producer(`snap.${ch.name}`) : undefined,
         clock: ctx.clock, log: ctx.log,
+        audio: audioOf(ctx, ch),
         recording: { root: join(ctx.config.box.dataDir, 'recordings'), segmentNs: BigInt(rec.segmentS) * 1_000_000_000n, fsyncMs: rec.fsyncMs },
         onEvent: (e) => ctx.emit(e),
         onError: (err) => {
@@ -84,6 +102,12 @@ async function setup(ctx: WorkerContext): Promise<void> {
     }, 2000);
 }
 
+/** The recorded channel's audio input, when it names one. */
+function audioOf(ctx: WorkerContext, ch: WorkerContext['config']['channels'][number]) {
+  const a = ch.record && ch.audio ? ctx.config.audio.inputs.find((i) => i.name === ch.audio) : undefined;
+  return a ? { input: a.name, pcm: pcmFanout(ctx, a.name), rate: a.rate, channels: a.channels } : undefined;
+}
+
 let setupDone: Promise<void> | undefined;
 
 runWorker({
@@ -99,6 +123,8 @@ runWorker({
     await setupDone;
     clearInterval(statsTimer);
     await Promise.all([...encoders.values(), ...recorders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
+    for (const f of pcmFanouts.values()) f.stop();
+    await Promise.race([Promise.all(pcmLoops), new Promise((r) => setTimeout(r, 200))]);
   },
   onMessage(msg) {
     if (msg.type === 'keyframe') {

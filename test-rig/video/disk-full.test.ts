@@ -1,11 +1,13 @@
 /**
  * A full disk stops the recording, never the live stream (issue #17). A real box (supervisor +
- * nine worker threads, one 640x360 test-pattern channel at 30 fps) whose data folder is a
+ * nine worker threads, one 640x360 test-pattern channel at 30 fps with the test tone as its
+ * audio, recorded as AAC) whose data folder is a
  * 20 MiB tmpfs mount (`mount -t tmpfs -o size=20m`; the test needs root for it and skips,
  * saying so, where it cannot mount). An ffmpeg viewer plays hq over TCP throughout while
  * a filler file takes all but 256 KiB: the recording stops with "disk full on <root>, N B free"
  * in `orbox status` and telemetry, video-encode is never restarted, the viewer keeps >= 95 % of
- * the frames; the filler is deleted: recording resumes (a new segment opens); no segment file is
+ * the frames; the filler is deleted: recording resumes (a new segment opens, with its audio
+ * track); no segment file is
  * left without a frame, and the catalog holds no row of a deleted segment.
  * Length: ORBOX_DISK_FULL_S seconds (default 20; the issue's 60 s with ORBOX_DISK_FULL_S=60).
  */
@@ -49,7 +51,10 @@ t.test(`a 20 MiB data folder fills while ffmpeg plays: >= 95 % of frames over ${
   t.teardown(() => { try { execFileSync('umount', ['-l', data]); } catch { /* already gone */ } rmSync(data, { recursive: true, force: true }); });
 
   const port = await freeTcpPort();
-  const base = videoConfig(port, [{ name: 'endoscope', fps: FPS }]);
+  // With an audio track (the test tone): the recorder's AAC branch must stop and resume with it.
+  const base = videoConfig(port, [{ name: 'endoscope', fps: FPS, audio: 'room-mic' }], {
+    audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
+  });
   const cfg = { ...base, box: { ...base.box, dataDir: data } };
   const sup = new Supervisor(cfg);
   t.teardown(() => sup.stop());
@@ -100,6 +105,9 @@ t.test(`a 20 MiB data folder fills while ffmpeg plays: >= 95 % of frames over ${
   await sup.stop();
   const files = segmentFiles(join(data, 'recordings'), 'endoscope');
   const empty = files.filter((f) => (scanSegment(f)?.frames ?? 0) === 0);
+  const resumedFile = files.find((f) => f === opened.path) ?? files[files.length - 1];
+  const { stdout: tracks } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', resumedFile]);
+  t.same(tracks.trim().split('\n').sort(), ['aac', 'h264'], `the resumed recording holds H.264 and AAC (${resumedFile.split('/').pop()})`);
   t.same(empty, [], `no segment without a frame among ${files.length} (discarded: ${events.filter((e) => e.type === 'segment-discarded').length})`);
   const cat = new Catalog({ path: join(data, 'catalog.db') });
   cat.open();

@@ -25,6 +25,8 @@ export interface ChannelSpec {
   gop?: number;
   /** The channel's `snapshot` section (default: the configuration's default). */
   snapshot?: Record<string, unknown>;
+  /** The channel's audio input (`channels[].audio`; the configuration must have it in audio.inputs). */
+  audio?: string;
 }
 
 /** A box with the given channels, RTSP on 127.0.0.1:`port`, short segments, quiet logs. */
@@ -41,6 +43,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
         hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? maxRecordedGop(fps, { fsyncMs: 250, maxLossMs: 1000 }) },
         lq: { ...(c.lq ?? { width: w / 2, height: h / 2 }), bitrateKbps: 400, gop: Math.max(1, fps / 2) },
         ...(c.snapshot ? { snapshot: c.snapshot } : {}),
+        ...(c.audio ? { audio: c.audio } : {}),
       };
     }),
     rtsp: { host: '127.0.0.1', port, rtpPortStart: testRtpPortStart(), rtpPortCount: 200 },

@@ -59,6 +59,17 @@ t.test('wrong types, ranges, duplicates and missing sections each name their pla
   t.match((t.throws(() => validateConfig(dup)) as Error).message, /channels\[1\]\.name: duplicate channel name "cam"/);
 });
 
+t.test('a channel names its audio input: an unknown one is refused naming the channel and the inputs there are', async (t) => {
+  const ch = (audio?: string) => ({ name: 'cam', source: { type: 'test-pattern', width: 64, height: 64, fps: 5 }, record: false,
+    hq: { width: 64, height: 64, bitrateKbps: 100, gop: 5 }, lq: { width: 64, height: 64, bitrateKbps: 100, gop: 5 }, ...(audio ? { audio } : {}) });
+  const base = { box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, audio: { inputs: [{ name: 'room-mic', device: 'test-tone' }] } };
+  t.equal(validateConfig({ ...base, channels: [ch('room-mic')] }).channels[0].audio, 'room-mic');
+  t.equal(validateConfig({ ...base, channels: [ch()] }).channels[0].audio, undefined, 'audio is optional');
+  const err = t.throws(() => validateConfig({ ...base, channels: [ch('ceiling-mic')] })) as ConfigError;
+  t.match(err.message, /channels\[0\]\.audio: channel "cam" names audio input "ceiling-mic", which is not in audio\.inputs \(inputs: room-mic\)/);
+  t.same(demoConfig().channels.map((c) => c.audio), ['room-mic', 'room-mic'], 'the demo\'s channels carry the demo room mic (test tone)');
+});
+
 t.test('a recorded channel whose GOP could lose more than recording.maxLossMs is refused, with the largest GOP that fits', async (t) => {
   const oneSecondGop = loadConfig.bind(null, file('gop30.yaml', good.replace('gop: 20', 'gop: 30')));
   const msg = (t.throws(oneSecondGop) as Error).message;

@@ -32,7 +32,8 @@ export interface ChildConfig {
 }
 
 export type ParentMessage =
-  | { t: 'add'; id: number; path: string; sdp: string }
+  /** `audio`: the mount also has stream 1 (`streamid=1`), the channel's audio track. */
+  | { t: 'add'; id: number; path: string; sdp: string; audio?: boolean }
   | { t: 'update'; id: number; path: string; sdp: string }
   | { t: 'remove'; id: number; path: string }
   | { t: 'stats'; id: number };
@@ -50,7 +51,7 @@ export interface MountStats {
 
 export type ChildMessage =
   | { t: 'listening'; port: number }
-  | { t: 'added'; id: number; path: string; rtpPort: number; rtcpPort: number }
+  | { t: 'added'; id: number; path: string; rtpPort: number; rtcpPort: number; audioRtpPort?: number; audioRtcpPort?: number }
   | { t: 'done'; id: number }
   | { t: 'failed'; id: number; message: string }
   | { t: 'stats'; id: number; mounts: MountStats[]; sessions: number; freeRtpPorts: number; guarded: Record<string, number> }

@@ -20,7 +20,9 @@
  * its 16-bit length (RFC 4571 framing); the child splits them, instead of a send in net-send
  * and a wake-up in the child for every packet (~430/s for a 4.8 Mbit/s channel; measured:
  * the child went from 0.006 to 0.005 cores, net-send stayed within noise at ~0.02). RTCP
- * sender reports go unframed to the mount's RTCP port. Viewers' RTCP (receiver reports; over
+ * sender reports go unframed to the mount's RTCP port. A mount of a channel with audio has a
+ * second stream (`streamid=1`, its own port pair: sendAudio / sendAudioRtcp / onAudioRtcp) and
+ * a second media section in its SDP (Opus, RFC 7587). Viewers' RTCP (receiver reports; over
  * UDP or TCP) comes back from the mount's RTCP port to the media socket and is handed, whole,
  * to that handle's `onRtcp`: the source port names the mount, and nothing else is accepted.
  * Runs on: net-send.
@@ -29,6 +31,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { buildH264Sdp } from '../../rtp/sdp.js';
+import { buildOpusMediaSdp } from '../../rtp/opus.js';
 import { Backoff } from '../../lib/backoff.js';
 import type { LogSink } from '../../lib/log.js';
 import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
@@ -94,6 +97,8 @@ export interface RtspSdpParams {
   pps: Uint8Array;
   payloadType?: number;
   framerate?: number;
+  /** The channel's audio: a second media (`m=audio`, Opus/48000/2 per RFC 7587, `streamid=1`). */
+  audio?: { channels: 1 | 2; payloadType?: number };
 }
 
 /** What net-send holds per stream. Packets are sent as they are (no copy): see H264Packetizer for buffer lifetime. */
@@ -108,6 +113,11 @@ export interface RtspStreamHandle {
   sendAll(packets: readonly Uint8Array[], lengths: ArrayLike<number>, count: number): boolean;
   /** Sends one RTCP (compound) packet to the viewers' RTCP ports. */
   sendRtcp(packet: Uint8Array, length?: number): boolean;
+  /** The audio track's RTP packet / RTCP compound (a mount with `audio`); false if dropped. */
+  sendAudio(packet: Uint8Array, length?: number): boolean;
+  sendAudioRtcp(packet: Uint8Array, length?: number): boolean;
+  /** As onRtcp, for the viewers' RTCP on the audio track. */
+  onAudioRtcp: ((packet: Buffer) => void) | null;
   /** New parameter sets (e.g. after an encoder restart): the SDP served from now on. */
   updateSdp(params: RtspSdpParams): Promise<void>;
   /**
@@ -138,6 +148,9 @@ interface Pending { resolve: (m: ChildMessage) => void; reject: (e: Error) => vo
 class StreamHandle implements RtspStreamHandle {
   rtpPort = 0;
   rtcpPort = 0;
+  audioRtpPort = 0;
+  audioRtcpPort = 0;
+  onAudioRtcp: ((packet: Buffer) => void) | null = null;
   dropped = 0;
   mountError: string | null = null;
   onRtcp: ((packet: Buffer) => void) | null = null;
@@ -146,7 +159,7 @@ class StreamHandle implements RtspStreamHandle {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   closed = false;
 
-  constructor(private readonly out: RtspOut, readonly path: string, readonly url: string, sdp: string) {
+  constructor(private readonly out: RtspOut, readonly path: string, readonly url: string, sdp: string, readonly audio: boolean) {
     this.sdp = sdp;
     this.ready = this.newReady();
   }
@@ -157,12 +170,17 @@ class StreamHandle implements RtspStreamHandle {
     return p;
   }
   get mounted(): boolean { return this.rtpPort !== 0; }
-  markReady(rtp: number, rtcp: number): void { this.rtpPort = rtp; this.rtcpPort = rtcp; this.mountError = null; this.out.routeRtcp(this); this.settle.resolve(); }
+  markReady(rtp: number, rtcp: number, audioRtp = 0, audioRtcp = 0): void {
+    this.rtpPort = rtp; this.rtcpPort = rtcp; this.audioRtpPort = audioRtp; this.audioRtcpPort = audioRtcp;
+    this.mountError = null; this.out.routeRtcp(this); this.settle.resolve();
+  }
   markFailed(e: Error): void { this.mountError = e.message; this.settle.reject(e); }
   markDown(): void {
     this.out.unrouteRtcp(this);
     this.rtpPort = 0;
     this.rtcpPort = 0;
+    this.audioRtpPort = 0;
+    this.audioRtcpPort = 0;
     this.ready = this.newReady();
   }
 
@@ -177,6 +195,16 @@ class StreamHandle implements RtspStreamHandle {
   sendRtcp(packet: Uint8Array, length = packet.length): boolean {
     if (this.rtcpPort === 0) { this.dropped++; return false; }
     this.out.sendUdp(packet, length, this.rtcpPort);
+    return true;
+  }
+  sendAudio(packet: Uint8Array, length = packet.length): boolean {
+    if (this.audioRtpPort === 0) { this.dropped++; return false; }
+    this.out.sendFramed([packet], [length], 1, this.audioRtpPort);
+    return true;
+  }
+  sendAudioRtcp(packet: Uint8Array, length = packet.length): boolean {
+    if (this.audioRtcpPort === 0) { this.dropped++; return false; }
+    this.out.sendUdp(packet, length, this.audioRtcpPort);
     return true;
   }
   async updateSdp(params: RtspSdpParams): Promise<void> {
@@ -197,7 +225,7 @@ export class RtspOut {
   private readonly framed: Buffer[] = [];
   private framedNext = 0;
   /** Mount RTCP port -> its handle: where viewers' RTCP arriving from that port belongs. */
-  private readonly rtcpRoutes = new Map<number, StreamHandle>();
+  private readonly rtcpRoutes = new Map<number, { h: StreamHandle; audio: boolean }>();
   /** Datagrams on the media socket from anywhere but a mount's RTCP port (dropped). */
   foreignDatagrams = 0;
   private readonly pending = new Map<number, Pending>();
@@ -260,10 +288,11 @@ export class RtspOut {
     this.sock = sock;
     sock.on('error', (e) => this.log.warn({}, `media socket: ${e.message}`));
     sock.on('message', (buf, r) => {
-      const h = r.address === '127.0.0.1' ? this.rtcpRoutes.get(r.port) : undefined;
-      if (!h) { this.foreignDatagrams++; return; }
+      const route = r.address === '127.0.0.1' ? this.rtcpRoutes.get(r.port) : undefined;
+      if (!route) { this.foreignDatagrams++; return; }
+      const h = route.h;
       try {
-        h.onRtcp?.(buf);
+        if (route.audio) h.onAudioRtcp?.(buf); else h.onRtcp?.(buf);
       } catch (e) {
         this.log.warn({}, `RTCP from viewers of ${h.path}: ${(e as Error).message}`);
       }
@@ -298,7 +327,7 @@ export class RtspOut {
     const path = `/${channel}${role ? `/${role}` : ''}`;
     const old = this.streams.get(path);
     if (old) { old.closed = true; old.markDown(); }
-    const h = new StreamHandle(this, path, this.url(channel, role), this.sdpFor(path, sdpParams));
+    const h = new StreamHandle(this, path, this.url(channel, role), this.sdpFor(path, sdpParams), sdpParams.audio !== undefined);
     this.streams.set(path, h);
     if (this.stateValue === 'running') this.mount(h);
     return h;
@@ -334,15 +363,25 @@ export class RtspOut {
   // ---- internals shared with StreamHandle ----
 
   sdpFor(path: string, p: RtspSdpParams): string {
-    return buildH264Sdp({
+    const base = `rtsp://${this.cfg.advertisedHost}:${this.port}${path}`;
+    const video = buildH264Sdp({
       sps: p.sps, pps: p.pps, payloadType: p.payloadType, framerate: p.framerate,
-      controlUrl: `rtsp://${this.cfg.advertisedHost}:${this.port}${path}/streamid=0`,
+      controlUrl: `${base}/streamid=0`,
       sessionName: `orbox ${path}`,
     });
+    if (!p.audio) return video;
+    // The audio's media section follows the video's; the child rewrites both control URLs.
+    const nl = video.endsWith('\r\n') ? '' : '\r\n';
+    return video + nl + buildOpusMediaSdp({ payloadType: p.audio.payloadType ?? 97, channels: p.audio.channels, useInbandFec: false, controlUrl: `${base}/streamid=1` });
   }
 
-  routeRtcp(h: StreamHandle): void { this.rtcpRoutes.set(h.rtcpPort, h); }
-  unrouteRtcp(h: StreamHandle): void { if (this.rtcpRoutes.get(h.rtcpPort) === h) this.rtcpRoutes.delete(h.rtcpPort); }
+  routeRtcp(h: StreamHandle): void {
+    this.rtcpRoutes.set(h.rtcpPort, { h, audio: false });
+    if (h.audioRtcpPort) this.rtcpRoutes.set(h.audioRtcpPort, { h, audio: true });
+  }
+  unrouteRtcp(h: StreamHandle): void {
+    for (const port of [h.rtcpPort, h.audioRtcpPort]) if (this.rtcpRoutes.get(port)?.h === h) this.rtcpRoutes.delete(port);
+  }
 
   sendUdp(packet: Uint8Array, length: number, port: number): void {
     this.sock?.send(packet, 0, length, port, '127.0.0.1');
@@ -398,9 +437,9 @@ export class RtspOut {
   }
 
   private mount(h: StreamHandle): void {
-    this.request({ t: 'add', path: h.path, sdp: h.sdp }).then((m) => {
+    this.request({ t: 'add', path: h.path, sdp: h.sdp, ...(h.audio ? { audio: true } : {}) }).then((m) => {
       if (h.closed) return;
-      if (m.t === 'added') h.markReady(m.rtpPort, m.rtcpPort);
+      if (m.t === 'added') h.markReady(m.rtpPort, m.rtcpPort, m.audioRtpPort, m.audioRtcpPort);
       else this.mountFailed(h, new RtspChildError(m.t === 'failed' ? m.message : `unexpected answer ${m.t}`));
     }, (e: Error) => { if (!h.closed) this.mountFailed(h, e); });
   }

@@ -3,7 +3,8 @@
  * forked by RtspOut so its licence stays at arm's length and its crashes cannot take the box
  * down. This program only wires the package up and guards it; its one piece of media logic is
  * letting each viewer in at a keyframe (startViewersAtKeyframes: the package forwards every
- * packet to every viewer, so a player joining mid-GOP got slices it could not decode).
+ * packet to every viewer, so a player joining mid-GOP got slices it could not decode). A mount
+ * is stream 0 (video) and, for a channel with audio, stream 1 (its Opus track).
  *
  * Lifecycle: started with one argv argument (ChildConfig as JSON); listens; reports
  * 'listening'; serves mounts the parent adds/removes over IPC; exits when the IPC channel closes
@@ -160,13 +161,20 @@ async function onParent(m: ParentMessage): Promise<void> {
       if (mounts.getMount(mountUri(m.path))) removeMount(m.path);
       const mount = mounts.addMount(mountUri(m.path), m.sdp);
       const stream = mount.createStream(`${mountUri(m.path)}/streamid=0`);
+      // Stream 1: the channel's audio, on its own port pair (its own RTP session, RFC 3550 §5.2).
+      const audio = m.audio ? mount.createStream(`${mountUri(m.path)}/streamid=1`) : undefined;
       const err = await mount.setup();
       if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
-      if (!stream.listenerRtp || !stream.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
-      onlyFromParent(stream.listenerRtp.server, true);
-      onlyFromParent(stream.listenerRtcp.server, false);
-      relayRtcpToParent(stream.listenerRtcp);
-      send({ t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
+      for (const s of audio ? [stream, audio] : [stream]) {
+        if (!s.listenerRtp || !s.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
+        onlyFromParent(s.listenerRtp.server, true);
+        onlyFromParent(s.listenerRtcp.server, false);
+        relayRtcpToParent(s.listenerRtcp);
+      }
+      send({
+        t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp!.port, rtcpPort: stream.listenerRtcp!.port,
+        ...(audio ? { audioRtpPort: audio.listenerRtp!.port, audioRtcpPort: audio.listenerRtcp!.port } : {}),
+      });
       return;
     }
     case 'update': {
@@ -244,11 +252,12 @@ function relayRtcpToParent(listener: PkgListener): void {
  * Done once, on the package's viewer class (every viewer of every mount sends through it).
  */
 function startViewersAtKeyframes(): void {
-  type Viewer = { startedAtKeyframe?: boolean };
+  type Viewer = { startedAtKeyframe?: boolean; stream?: { id: number } };
   const proto = pkg.Client.prototype;
   const send = proto.sendRtp;
   proto.sendRtp = function (this: Viewer, buf: Buffer): void {
-    if (!this.startedAtKeyframe) {
+    // Stream 0 is the video; the audio (stream 1) decodes from any packet.
+    if (!this.startedAtKeyframe && (this.stream?.id ?? 0) === 0) {
       if (!startsKeyframe(buf)) { count('viewer-held-to-keyframe'); return; }
       this.startedAtKeyframe = true;
     }
