@@ -20,8 +20,11 @@ all: build
 
 setup: deps-deb deps-npm
 
+# A package counts as present only in this machine's architecture (or arch-independent): an
+# arm64 -dev package installed for `make arm64` does not stand in for the native one.
 deps-deb:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@arch=$$(dpkg --print-architecture); \
+	missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status} $${Architecture}\n' $$p 2>/dev/null | grep -qE "install ok installed ($$arch|all)$$" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
