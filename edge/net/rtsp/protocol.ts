@@ -44,6 +44,9 @@ export interface MountRtpState {
   nextSequence: number;
   /** The publisher's RTP timestamp offset (H264Packetizer: ts = offset + box wall time at 90 kHz). */
   timestampOffset: number;
+  /** The mount's relay ports: the successor sends there at once, before its 'add' is answered. */
+  rtpPort: number;
+  rtcpPort: number;
 }
 
 export type ParentMessage =

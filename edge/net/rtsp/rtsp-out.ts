@@ -280,6 +280,10 @@ export class RtspOut {
     if (old) { old.closed = true; old.markDown(); }
     const h = new StreamHandle(this, path, this.url(channel, role), this.sdpFor(path, sdpParams), rtp);
     this.streams.set(path, h);
+    // The mount an earlier publisher left is there with its viewers: send to it from the first
+    // access unit (its 'add' takes it over meanwhile), not a keyframe later.
+    const was = this.inherited.get(path);
+    if (was && this.stateValue === 'running' && rtp?.ssrc === was.ssrc) h.markReady(was.rtpPort, was.rtcpPort);
     if (this.stateValue === 'running') this.mount(h);
     return h;
   }
@@ -431,7 +435,11 @@ export class RtspOut {
   private mount(h: StreamHandle): void {
     this.request({ t: 'add', path: h.path, sdp: h.sdp, rtp: h.rtp }).then((m) => {
       if (h.closed) return;
-      if (m.t === 'added') h.markReady(m.rtpPort, m.rtcpPort);
+      if (m.t === 'added') {
+        if (h.rtpPort === m.rtpPort && h.rtcpPort === m.rtcpPort) return; // the inherited mount, taken over
+        if (h.rtpPort !== 0) h.markDown(); // not kept after all (its reclaim time ran out): the new mount's ports
+        h.markReady(m.rtpPort, m.rtcpPort);
+      }
       else this.mountFailed(h, new RtspChildError(m.t === 'failed' ? m.message : `unexpected answer ${m.t}`));
     }, (e: Error) => { if (!h.closed) this.mountFailed(h, e); });
   }

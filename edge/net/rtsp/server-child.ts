@@ -182,7 +182,10 @@ async function onParent(m: ParentMessage): Promise<void> {
       const list: MountRtpState[] = [];
       for (const [path, st] of mountStates) {
         st.rtcp.source = { ...source };
-        if (st.seen && st.timestampOffset !== null) list.push({ path, ssrc: st.ssrc, nextSequence: st.nextSequence, timestampOffset: st.timestampOffset });
+        const stream = mounts.getMount(mountUri(path))?.streams[0];
+        if (st.seen && st.timestampOffset !== null && stream?.listenerRtp && stream.listenerRtcp) {
+          list.push({ path, ssrc: st.ssrc, nextSequence: st.nextSequence, timestampOffset: st.timestampOffset, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
+        }
       }
       // Mounts the new publisher does not take over in time are channels that are gone.
       clearTimeout(reclaimTimer);
