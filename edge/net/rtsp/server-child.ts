@@ -84,7 +84,7 @@ interface RtspRes { statusCode: number; setHeader(n: string, v: string | number)
 interface PkgClient { transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number; sendRtcp(buf: Buffer): void }
 interface PkgListener { port: number; server: UdpSocket; source?: { address: string; port: number }; sendToSource(buf: Buffer, client?: PkgClient): boolean }
 interface PkgStream { id: number; clients: Record<string, PkgClient>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: PkgListener; listenerRtcp?: PkgListener }
-interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
+interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown>; close(): number[] }
 interface PkgMounts { mounts: Record<string, PkgMount | undefined>; rtpPorts: number[]; addMount(uri: string, sdp: string): PkgMount; deleteMount(uri: string): boolean; getMount(uri: string): PkgMount | undefined }
 interface PkgClientWrapper {
   id: string; mount: PkgMount; clients: Record<string, PkgClient>; keepalive(): void; close(): void; play(): void;
@@ -98,6 +98,8 @@ const HEADER_MAX_BYTES = 1024; // rtsp-stream's fixed header buffer (its decoder
 // A viewer reports every few seconds (RFC 3550 §6.2: 5 s minimum, or ~1 s for ffmpeg); even a
 // tuned AVPF receiver sending NACKs every 20 ms stays far below this per mount.
 const RTCP_RELAY_PER_S = 200;
+/** A removed mount's sockets stay open this long after its BYEs were sent (ms). */
+const BYE_GRACE_MS = 100;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 /** The current publisher's media socket (port 0: none attached yet, nothing is relayed). */
@@ -266,11 +268,17 @@ function removeMount(path: string): void {
   const st = mountStates.get(path);
   mountStates.delete(path);
   if (!mount) return;
-  if (st?.seen) sayBye(mount, st.ssrc);
-  // Close the sessions on this mount first, so each returns its ports once (Mount.close alone
-  // leaves the sessions registered, and their later timeout would return the ports again).
-  for (const w of Object.values(clientServer.clients)) if (w && w.mount === mount) w.close();
-  mounts.deleteMount(mountUri(path));
+  // Gone from the registry at once (a path added again gets a new mount); its sockets close
+  // once the BYEs are out: a dgram send waits a tick (address lookup), a close does not.
+  for (const [k, m] of Object.entries(mounts.mounts)) if (m === mount) delete mounts.mounts[k];
+  const sessions = Object.values(clientServer.clients).filter((w): w is PkgClientWrapper => !!w && w.mount === mount);
+  const finish = (): void => {
+    // Close the sessions on this mount first, so each returns its ports once (Mount.close alone
+    // leaves the sessions registered, and their later timeout would return the ports again).
+    for (const w of sessions) w.close();
+    mounts.rtpPorts = mounts.rtpPorts.concat(mount.close());
+  };
+  if (st?.seen && sessions.length > 0) { sayBye(mount, st.ssrc); setTimeout(finish, BYE_GRACE_MS); } else finish();
 }
 
 /**
