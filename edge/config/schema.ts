@@ -180,10 +180,16 @@ const configSchemaBase = z.object({
     /** Deadline for a worker to become ready and for stop at shutdown. */
     startTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
     stopTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
-    /** Restart backoff after repeated failures: first delay and cap. */
-    backoffMs: z.number().int().min(0).max(60_000).default(250),
-    backoffMaxMs: z.number().int().min(0).max(600_000).default(30_000),
-  }).strict().default({ heartbeatMs: 100, hangMs: 400, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
+    /**
+     * Restart backoff after repeated failures: first delay and cap. At least 1 ms: a backoff
+     * of 0 never grows (a crash loop would spin the CPU), and edge/lib/backoff.ts refuses it
+     * (the guard died on its fourth restart in a row with 0).
+     */
+    backoffMs: z.number().int().min(1).max(60_000).default(250),
+    backoffMaxMs: z.number().int().min(1).max(600_000).default(30_000),
+  }).strict()
+    .refine((g) => g.backoffMaxMs >= g.backoffMs, { message: 'backoffMaxMs must be at least backoffMs', path: ['backoffMaxMs'] })
+    .default({ heartbeatMs: 100, hangMs: 400, startTimeoutMs: 10_000, stopTimeoutMs: 5_000, backoffMs: 250, backoffMaxMs: 30_000 }),
   /**
    * Local recording (video-encode): segment length, the fsync period of open segments, and the
    * most recorded video a power cut or a kill may cost (the check below holds every recorded

@@ -26,8 +26,11 @@
  *   feed a ReceiverReports table; stats().viewers gives each viewer's loss, jitter and RTT
  *   against our SRs (the first SR goes out half an interval after mounting, RFC 3550 §6.2,
  *   so viewers can echo it early). Reports that do not parse are counted, never thrown.
+ * - Across a net-send restart: a mount the previous incarnation left in the RTSP server (with
+ *   its viewers) is continued, not replaced: the packetiser takes its SSRC, timestamp offset
+ *   and next sequence number (RtspOut.rtpState), so players see one stream with a gap.
  * - Lifecycle: constructor validates; onAccessUnit() until stop(); stop() is idempotent and
- *   removes the mount.
+ *   removes the mount (its viewers get an RTCP BYE: the stream really ended).
  * Runs on: net-send.
  */
 import type { BoxClock } from '../lib/clock.js';
@@ -155,8 +158,12 @@ export class StreamSender {
     }
     if (!sps || !pps) return;
     if (!this.handle) {
-      this.pz = new H264Packetizer({ sps, pps });
-      this.handle = this.o.out.addStream(this.o.channel, this.o.role, { sps, pps, framerate: this.o.fps, audio: this.o.audio });
+      // The stream an earlier net-send left in the RTSP server goes on (its viewers stayed):
+      // same SSRC and timestamp offset, the next sequence number.
+      const was = this.o.out.rtpState(this.o.channel, this.o.role);
+      this.pz = new H264Packetizer(was ? { sps, pps, ssrc: was.ssrc, initialSequence: was.nextSequence, timestampOffset: was.timestampOffset } : { sps, pps });
+      if (was) this.o.log?.info({ url: this.url, ssrc: was.ssrc, sequence: was.nextSequence }, 'stream continued from the previous net-send');
+      this.handle = this.o.out.addStream(this.o.channel, this.o.role, { sps, pps, framerate: this.o.fps, audio: this.o.audio }, { ssrc: this.pz.ssrc, timestampOffset: this.pz.timestampOffset });
       if (this.o.audio) {
         const opus = new OpusPacketizer({ payloadType: 97 });
         this.opus = opus;

@@ -3,6 +3,7 @@
  * the validated configuration, the clock anchor, the health table and the rings it produces
  * into or consumes from. Control additionally observes every ring, read-only, for status.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { BoxConfig } from '../config/index.js';
 import type { ClockAnchor } from '../lib/clock.js';
 import type { WorkerName } from '../lib/health.js';
@@ -28,6 +29,8 @@ export interface WorkerBoot {
   observe?: { spec: RingSpec; sab: SharedArrayBuffer }[];
   /** Control only: the supervisor's CPU wake-up latency request, for status. */
   cpuLatency?: CpuLatencyState;
+  /** net-send only: this incarnation's channel to the RTSP server the supervisor owns (RtspServerHost.attach). */
+  rtspServer?: MessagePort;
 }
 
 /** Control messages carried in a worker's inbox ring (JSON records). */

@@ -4,8 +4,11 @@
  * Owns: the validated configuration, every ring (allocated here, so they outlive any worker),
  * the health table, the nine worker threads and their incarnations, message routing between
  * workers (events to control's inbox, commands to a worker's inbox), restarts (when the
- * guard asks; the guard itself is watched here), the systemd protocol, and the CPU wake-up
- * latency request (cpu-latency.ts), held from start() to the end of stop().
+ * guard asks; the guard itself is watched here), the systemd protocol, the CPU wake-up
+ * latency request (cpu-latency.ts), held from start() to the end of stop(), and the RTSP
+ * server child process (RtspServerHost, when there are channels): forked and reaped here,
+ * so it and its viewers' sessions outlive every net-send incarnation; each incarnation gets
+ * its own MessagePort to it in its boot (`rtspServer`), the previous one's closed.
  *
  * Lifecycle: new Supervisor(config) validates nothing further and allocates nothing;
  * start() allocates rings, starts all workers, resolves once every one is ready (or rejects
@@ -26,6 +29,7 @@ import { INBOX_KIND_JSON } from '../lib/record-kinds.js';
 import { countFailure, planRings, type InboxMessage, type RingAttachment, type RingSpec, type ToSupervisor, type WorkerBoot } from '../runtime/index.js';
 import { requestCpuWakeLatency, type CpuLatencyRequest } from '../lib/cpu-latency.js';
 import { systemdNotifier, type Notifier } from './sd-notify.js';
+import { RtspServerHost } from '../net/rtsp/index.js';
 
 interface Slot {
   worker: Worker | undefined;
@@ -66,6 +70,7 @@ export class Supervisor extends EventEmitter {
   private readonly spareDetach = new Map<Worker, () => void>();
   private readonly cpuLatencyDevice: string | undefined;
   private cpuLatency: CpuLatencyRequest | undefined;
+  private rtspHost: RtspServerHost | undefined;
 
   /**
    * Resolves once the standby threads have booted: from then on a restart costs only the
@@ -98,6 +103,11 @@ export class Supervisor extends EventEmitter {
     this.state = 'starting';
     this.cpuLatency = requestCpuWakeLatency(this.config.cpu.wakeLatencyUs, this.cpuLatencyDevice);
     if (this.cpuLatency.state.error) this.log.warn({ error: this.cpuLatency.state.error }, 'running without the CPU wake-up latency request: ring hops wait on deep CPU idle states');
+    if (this.config.channels.length > 0) {
+      const r = this.config.rtsp;
+      this.rtspHost = new RtspServerHost({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: this.log });
+      this.rtspHost.run(); // net-send waits for it to listen; a taken port is retried
+    }
     for (const spec of planRings(this.config)) {
       const sab = spec.type === 'slot'
         ? createSlotRing(spec.slots!, spec.bytes, spec.consumers.length)
@@ -149,7 +159,9 @@ export class Supervisor extends EventEmitter {
       rings: this.attachments(name),
       observe: name === 'control' ? [...this.rings.values()] : undefined,
       cpuLatency: name === 'control' ? this.cpuLatency?.state : undefined,
+      rtspServer: name === 'net-send' ? this.rtspHost?.attach() : undefined,
     };
+    const transfer = boot.rtspServer ? [boot.rtspServer] : [];
     this.health.markStarting(name);
     let w: Worker;
     // Only a standby that has finished loading is faster than a fresh thread.
@@ -159,10 +171,10 @@ export class Supervisor extends EventEmitter {
       w = spare;
       this.spareDetach.get(w)?.();
       this.spareDetach.delete(w);
-      w.postMessage({ type: 'become', boot });
+      w.postMessage({ type: 'become', boot }, transfer);
       setImmediate(() => this.bootSpare());
     } else {
-      w = new Worker(this.entry(name), { workerData: boot, execArgv: this.execArgv, name: `orbox-${name}` });
+      w = new Worker(this.entry(name), { workerData: boot, transferList: transfer, execArgv: this.execArgv, name: `orbox-${name}` });
     }
     slot.worker = w;
     const current = () => this.slots.get(name) === slot && this.state !== 'stopped';
@@ -301,6 +313,7 @@ export class Supervisor extends EventEmitter {
       clearTimeout(t);
       this.health.setState(name, WorkerState.Stopped);
     }));
+    await this.rtspHost?.close(); // after net-send: its streams' viewers got their BYE
     this.cpuLatency?.release();
     this.state = 'stopped';
     this.log.info('box stopped');

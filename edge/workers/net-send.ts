@@ -9,9 +9,13 @@
  * on each mount); vitals are drained until their sender lands.
  *
  * Lifecycle: start() starts one reader per encoded ring (AccessUnitFanout) and returns; the
- * RTSP server (RtspOut) is started right after, with retries, and one sender per encoded ring
- * subscribes once it listens (it starts at the live end: it needs a keyframe anyway).
- * stop() stops the senders and the server child. Events to control: `net-stats`
+ * RTSP publisher (RtspOut) is started right after, on the channel to the RTSP server child the
+ * supervisor owns (boot.rtspServer: the child and its viewers outlive this incarnation), and
+ * one sender per encoded ring subscribes once it is attached (it starts at the live end: it
+ * needs a keyframe, so one is asked of video-encode for each stream an earlier incarnation
+ * left playing, which the sender continues: same SSRC, timestamps, next sequence number).
+ * Without boot.rtspServer (a worker run alone) RtspOut forks its own child, with retries.
+ * stop() stops the senders (their mounts end with an RTCP BYE). Events to control: `net-stats`
  * every 2 s (per stream: packets, SRs, capture -> first packet latency).
  */
 import { Backoff } from '../lib/backoff.js';
@@ -82,11 +86,14 @@ function drainOthers(ctx: WorkerContext): Promise<unknown> {
 async function serve(ctx: WorkerContext): Promise<void> {
   if (!ctx.running) return;
   const r = ctx.config.rtsp;
-  const o = new RtspOut({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: ctx.log });
+  const server = ctx.boot.rtspServer;
+  const o = new RtspOut({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: ctx.log, server });
   out = o;
   try {
     await o.start();
   } catch (err) {
+    // The supervisor's channel is closed with a failed RtspOut: nothing to retry on.
+    if (server) { if (ctx.running) ctx.log.error({ err }, 'RTSP publisher did not attach to the RTSP server'); return; }
     const delay = serveRetry.next();
     ctx.log.warn({ err, retryMs: delay }, 'RTSP server did not start; retrying');
     retryTimer = setTimeout(() => void serve(ctx), delay);
@@ -95,6 +102,8 @@ async function serve(ctx: WorkerContext): Promise<void> {
   if (!ctx.running) { await o.close(); return; }
   for (const ch of ctx.config.channels) {
     for (const role of ['hq', 'lq'] as const) {
+      // Viewers of this stream stayed through our restart: the stall lasts until a keyframe.
+      if (o.rtpState(ch.name, role)) ctx.send('video-encode', { type: 'keyframe', channel: ch.name, role, reason: 'net-send restarted' });
       const input = ch.audio ? ctx.config.audio.inputs.find((a) => a.name === ch.audio) : undefined;
       const s = new StreamSender({
         channel: ch.name, role, out: o, clock: ctx.clock,

@@ -21,6 +21,12 @@ import '../control/telemetry.js';
 import '../control/recordings.js';
 import '../control/stills.js';
 import '../video/index.js';
+// net-send's own modules (~70 ms here, the uplink's most of it): a net-send restart is a stall
+// every RTSP viewer sees, so it must not wait for them.
+import '../net/rtsp/index.js';
+import '../net/au-fanout.js';
+import '../net/stream-sender.js';
+import '../net/uplink/index.js';
 
 parentPort!.once('message', (m: { type: 'become'; boot: WorkerBoot }) => {
   setBoot(m.boot);

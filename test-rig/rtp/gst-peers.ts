@@ -64,6 +64,12 @@ export class GstPeer {
 
   get frameCount(): number { return this.frames; }
 
+  /** Whether the process is still running (it has not ended by itself or been stopped). */
+  get running(): boolean { return this.proc.exitCode === null && this.proc.signalCode === null; }
+
+  /** Resolves with the exit code once the process ends (by itself, or after stop()). */
+  ended(): Promise<number | null> { return this.exited; }
+
   /** Resolves when at least `n` frames were decoded, or rejects after `timeoutMs`. */
   waitFrames(n: number, timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {

@@ -22,7 +22,9 @@ export interface PlayerResult { frames: number; complaints: string[]; exitCode: 
 /** What the tests need of any player (GstPeer has the same shape). */
 export interface Player {
   readonly frameCount: number;
+  readonly running: boolean;
   waitFrames(n: number, timeoutMs: number): Promise<number>;
+  ended(): Promise<number | null>;
   stop(graceMs?: number): Promise<PlayerResult>;
 }
 
@@ -64,6 +66,12 @@ export class FfmpegViewer implements Player {
   }
 
   get frameCount(): number { return this.frames; }
+
+  /** Whether the process is still running (it has not ended by itself or been stopped). */
+  get running(): boolean { return this.proc.exitCode === null && this.proc.signalCode === null; }
+
+  /** Resolves with the exit code once the process ends (by itself, or after stop()). */
+  ended(): Promise<number | null> { return this.exited; }
 
   waitFrames(n: number, timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {

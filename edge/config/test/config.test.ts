@@ -43,6 +43,9 @@ t.test('wrong types, ranges, duplicates and missing sections each name their pla
   const cases: [unknown, RegExp][] = [
     [{ api: { socket: 's' } }, /\n  box: expected object, found nothing$/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, guard: { hangMs: 5 } }, /guard\.hangMs: Too small: expected number to be >=50, found 5/],
+    // A zero backoff never grows and the guard's Backoff refuses it (the guard died on it).
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, guard: { backoffMs: 0 } }, /guard\.backoffMs: Too small: expected number to be >=1, found 0/],
+    [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, guard: { backoffMs: 5000, backoffMaxMs: 1000 } }, /guard\.backoffMaxMs: backoffMaxMs must be at least backoffMs, found 1000/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, cpu: { wakeLatencyUs: -1 } }, /cpu\.wakeLatencyUs: Too small: expected number to be >=0, found -1/],
     [{ box: { id: 'bad id!', dataDir: 'd' }, api: { socket: 's' } }, /box\.id: letters, digits.*found "bad id!"/],
     [{ box: { id: 'x', dataDir: 'd' }, api: { socket: 's' }, channels: [{ name: 'a', source: { type: 'hdmi' } }] }, /channels\[0\]\.source(\.type)?: .*found/],

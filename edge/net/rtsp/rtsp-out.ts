@@ -1,18 +1,25 @@
 /**
  * RtspOut: the box's RTSP serving, `rtsp://<box>:<port>/<channel>/hq` and `/lq`, through the
  * `rtsp-streaming-server` package run in a child process (server-child.ts; why and how it is
- * guarded is written there).
+ * guarded is written there) that an RtspServerHost owns (server-host.ts).
  *
- * Owns: the child process (fork, restart with capped exponential backoff and jitter, stop), the
- * loopback UDP socket media leaves the box's process by, and the set of mounts (one per
- * channel/role). Mounts are ours: the child creates them only when told, re-creates all of them
- * after a restart, and dies with its IPC channel, so a vanished publisher leaves no stale mount.
+ * Owns: the loopback UDP socket media leaves the publisher's thread by, the set of mounts (one
+ * per channel/role) and its end of the channel to the host. Two ways to run:
+ *  - `server: port` (a box: the supervisor's host, `attach()`ed for this net-send incarnation):
+ *    the child outlives this RtspOut; on start it attaches (names its media socket) and learns
+ *    the mounts an earlier incarnation left with their RTP state (`rtpState()`): a stream that
+ *    re-adds its path within the child's reclaim time takes the mount over with its viewers,
+ *    and continues the SSRC, sequence and timestamps, so a viewer sees a stall, not an end.
+ *  - standalone (tests, `orbox receive`): it makes its own host, closed with it.
+ * Mounts are ours either way: the child creates them only when told, re-creates all of them
+ * after a child restart (when viewers are lost), and a mount nobody re-adds is removed.
  *
- * Lifecycle: `new RtspOut(opts)` validates only; `start()` binds the media socket, forks the
- * child and resolves once it listens; `addStream()` returns a handle at once (packets are
- * dropped, and counted, until its mount is ready and while the child restarts); `close()` is
- * idempotent, removes everything, stops the child and fails pending requests with
- * RtspOutClosedError. One state enum: new -> starting -> running <-> restarting -> closed.
+ * Lifecycle: `new RtspOut(opts)` validates only; `start()` binds the media socket, (starts its
+ * own host,) waits for the child to listen and attaches; `addStream()` returns a handle at once
+ * (packets are dropped, and counted, until its mount is ready and while the child restarts);
+ * `close()` is idempotent, removes its mounts (viewers get an RTCP BYE: a real end), stops its
+ * own host if any, and fails pending requests with RtspOutClosedError. One state enum:
+ * new -> starting -> running <-> restarting -> closed.
  *
  * Media path: handle.sendAll(packets) -> UDP 127.0.0.1 -> the mount's relay port in the child
  * -> each viewer, over UDP or interleaved on its RTSP connection (TCP). The hop to the child
@@ -27,22 +34,20 @@
  * to that handle's `onRtcp`: the source port names the mount, and nothing else is accepted.
  * Runs on: net-send.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { fileURLToPath } from 'node:url';
+import type { MessagePort } from 'node:worker_threads';
 import { buildH264Sdp } from '../../rtp/sdp.js';
 import { buildOpusMediaSdp } from '../../rtp/opus.js';
-import { Backoff } from '../../lib/backoff.js';
 import type { LogSink } from '../../lib/log.js';
-import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
+import type { ChildMessage, HostMessage, MountRtpState, MountStats, ParentMessage } from './protocol.js';
+import { RtspChildError, RtspOutOptionError, RtspServerHost, serverConfig, type RtspServerOptions } from './server-host.js';
+
+export { RtspChildError, RtspOutOptionError, RtspServerHost, type RtspServerOptions } from './server-host.js';
+export type { MountRtpState } from './protocol.js';
 
 export type StreamRole = 'hq' | 'lq';
 export type RtspOutState = 'new' | 'starting' | 'running' | 'restarting' | 'closed';
 
-export class RtspOutOptionError extends Error {
-  override readonly name = 'RtspOutOptionError';
-  constructor(readonly option: string, message: string) { super(`RtspOut option ${option}: ${message}`); }
-}
 export class RtspOutStateError extends Error {
   override readonly name = 'RtspOutStateError';
   constructor(readonly state: RtspOutState, readonly operation: string) { super(`RtspOut: ${operation} not allowed in state ${state}`); }
@@ -51,44 +56,15 @@ export class RtspOutClosedError extends Error {
   override readonly name = 'RtspOutClosedError';
   constructor() { super('RtspOut closed'); }
 }
-export class RtspChildError extends Error {
-  override readonly name = 'RtspChildError';
-  constructor(message: string) { super(message); }
-}
 
-export interface RtspOutOptions {
-  /** Address the RTSP server listens on. Default '0.0.0.0'. */
-  host?: string;
-  /** RTSP TCP port. Default 8554. */
-  port?: number;
+export interface RtspOutOptions extends RtspServerOptions {
   /** Host name written into SDP control URLs (the child rewrites it to whatever authority a viewer used). Default: `host`, or 127.0.0.1 for a wildcard. */
   advertisedHost?: string;
-  /** Even start of the UDP port range for mount relays and viewer sessions. Default 20000. */
-  rtpPortStart?: number;
-  /** Ports in that range (two per mount or viewer). Default 2000. */
-  rtpPortCount?: number;
-  maxConnections?: number;
-  maxSessions?: number;
-  /** Idle RTSP connections are closed after this (ms). Default 120 000. */
-  idleTimeoutMs?: number;
-  /** A session not playing this long after its SETUP is closed (ms). Default 5000. */
-  unplayedSessionMs?: number;
-  /** A playing session silent this long is closed (ms). Default 35 000 (the advertised `timeout=30` + 5 s). */
-  sessionTimeoutMs?: number;
-  /** Most sessions per source address. Default 16. */
-  maxSessionsPerClient?: number;
-  /** Restart backoff: first delay and cap (ms). Defaults 250 and 10 000. */
-  restartInitialMs?: number;
-  restartMaxMs?: number;
-  /** A child that ran this long resets the backoff (ms). Default 30 000. */
-  restartResetMs?: number;
-  /** How long start() and each request to the child may take (ms). Default 10 000. */
-  requestTimeoutMs?: number;
-  /** Randomness for backoff jitter in [0, 1). Default Math.random. */
-  random?: () => number;
-  log?: LogSink;
-  /** Test hook: run the package without guards. */
-  unguarded?: boolean;
+  /**
+   * The channel to a running RtspServerHost (its `attach()`): the server options above are
+   * then the host's business and ignored here. Without it RtspOut makes and owns a host.
+   */
+  server?: MessagePort;
 }
 
 /** Parameters for a stream's SDP (see edge/rtp/sdp.ts). */
@@ -141,7 +117,6 @@ const CHANNEL = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Largest framed datagram to the child (loopback carries up to 65507 bytes of UDP payload). */
 const FRAMED_MAX = 60 * 1024;
 const FRAMED_DEPTH = 32;
-const childProgram = fileURLToPath(new URL('./server-child.js', import.meta.url));
 
 interface Pending { resolve: (m: ChildMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
 
@@ -159,7 +134,7 @@ class StreamHandle implements RtspStreamHandle {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   closed = false;
 
-  constructor(private readonly out: RtspOut, readonly path: string, readonly url: string, sdp: string, readonly audio: boolean) {
+  constructor(private readonly out: RtspOut, readonly path: string, readonly url: string, sdp: string, readonly audio: boolean, readonly rtp: { ssrc: number; timestampOffset: number } | undefined) {
     this.sdp = sdp;
     this.ready = this.newReady();
   }
@@ -215,13 +190,21 @@ class StreamHandle implements RtspStreamHandle {
 }
 
 export class RtspOut {
-  private readonly cfg: Required<Omit<RtspOutOptions, 'random' | 'log' | 'unguarded' | 'advertisedHost'>> & { advertisedHost: string; unguarded: boolean };
-  private readonly restartBackoff: Backoff;
+  private readonly cfg: { advertisedHost: string; port: number; requestTimeoutMs: number };
+  private readonly serverOpts: RtspServerOptions;
   private readonly log: LogSink;
   private stateValue: RtspOutState = 'new';
   private sock: UdpSocket | null = null;
-  private child: ChildProcess | null = null;
+  /** The host this RtspOut made (standalone), closed with it; null with `server`. */
+  private ownHost: RtspServerHost | null = null;
+  private link: MessagePort | null;
+  /** The child listens (last 'up' not followed by 'down'). */
+  private up = false;
+  private pid = 0;
+  private upWaiter: ((e?: Error) => void) | null = null;
   private readonly streams = new Map<string, StreamHandle>();
+  /** Mounts an earlier publisher left in the child, with their RTP state (from 'attached'). */
+  private readonly inherited = new Map<string, MountRtpState>();
   private readonly framed: Buffer[] = [];
   private framedNext = 0;
   /** Mount RTCP port -> its handle: where viewers' RTCP arriving from that port belongs. */
@@ -230,47 +213,21 @@ export class RtspOut {
   foreignDatagrams = 0;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private childStartedAt = 0;
   private listeningPort = 0;
-  /** Times the child was restarted after dying. */
+  /** Times the child came back after dying (its viewers were lost). */
   restarts = 0;
   /** Called after each (re)start of the child, once it listens and mounts are re-added. */
   onChildUp: ((pid: number) => void) | null = null;
 
   /** Validates options only. @throws RtspOutOptionError naming the option. */
   constructor(opts: RtspOutOptions = {}) {
-    const port = opts.port ?? 8554;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RtspOutOptionError('port', `${port} is not a TCP port`);
-    const host = opts.host ?? '0.0.0.0';
-    if (!/^[0-9a-fA-F:.]+$|^[A-Za-z0-9.-]+$/.test(host)) throw new RtspOutOptionError('host', `'${host}' is not an address`);
-    const rtpPortStart = opts.rtpPortStart ?? 20000;
-    const rtpPortCount = opts.rtpPortCount ?? 2000;
-    if (!Number.isInteger(rtpPortStart) || rtpPortStart % 2 !== 0 || rtpPortStart < 1024) throw new RtspOutOptionError('rtpPortStart', `${rtpPortStart} must be even and >= 1024`);
-    if (!Number.isInteger(rtpPortCount) || rtpPortCount < 4 || rtpPortStart + rtpPortCount > 65536) throw new RtspOutOptionError('rtpPortCount', `${rtpPortCount} does not fit the port space`);
-    const advertisedHost = opts.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+    const { server, advertisedHost: adv, ...serverOpts } = opts;
+    const sc = serverConfig(serverOpts); // validates even with `server`: a bad option is a bug either way
+    const advertisedHost = adv ?? (sc.host === '0.0.0.0' || sc.host === '::' ? '127.0.0.1' : sc.host);
     if (!/^[A-Za-z0-9.:[\]-]+$/.test(advertisedHost)) throw new RtspOutOptionError('advertisedHost', `'${advertisedHost}' is not a host`);
-    const pos = (name: string, v: number | undefined, d: number): number => {
-      const x = v ?? d;
-      if (!Number.isFinite(x) || x <= 0) throw new RtspOutOptionError(name, `${x} must be > 0`);
-      return x;
-    };
-    this.cfg = {
-      host, port, advertisedHost, rtpPortStart, rtpPortCount,
-      maxConnections: pos('maxConnections', opts.maxConnections, 64),
-      maxSessions: pos('maxSessions', opts.maxSessions, 64),
-      idleTimeoutMs: pos('idleTimeoutMs', opts.idleTimeoutMs, 120_000),
-      unplayedSessionMs: pos('unplayedSessionMs', opts.unplayedSessionMs, 5000),
-      sessionTimeoutMs: pos('sessionTimeoutMs', opts.sessionTimeoutMs, 35_000),
-      maxSessionsPerClient: pos('maxSessionsPerClient', opts.maxSessionsPerClient, 16),
-      restartInitialMs: pos('restartInitialMs', opts.restartInitialMs, 250),
-      restartMaxMs: pos('restartMaxMs', opts.restartMaxMs, 10_000),
-      restartResetMs: pos('restartResetMs', opts.restartResetMs, 30_000),
-      requestTimeoutMs: pos('requestTimeoutMs', opts.requestTimeoutMs, 10_000),
-      unguarded: opts.unguarded ?? false,
-    };
-    // Jitter: the boxes of a fleet must not restart their children in step.
-    this.restartBackoff = new Backoff({ minMs: this.cfg.restartInitialMs, maxMs: this.cfg.restartMaxMs, jitter: 0.5 }, opts.random);
+    this.cfg = { advertisedHost, port: sc.port, requestTimeoutMs: sc.requestTimeoutMs };
+    this.serverOpts = serverOpts;
+    this.link = server ?? null;
     this.log = opts.log ?? { info() {}, warn() {}, error() {}, debug() {} };
   }
 
@@ -278,9 +235,18 @@ export class RtspOut {
   /** The RTSP port actually listened on (useful with port 0). */
   get port(): number { return this.listeningPort || this.cfg.port; }
   /** Pid of the current child, or 0. */
-  get childPid(): number { return this.child?.pid ?? 0; }
+  get childPid(): number { return this.up ? this.pid : 0; }
 
-  /** Binds the media socket, forks the child, resolves when it listens. @throws RtspChildError. */
+  /**
+   * The RTP state of the mount an earlier publisher left at this path, or null: a stream that
+   * continues it (same SSRC and timestamp offset, this sequence number next) is, to a viewer,
+   * the same stream. Known from start() on.
+   */
+  rtpState(channel: string, role: StreamRole | null): MountRtpState | null {
+    return this.inherited.get(`/${channel}${role ? `/${role}` : ''}`) ?? null;
+  }
+
+  /** Binds the media socket, attaches to the child once it listens. @throws RtspChildError. */
   async start(): Promise<void> {
     if (this.stateValue !== 'new') throw new RtspOutStateError(this.stateValue, 'start');
     this.stateValue = 'starting';
@@ -297,17 +263,30 @@ export class RtspOut {
         this.log.warn({}, `RTCP from viewers of ${h.path}: ${(e as Error).message}`);
       }
     });
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(0, '127.0.0.1', () => { sock.off('error', reject); resolve(); });
-    });
     try {
-      await this.spawnChild();
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind(0, '127.0.0.1', () => { sock.off('error', reject); resolve(); });
+      });
+      if (!this.link) {
+        this.ownHost = new RtspServerHost(this.serverOpts);
+        await this.ownHost.start();
+        this.link = this.ownHost.attach();
+      }
+      const link = this.link;
+      link.on('message', (m: HostMessage | ChildMessage) => this.fromHost(m));
+      // A shared host keeps retrying a child that cannot listen: wait for it as long as it takes.
+      await new Promise<void>((resolve, reject) => {
+        if (this.up) { resolve(); return; }
+        const timer = this.ownHost ? setTimeout(() => { this.upWaiter = null; reject(new RtspChildError('RTSP server child did not start in time')); }, this.cfg.requestTimeoutMs) : undefined;
+        this.upWaiter = (e) => { clearTimeout(timer); if (e) reject(e); else resolve(); };
+      });
+      await this.attach();
     } catch (e) {
       await this.close();
       throw e;
     }
-    this.stateValue = 'running';
+    if (this.stateValue === 'starting') this.stateValue = 'running';
   }
 
   /** The URL viewers use for a stream: `/<channel>/<role>`, or `/<channel>` (`orbox receive`'s re-served channels). */
@@ -317,18 +296,23 @@ export class RtspOut {
 
   /**
    * Publishes `/<channel>/<role>` (or `/<channel>` for role null). Returns at once; `handle.ready`
-   * resolves when viewers can play. Adding a path again replaces the previous stream.
+   * resolves when viewers can play. Adding a path again replaces the previous stream. `rtp`:
+   * the stream's SSRC and timestamp offset, kept by the child for the next publisher.
    * @throws RtspOutOptionError for a bad channel or role, RtspOutStateError unless running/restarting.
    */
-  addStream(channel: string, role: StreamRole | null, sdpParams: RtspSdpParams): RtspStreamHandle {
+  addStream(channel: string, role: StreamRole | null, sdpParams: RtspSdpParams, rtp?: { ssrc: number; timestampOffset: number }): RtspStreamHandle {
     if (this.stateValue !== 'running' && this.stateValue !== 'restarting') throw new RtspOutStateError(this.stateValue, 'addStream');
     if (!CHANNEL.test(channel)) throw new RtspOutOptionError('channel', `'${channel}' must be 1-64 of [A-Za-z0-9_-]`);
     if (role !== null && role !== 'hq' && role !== 'lq') throw new RtspOutOptionError('role', `'${String(role)}' is not hq or lq`);
     const path = `/${channel}${role ? `/${role}` : ''}`;
     const old = this.streams.get(path);
     if (old) { old.closed = true; old.markDown(); }
-    const h = new StreamHandle(this, path, this.url(channel, role), this.sdpFor(path, sdpParams), sdpParams.audio !== undefined);
+    const h = new StreamHandle(this, path, this.url(channel, role), this.sdpFor(path, sdpParams), sdpParams.audio !== undefined, rtp);
     this.streams.set(path, h);
+    // The mount an earlier publisher left is there with its viewers: send to it from the first
+    // access unit (its 'add' takes it over meanwhile), not a keyframe later.
+    const was = this.inherited.get(path);
+    if (was && this.stateValue === 'running' && rtp?.ssrc === was.ssrc) h.markReady(was.rtpPort, was.rtcpPort);
     if (this.stateValue === 'running') this.mount(h);
     return h;
   }
@@ -343,20 +327,22 @@ export class RtspOut {
   /** Stops everything. Idempotent; pending requests fail with RtspOutClosedError. */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
+    const wasUp = this.up && this.stateValue === 'running';
     this.stateValue = 'closed';
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    for (const h of this.streams.values()) { h.closed = true; h.markDown(); h.markFailed(new RtspOutClosedError()); }
+    const left = [...this.streams.values()];
+    for (const h of left) { h.closed = true; h.markDown(); h.markFailed(new RtspOutClosedError()); }
     this.streams.clear();
-    this.failPending(new RtspOutClosedError());
-    const child = this.child;
-    this.child = null;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await gone;
-      clearTimeout(t);
+    // A shared child outlives us: our mounts go now, with a BYE to their viewers (a real end).
+    if (wasUp && !this.ownHost && left.length > 0) {
+      await Promise.all(left.map((h) => this.send({ t: 'remove', path: h.path }).catch(() => undefined)));
     }
+    this.failPending(new RtspOutClosedError());
+    this.upWaiter?.(new RtspOutClosedError());
+    this.upWaiter = null;
+    this.link?.close();
+    this.link = null;
+    this.up = false;
+    if (this.ownHost) await this.ownHost.close();
     if (this.sock) { const s = this.sock; this.sock = null; await new Promise<void>((r) => s.close(() => r())); }
   }
 
@@ -426,20 +412,79 @@ export class RtspOut {
   }
 
   request(m: WithoutId<ParentMessage>): Promise<ChildMessage> {
-    const child = this.child;
-    if (!child || !child.connected) return Promise.reject(this.stateValue === 'closed' ? new RtspOutClosedError() : new RtspChildError('RTSP server child not running'));
+    if (this.stateValue === 'closed') return Promise.reject(new RtspOutClosedError());
+    return this.send(m);
+  }
+
+  private send(m: WithoutId<ParentMessage>): Promise<ChildMessage> {
+    const link = this.link;
+    if (!link || !this.up) return Promise.reject(new RtspChildError('RTSP server child not running'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.pending.delete(id); reject(new RtspChildError(`${m.t} timed out`)); }, this.cfg.requestTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      child.send({ ...m, id } as ParentMessage);
+      link.postMessage({ ...m, id } as ParentMessage);
     });
   }
 
+  private fromHost(m: HostMessage | ChildMessage): void {
+    switch (m.t) {
+      case 'up': {
+        const again = this.stateValue === 'restarting';
+        this.up = true;
+        this.pid = m.pid;
+        this.listeningPort = m.port;
+        if (this.upWaiter) { const w = this.upWaiter; this.upWaiter = null; w(); return; }
+        if (!again) return;
+        this.restarts++;
+        // A new child: it has no mounts and no viewers; attach, then every stream mounts again.
+        this.attach().then(() => {
+          if (this.stateValue !== 'restarting') return;
+          this.stateValue = 'running';
+          for (const h of this.streams.values()) this.mount(h);
+          this.onChildUp?.(m.pid);
+        }, (e: Error) => this.log.error({}, `RTSP server child restarted, attach failed: ${e.message}`));
+        return;
+      }
+      case 'down':
+        this.up = false;
+        this.failPending(new RtspChildError(m.reason));
+        for (const h of this.streams.values()) h.markDown();
+        if (this.stateValue === 'running') this.stateValue = 'restarting';
+        return;
+      case 'listening': case 'log': case 'fatal': return; // the host's business
+      default: {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        clearTimeout(p.timer);
+        if (m.t === 'failed') p.reject(new RtspChildError(m.message)); else p.resolve(m);
+      }
+    }
+  }
+
+  /** Names our media socket to the child and learns what an earlier publisher left there. */
+  private async attach(): Promise<void> {
+    const m = await this.send({ t: 'attach', sourcePort: this.sock!.address().port });
+    if (m.t !== 'attached') throw new RtspChildError(`unexpected answer ${m.t}`);
+    this.inherited.clear();
+    for (const s of m.mounts) this.inherited.set(s.path, s);
+  }
+
   private mount(h: StreamHandle): void {
-    this.request({ t: 'add', path: h.path, sdp: h.sdp, ...(h.audio ? { audio: true } : {}) }).then((m) => {
+    this.request({ t: 'add', path: h.path, sdp: h.sdp, rtp: h.rtp, ...(h.audio ? { audio: true } : {}) }).then((m) => {
       if (h.closed) return;
-      if (m.t === 'added') h.markReady(m.rtpPort, m.rtcpPort, m.audioRtpPort, m.audioRtcpPort);
+      if (m.t === 'added') {
+        if (h.rtpPort === m.rtpPort && h.rtcpPort === m.rtcpPort) {
+          // The inherited mount, taken over; its audio track's ports are known only now.
+          h.audioRtpPort = m.audioRtpPort ?? 0;
+          h.audioRtcpPort = m.audioRtcpPort ?? 0;
+          this.routeRtcp(h);
+          return;
+        }
+        if (h.rtpPort !== 0) h.markDown(); // not kept after all (its reclaim time ran out): the new mount's ports
+        h.markReady(m.rtpPort, m.rtcpPort, m.audioRtpPort, m.audioRtcpPort);
+      }
       else this.mountFailed(h, new RtspChildError(m.t === 'failed' ? m.message : `unexpected answer ${m.t}`));
     }, (e: Error) => { if (!h.closed) this.mountFailed(h, e); });
   }
@@ -453,70 +498,5 @@ export class RtspOut {
   private failPending(e: Error): void {
     for (const p of this.pending.values()) { clearTimeout(p.timer); p.reject(e); }
     this.pending.clear();
-  }
-
-  private spawnChild(): Promise<void> {
-    const config: ChildConfig = {
-      host: this.cfg.host, port: this.listeningPort || this.cfg.port,
-      rtpPortStart: this.cfg.rtpPortStart, rtpPortCount: this.cfg.rtpPortCount,
-      sourceAddress: '127.0.0.1', sourcePort: this.sock!.address().port,
-      maxConnections: this.cfg.maxConnections, maxSessions: this.cfg.maxSessions,
-      idleTimeoutMs: this.cfg.idleTimeoutMs, unguarded: this.cfg.unguarded,
-      unplayedSessionMs: this.cfg.unplayedSessionMs, sessionTimeoutMs: this.cfg.sessionTimeoutMs, maxSessionsPerClient: this.cfg.maxSessionsPerClient,
-    };
-    const child = fork(childProgram, [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
-    this.child = child;
-    this.childStartedAt = Date.now();
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000); });
-    return new Promise<void>((resolve, reject) => {
-      let listening = false;
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new RtspChildError('RTSP server child did not start in time')); }, this.cfg.requestTimeoutMs);
-      child.on('message', (m: ChildMessage) => {
-        switch (m.t) {
-          case 'listening':
-            listening = true;
-            clearTimeout(timer);
-            this.listeningPort = m.port;
-            for (const h of this.streams.values()) this.mount(h);
-            this.onChildUp?.(child.pid ?? 0);
-            resolve();
-            return;
-          case 'log': this.log[m.level]({}, `rtsp child: ${m.msg}`); return;
-          case 'fatal': this.log.error({}, `rtsp child: ${m.message}`); return;
-          default: {
-            const p = this.pending.get(m.id);
-            if (!p) return;
-            this.pending.delete(m.id);
-            clearTimeout(p.timer);
-            if (m.t === 'failed') p.reject(new RtspChildError(m.message)); else p.resolve(m);
-          }
-        }
-      });
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        if (this.child !== child) return; // closed on purpose
-        this.child = null;
-        this.failPending(new RtspChildError(`RTSP server child exited (${code ?? signal})`));
-        for (const h of this.streams.values()) h.markDown();
-        if (!listening) { reject(new RtspChildError(`RTSP server child exited before listening (${code ?? signal}): ${stderr.slice(-500)}`)); }
-        if (this.stateValue === 'running' || this.stateValue === 'restarting') this.scheduleRestart(code, signal);
-      });
-    });
-  }
-
-  private scheduleRestart(code: number | null, signal: NodeJS.Signals | null): void {
-    this.stateValue = 'restarting';
-    if (Date.now() - this.childStartedAt > this.cfg.restartResetMs) this.restartBackoff.reset();
-    const delay = this.restartBackoff.next();
-    this.log.warn({}, `RTSP server child exited (${code ?? signal}); restart ${this.restartBackoff.attempts} in ${delay} ms`);
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      if (this.stateValue !== 'restarting') return;
-      this.restarts++;
-      this.spawnChild().then(() => { if (this.stateValue === 'restarting') this.stateValue = 'running'; }, (e: Error) => {
-        this.log.error({}, e.message); // its exit handler schedules the next attempt
-      });
-    }, delay);
   }
 }

@@ -1,15 +1,29 @@
 /**
  * The RTSP server process: `rtsp-streaming-server` 2.1.0 (GPL-3.0), run in a child process
- * forked by RtspOut so its licence stays at arm's length and its crashes cannot take the box
- * down. This program only wires the package up and guards it; its one piece of media logic is
- * letting each viewer in at a keyframe (startViewersAtKeyframes: the package forwards every
- * packet to every viewer, so a player joining mid-GOP got slices it could not decode). A mount
- * is stream 0 (video) and, for a channel with audio, stream 1 (its Opus track).
+ * forked by RtspServerHost (server-host.ts) so its licence stays at arm's length and its crashes
+ * cannot take the box down. This program only wires the package up and guards it; its one piece
+ * of media logic is letting each viewer in at a keyframe (startViewersAtKeyframes: the package
+ * forwards every packet to every viewer, so a player joining mid-GOP got slices it could not
+ * decode). A mount is stream 0 (video) and, for a channel with audio, stream 1 (its Opus track);
+ * the RTP state kept across a publisher's restart is the video's (the audio starts a new SSRC).
  *
  * Lifecycle: started with one argv argument (ChildConfig as JSON); listens; reports
- * 'listening'; serves mounts the parent adds/removes over IPC; exits when the IPC channel closes
- * (the parent is gone: no mount outlives its publisher) and on any unexpected exception (the
- * parent restarts it with backoff). Runs on: its own process.
+ * 'listening'; serves mounts the publisher adds/removes over IPC (relayed by the host); exits
+ * when the IPC channel closes (the box process is gone: no mount outlives it) and on any
+ * unexpected exception (the host restarts it with backoff). Runs on: its own process.
+ *
+ * Publishers come and go (a net-send restart), the child and its viewers stay:
+ *  - 'attach' names the new publisher's media socket: RTP/RTCP is relayed only from it, and
+ *    viewers' RTCP goes to it. Mounts of the earlier publisher keep their viewers; one that the
+ *    new publisher re-adds ('add', same path) within `reclaimMs` is taken over (same ports,
+ *    sessions untouched, SDP replaced); the others are removed then (channel gone).
+ *  - RTP continuity: per mount the child remembers the SSRC and next sequence number of what it
+ *    relayed, and the timestamp offset the publisher gave with 'add'; 'attached' hands them to
+ *    the new publisher, whose packetiser continues them, so to a viewer the restart is a gap
+ *    in one stream (players drop a stream whose SSRC changes or whose sequence jumps).
+ *  - A real end: a removed mount sends every viewer an RTCP BYE (RFC 3550 §6.6) for its SSRC
+ *    before its sessions close; players end the stream on it (ffmpeg returns end of file,
+ *    rtspsrc sends EOS) instead of waiting on silence.
  *
  * What the package lacked is fixed in the package itself, carried as patches (patches/README.md:
  * rtsp-stream, rtsp-server, rtsp-streaming-server): RTP/AVP/TCP interleaved play (RFC 2326
@@ -58,7 +72,7 @@
 import { createRequire } from 'node:module';
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
-import type { ChildConfig, ChildMessage, MountStats, ParentMessage } from './protocol.js';
+import type { ChildConfig, ChildMessage, MountRtpState, MountStats, ParentMessage } from './protocol.js';
 import { appendViewerLabel, stripViewerLabels } from '../../rtp/receiver-reports.js';
 import { BadInputLog } from '../../lib/bad-input.js';
 import { startsKeyframe } from '../../rtp/h264.js';
@@ -68,10 +82,10 @@ const require = createRequire(import.meta.url);
 // The package's shapes, as much as this program touches (kept local: no types leak outward).
 interface RtspReq { method: string; uri: string; headers: Record<string, string | undefined>; socket: Socket }
 interface RtspRes { statusCode: number; setHeader(n: string, v: string | number): void; getHeader(n: string): unknown; write(s: string): void; end(): void; headersSent: boolean; _writableState?: { ended: boolean } }
-interface PkgClient { transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number }
+interface PkgClient { transport?: 'udp' | 'tcp'; droppedPackets?: number; remoteAddress: string; remotePort?: number; remoteRtpPort?: number; sendRtcp(buf: Buffer): void }
 interface PkgListener { port: number; server: UdpSocket; source?: { address: string; port: number }; sendToSource(buf: Buffer, client?: PkgClient): boolean }
 interface PkgStream { id: number; clients: Record<string, PkgClient>; rtpStartPort: number; rtpEndPort: number; listenerRtp?: PkgListener; listenerRtcp?: PkgListener }
-interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown> }
+interface PkgMount { path: string; sdp: string; streams: Record<string, PkgStream>; createStream(uri: string): PkgStream; setup(): Promise<unknown>; close(): number[] }
 interface PkgMounts { mounts: Record<string, PkgMount | undefined>; rtpPorts: number[]; addMount(uri: string, sdp: string): PkgMount; deleteMount(uri: string): boolean; getMount(uri: string): PkgMount | undefined }
 interface PkgClientWrapper {
   id: string; mount: PkgMount; clients: Record<string, PkgClient>; keepalive(): void; close(): void; play(): void;
@@ -85,8 +99,17 @@ const HEADER_MAX_BYTES = 1024; // rtsp-stream's fixed header buffer (its decoder
 // A viewer reports every few seconds (RFC 3550 §6.2: 5 s minimum, or ~1 s for ffmpeg); even a
 // tuned AVPF receiver sending NACKs every 20 ms stays far below this per mount.
 const RTCP_RELAY_PER_S = 200;
+/** A removed mount's sockets stay open this long after its BYEs were sent (ms). */
+const BYE_GRACE_MS = 100;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+/** The current publisher's media socket (port 0: none attached yet, nothing is relayed). */
+const source = { address: cfg.sourceAddress, port: 0 };
+/** Per mount path: RTP continuity and which publisher (attach generation) owns it. */
+interface MountState { ssrc: number; nextSequence: number; seen: boolean; timestampOffset: number | null; generation: number; rtcp: PkgListener }
+const mountStates = new Map<string, MountState>();
+let generation = 0;
+let reclaimTimer: NodeJS.Timeout | undefined;
 const send = (m: ChildMessage): void => { if (process.connected) process.send!(m); };
 const log = (level: 'info' | 'warn' | 'error', msg: string): void => send({ t: 'log', level, msg });
 const guarded: Record<string, number> = {};
@@ -156,9 +179,49 @@ function mountUri(path: string): string {
 
 async function onParent(m: ParentMessage): Promise<void> {
   switch (m.t) {
+    case 'attach': {
+      generation++;
+      source.port = m.sourcePort;
+      const list: MountRtpState[] = [];
+      for (const [path, st] of mountStates) {
+        st.rtcp.source = { ...source };
+        const stream = mounts.getMount(mountUri(path))?.streams[0];
+        if (st.seen && st.timestampOffset !== null && stream?.listenerRtp && stream.listenerRtcp) {
+          list.push({ path, ssrc: st.ssrc, nextSequence: st.nextSequence, timestampOffset: st.timestampOffset, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port });
+        }
+      }
+      // Mounts the new publisher does not take over in time are channels that are gone.
+      clearTimeout(reclaimTimer);
+      const gen = generation;
+      if (mountStates.size > 0) {
+        reclaimTimer = setTimeout(() => {
+          for (const [path, st] of mountStates) if (st.generation < gen) { count('mount-not-reclaimed'); removeMount(path); }
+        }, cfg.reclaimMs);
+      }
+      send({ t: 'attached', id: m.id, mounts: list });
+      return;
+    }
     case 'add': {
-      // We own mounts: a path added again replaces the old mount (and drops its viewers).
-      if (mounts.getMount(mountUri(m.path))) removeMount(m.path);
+      const existing = mounts.getMount(mountUri(m.path));
+      const st = mountStates.get(m.path);
+      if (existing && st && st.generation < generation) {
+        // An earlier publisher's mount, re-added by its successor: taken over with its viewers.
+        const stream = existing.streams[0];
+        if (stream?.listenerRtp && stream.listenerRtcp) {
+          existing.sdp = m.sdp;
+          st.generation = generation;
+          if (m.rtp) { st.timestampOffset = m.rtp.timestampOffset; if (!st.seen) st.ssrc = m.rtp.ssrc; }
+          count('mount-reclaimed');
+          const audio = existing.streams[1];
+          send({
+            t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp.port, rtcpPort: stream.listenerRtcp.port, kept: true,
+            ...(audio?.listenerRtp && audio.listenerRtcp ? { audioRtpPort: audio.listenerRtp.port, audioRtcpPort: audio.listenerRtcp.port } : {}),
+          });
+          return;
+        }
+      }
+      // We own mounts: a path added again replaces the old mount (and ends its viewers' stream).
+      if (existing) removeMount(m.path);
       const mount = mounts.addMount(mountUri(m.path), m.sdp);
       const stream = mount.createStream(`${mountUri(m.path)}/streamid=0`);
       // Stream 1: the channel's audio, on its own port pair (its own RTP session, RFC 3550 §5.2).
@@ -167,12 +230,20 @@ async function onParent(m: ParentMessage): Promise<void> {
       if (err) { mounts.deleteMount(mountUri(m.path)); throw err as Error; }
       for (const s of audio ? [stream, audio] : [stream]) {
         if (!s.listenerRtp || !s.listenerRtcp) throw new Error('mount has no UDP listeners after setup');
-        onlyFromParent(s.listenerRtp.server, true);
-        onlyFromParent(s.listenerRtcp.server, false);
-        relayRtcpToParent(s.listenerRtcp);
+      }
+      const state: MountState = { ssrc: m.rtp?.ssrc ?? 0, nextSequence: 0, seen: false, timestampOffset: m.rtp?.timestampOffset ?? null, generation, rtcp: stream.listenerRtcp! };
+      mountStates.set(m.path, state);
+      onlyFromParent(stream.listenerRtp!.server, state);
+      onlyFromParent(stream.listenerRtcp!.server, null);
+      relayRtcpToParent(stream.listenerRtcp!);
+      if (audio) {
+        // Framed like the video; its RTP state is tracked but not kept for a next publisher.
+        onlyFromParent(audio.listenerRtp!.server, { ssrc: 0, nextSequence: 0, seen: false, timestampOffset: null, generation, rtcp: audio.listenerRtcp! });
+        onlyFromParent(audio.listenerRtcp!.server, null);
+        relayRtcpToParent(audio.listenerRtcp!);
       }
       send({
-        t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp!.port, rtcpPort: stream.listenerRtcp!.port,
+        t: 'added', id: m.id, path: m.path, rtpPort: stream.listenerRtp!.port, rtcpPort: stream.listenerRtcp!.port, kept: false,
         ...(audio ? { audioRtpPort: audio.listenerRtp!.port, audioRtcpPort: audio.listenerRtcp!.port } : {}),
       });
       return;
@@ -212,11 +283,38 @@ async function onParent(m: ParentMessage): Promise<void> {
 
 function removeMount(path: string): void {
   const mount = mounts.getMount(mountUri(path));
+  const st = mountStates.get(path);
+  mountStates.delete(path);
   if (!mount) return;
-  // Close the sessions on this mount first, so each returns its ports once (Mount.close alone
-  // leaves the sessions registered, and their later timeout would return the ports again).
-  for (const w of Object.values(clientServer.clients)) if (w && w.mount === mount) w.close();
-  mounts.deleteMount(mountUri(path));
+  // Gone from the registry at once (a path added again gets a new mount); its sockets close
+  // once the BYEs are out: a dgram send waits a tick (address lookup), a close does not.
+  for (const [k, m] of Object.entries(mounts.mounts)) if (m === mount) delete mounts.mounts[k];
+  const sessions = Object.values(clientServer.clients).filter((w): w is PkgClientWrapper => !!w && w.mount === mount);
+  const finish = (): void => {
+    // Close the sessions on this mount first, so each returns its ports once (Mount.close alone
+    // leaves the sessions registered, and their later timeout would return the ports again).
+    for (const w of sessions) w.close();
+    mounts.rtpPorts = mounts.rtpPorts.concat(mount.close());
+  };
+  if (st?.seen && sessions.length > 0) { sayBye(mount, st.ssrc); setTimeout(finish, BYE_GRACE_MS); } else finish();
+}
+
+/**
+ * The end of a mount's stream, told to each viewer: a compound RTCP packet (an empty receiver
+ * report, as RFC 3550 §6.1 wants every compound to start with a report, then a BYE) for the
+ * stream's SSRC, on the viewer's RTCP path (its UDP RTCP port, or interleaved on its connection).
+ */
+function sayBye(mount: PkgMount, ssrc: number): void {
+  const bye = Buffer.alloc(16);
+  bye.writeUInt32BE(0x80c90001, 0); // V=2, RC=0, PT=201 (RR), length 1
+  bye.writeUInt32BE(ssrc >>> 0, 4);
+  bye.writeUInt32BE(0x81cb0001, 8); // V=2, SC=1, PT=203 (BYE), length 1
+  bye.writeUInt32BE(ssrc >>> 0, 12);
+  for (const s of Object.values(mount.streams)) {
+    for (const c of Object.values(s.clients)) {
+      try { c.sendRtcp(bye); count('bye-sent'); } catch { /* a viewer already gone */ }
+    }
+  }
 }
 
 /**
@@ -226,7 +324,7 @@ function removeMount(path: string): void {
  * address), because RTCP alone cannot tell two ffmpeg viewers apart (receiver-reports.ts).
  */
 function relayRtcpToParent(listener: PkgListener): void {
-  listener.source = { address: cfg.sourceAddress, port: cfg.sourcePort };
+  listener.source = { ...source };
   const send = listener.sendToSource.bind(listener);
   let windowStart = 0;
   let sent = 0;
@@ -266,21 +364,25 @@ function startViewersAtKeyframes(): void {
 }
 
 /**
- * Relays only datagrams from the parent's socket; others are counted and dropped. RTP comes
- * framed (several packets per datagram, each after its 16-bit length: RFC 4571) and is handed
- * to the package one packet at a time; a datagram whose framing does not add up is dropped
- * from where it stops adding up, and counted.
+ * Relays only datagrams from the current publisher's socket; others are counted and dropped.
+ * RTP (`rtp`: the mount's state, null for its RTCP port) comes framed (several packets per
+ * datagram, each after its 16-bit length: RFC 4571) and is handed to the package one packet at
+ * a time, its SSRC and sequence number noted for the next publisher; a datagram whose framing
+ * does not add up is dropped from where it stops adding up, and counted.
  */
-function onlyFromParent(sock: UdpSocket, framed: boolean): void {
+function onlyFromParent(sock: UdpSocket, rtp: MountState | null): void {
   const relay = sock.listeners('message') as ((b: Buffer, r: RemoteInfo) => void)[];
   sock.removeAllListeners('message');
   sock.on('message', (buf: Buffer, r: RemoteInfo) => {
-    if (r.address !== cfg.sourceAddress || r.port !== cfg.sourcePort) { count('foreign-datagram'); return; }
-    if (!framed) { for (const f of relay) f.call(sock, buf, r); return; }
+    if (r.address !== source.address || r.port !== source.port || source.port === 0) { count('foreign-datagram'); return; }
+    if (!rtp) { for (const f of relay) f.call(sock, buf, r); return; }
     for (let at = 0; at < buf.length;) {
       const n = at + 2 <= buf.length ? buf.readUInt16BE(at) : -1;
       if (n < 12 || at + 2 + n > buf.length) { count('bad-framing'); return; } // 12: an RTP header
       const packet = buf.subarray(at + 2, at + 2 + n);
+      rtp.ssrc = packet.readUInt32BE(8);
+      rtp.nextSequence = (packet.readUInt16BE(2) + 1) & 0xffff;
+      rtp.seen = true;
       for (const f of relay) f.call(sock, packet, r);
       at += 2 + n;
     }

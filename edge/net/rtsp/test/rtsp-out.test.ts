@@ -1,6 +1,7 @@
 /**
  * RtspOut with real peers: GStreamer rtspsrc viewers over UDP, a hostile raw-TCP client, and
- * the package's own defects provoked on purpose.
+ * the package's own defects provoked on purpose; two publishers in turn on one RtspServerHost
+ * (a net-send restart) with ffmpeg viewers.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -9,7 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RtspOut, type RtspStreamHandle } from '../rtsp-out.js';
+import { RtspOut, RtspServerHost, type RtspStreamHandle } from '../rtsp-out.js';
+import { H264Packetizer } from '../../../rtp/index.js';
+import { FfmpegViewer } from '../../../../test-rig/rtp/players.js';
 import { nalType, NAL_SPS, NAL_PPS } from '../../../rtp/h264.js';
 import { encodeTestStream, readAccessUnits, type AccessUnit } from '../../../../test-rig/rtp/h264-source.js';
 import { rtspH264Viewer, freeTcpPort, type GstPeer } from '../../../../test-rig/rtp/gst-peers.js';
@@ -269,4 +272,66 @@ t.test('no stale mounts: a removed stream is gone and can be re-added; the child
   t.notOk(alive, 'the RTSP child exited with its parent');
   const describeGhost = { name: 'describe', payload: (b: string) => `DESCRIBE ${b}/ghost/hq RTSP/1.0\r\nCSeq: 2\r\n\r\n` };
   t.ok((await runAttack('127.0.0.1', port, describeGhost, 500)).closed, 'nobody serves the ghost mount');
+});
+
+t.test('a second publisher on the same host takes a mount over with its viewer and continues its RTP; a mount it does not re-add ends with a BYE', async (t) => {
+  const port = await freeTcpPort();
+  const host = new RtspServerHost({ host: '127.0.0.1', port, rtpPortStart: ranges(), rtpPortCount: 100, reclaimMs: 2000 });
+  await host.start();
+  t.teardown(() => host.close());
+  const pid = host.childPid;
+  const out1 = new RtspOut({ server: host.attach(), host: '127.0.0.1', port });
+  await out1.start();
+  // A dead publisher's thread takes its socket with it; here the test holds it: closed at the end.
+  t.teardown(() => out1.close().catch(() => undefined));
+  const pzHq = new H264Packetizer({ sps, pps });
+  const pzLq = new H264Packetizer({ sps, pps });
+  const hq = out1.addStream('or3', 'hq', { sps, pps, framerate: 30 }, { ssrc: pzHq.ssrc, timestampOffset: pzHq.timestampOffset });
+  const lq = out1.addStream('or3', 'lq', { sps, pps, framerate: 30 }, { ssrc: pzLq.ssrc, timestampOffset: pzLq.timestampOffset });
+  await Promise.all([hq.ready, lq.ready]);
+  // A live source at 30 fps, capture time = now (the packetiser's timestamps follow the clock).
+  let i = 0;
+  let targets: [H264Packetizer, RtspStreamHandle][] = [[pzHq, hq], [pzLq, lq]];
+  const timer = setInterval(() => {
+    const au = aus[i++ % aus.length];
+    const ns = BigInt(Date.now()) * 1_000_000n;
+    for (const [pz, h] of targets) { const b = pz.packetize(au.data, ns, au.keyframe); h.sendAll(b.packets, b.lengths, b.count); }
+  }, 33);
+  t.teardown(() => clearInterval(timer));
+  const vHq = new FfmpegViewer(hq.url, 'udp');
+  const vLq = new FfmpegViewer(lq.url, 'tcp');
+  t.teardown(() => Promise.all([vHq.stop(2000), vLq.stop(2000)]));
+  await Promise.all([vHq.waitFrames(30, 15_000), vLq.waitFrames(30, 15_000)]);
+
+  // The first publisher dies (its thread gone): the next one is attached; the host closes the old port.
+  targets = [];
+  const out2 = new RtspOut({ server: host.attach(), host: '127.0.0.1', port });
+  await out2.start();
+  const st = out2.rtpState('or3', 'hq');
+  t.ok(st && st.ssrc === pzHq.ssrc && st.nextSequence === pzHq.nextSequence && st.timestampOffset === pzHq.timestampOffset,
+    `the child kept the stream's RTP state: SSRC ${st?.ssrc}, next sequence ${st?.nextSequence} (sent: ${pzHq.ssrc}, ${pzHq.nextSequence})`);
+  t.equal(out2.rtpState('or3', 'lq')?.ssrc, pzLq.ssrc, 'and the other mount\'s');
+  const pz2 = new H264Packetizer({ sps, pps, ssrc: st!.ssrc, initialSequence: st!.nextSequence, timestampOffset: st!.timestampOffset });
+  const hq2 = out2.addStream('or3', 'hq', { sps, pps, framerate: 30 }, { ssrc: pz2.ssrc, timestampOffset: pz2.timestampOffset });
+  t.ok(hq2.mounted, 'the inherited mount takes packets at once');
+  i = Math.ceil(i / 30) * 30; // the new publisher starts at a keyframe, as a restarted net-send does
+  targets = [[pz2, hq2]];
+  const before = vHq.frameCount;
+  await vHq.waitFrames(before + 60, 10_000);
+  t.pass(`the hq viewer went on: ${vHq.frameCount - before} frames from the second publisher`);
+  t.equal(host.childPid, pid, 'the same child process served both publishers');
+  const s1 = await out2.stats();
+  t.equal(s1.mounts.find((m) => m.path === '/or3/hq')?.viewers, 1, 'the hq viewer\'s session is the one it had');
+
+  // lq is not re-added: reclaimMs later it is removed, and its viewer is told (RTCP BYE).
+  const lqEnd = await Promise.race([vLq.ended(), sleep(8000).then(() => 'still running')]);
+  t.equal(lqEnd, 0, 'the lq viewer (TCP) ended by itself with status 0 once its mount was not taken over');
+  t.ok(vHq.running, 'the hq viewer plays on');
+  t.same((await out2.stats()).mounts.map((m) => m.path), ['/or3/hq'], 'only the taken-over mount is left');
+
+  // The publisher closes: a real end for the hq viewer too.
+  clearInterval(timer);
+  await out2.close();
+  const hqEnd = await Promise.race([vHq.ended(), sleep(8000).then(() => 'still running')]);
+  t.equal(hqEnd, 0, 'the hq viewer (UDP) ended by itself when its stream was removed');
 });
