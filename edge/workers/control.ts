@@ -383,12 +383,13 @@ async function startFleet(ctx: WorkerContext): Promise<void> {
   await fleet.start();
   telemetryTimer = setInterval(() => {
     const current = recordings?.currentCase;
+    const up = uploader?.status(); // one journal count per tick, not one per metric
     fleet!.setMetrics({
       ...sampleTelemetry(ctx.health, rings, devices!.status(), ctx.config.box.dataDir),
       'recording/state': current ? 'recording' : 'idle',
       'recording/case_id': current?.uid ?? '',
-      'upload/backlog': uploader?.status().queued ?? 0,
-      'upload/alarm': uploader?.status().alarm ?? '',
+      'upload/backlog': up?.queued ?? 0,
+      'upload/alarm': up?.alarm ?? '',
       // Per channel: '' while it records, else why not ("recording stopped: disk full on ...").
       ...Object.fromEntries(Object.entries(recordings?.status().recording ?? {}).map(([ch, r]) => [`recording/${ch}/stopped`, r.reason ?? ''])),
     });
