@@ -12,7 +12,7 @@ DEB_PACKAGES := \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config \
   mosquitto mosquitto-clients openssl device-tree-compiler rauc squashfs-tools dbus \
   bmap-tools socat ffmpeg sqlite3 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 onvif-tools \
-  fdisk e2tools mtools dosfstools cpp
+  fdisk e2tools mtools dosfstools cpp valgrind
 
 .PHONY: all setup deps-deb deps-npm build run test bench bench-long layers status clean ota-ca bundle ota-lab overlays arm64
 

@@ -7,10 +7,12 @@
  * A leak grows RSS in every stretch of cycles; malloc does not: after 300 warm-up cycles (V8's
  * young generation and malloc arenas grow to their working size) RSS still moves in steps
  * of up to ~5 MB now and then (an arena of a GStreamer thread growing or given back), once
- * or twice in 500 cycles or not at all. A bound on the whole run's growth therefore failed about
- * one run in four with or without a leak nearby. The test reads RSS every 100 cycles and
- * bounds the median of ten stretches at 600 KB (6 KB per cycle): a step lands in one
- * stretch, a leak in all of them. The unpatched leak is ~1.2 MB per stretch.
+ * or twice in 500 cycles or not at all; on a loaded machine in half the stretches of a run
+ * (1152, 0, 1408, 640, 1152, 2432, 128, 0, 0, -2436 KB in a CI run). A bound on the whole
+ * run's growth therefore failed about one run in four with or without a leak nearby, and one on
+ * the median of the stretches now and then too. The test reads RSS every 100 cycles and bounds
+ * the third smallest of ten stretches at 600 KB (6 KB per cycle): steps land in some stretches,
+ * a leak in all of them. The unpatched leak is ~1.2 MB per stretch.
  */
 import t from 'tap';
 import v8 from 'node:v8';
@@ -45,8 +47,8 @@ t.test('RSS does not grow with create/play/stop/close cycles', async (t) => {
     }
   })());
   const kb = rss.slice(1).map((r, i) => Math.round((r - rss[i]) / 1024));
-  const median = [...kb].sort((a, b) => a - b)[kb.length >> 1];
-  t.ok(median < 600, `RSS growth per 100 cycles: ${kb.join(', ')} KB; median ${median} KB (bound 600 KB)`);
+  const third = [...kb].sort((a, b) => a - b)[2];
+  t.ok(third < 600, `RSS growth per 100 cycles: ${kb.join(', ')} KB; third smallest ${third} KB (bound 600 KB)`);
 });
 
 t.test('pipelines left to the garbage collector are released', async (t) => {
