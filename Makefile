@@ -42,7 +42,7 @@ build: deps-npm
 	@npx tsc -p tsconfig.json
 
 run: build
-	node bin/orbox.js run $(if $(CONFIG),--config $(CONFIG))
+	MALLOC_ARENA_MAX=2 node bin/orbox.js run $(if $(CONFIG),--config $(CONFIG))
 
 status: build
 	node bin/orbox.js status
