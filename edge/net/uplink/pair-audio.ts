@@ -28,7 +28,7 @@ import {
 import { IndexReservation } from './index-reservation.js';
 import type { IndexJournal } from './index-journal.js';
 import { keyId, type ChannelKeys, type SrtpSuiteName } from './keys.js';
-import type { SrtpPortUnit, UplinkUnits } from './pair-sender.js';
+import type { SrtpPortUnit, UplinkUnits } from './unit-types.js';
 import { UPLINK_PT } from './sdp.js';
 
 export interface PairAudioOptions {

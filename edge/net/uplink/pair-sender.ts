@@ -44,35 +44,8 @@ import { keyId, type ChannelKeys, type SrtpSuiteName } from './keys.js';
 import type { IndexJournal } from './index-journal.js';
 import { PairAudio, type PairAudioStats } from './pair-audio.js';
 
-/** What the SRTP unit of one port needs; made by the composer (edge/srtp). */
-export interface SrtpPortParams {
-  masterB64: string;
-  suite: SrtpSuiteName;
-  /** Per SSRC: the last RTP index and SRTCP index that may have been used (from the journal). */
-  resume: { ssrc: number; lastIndex: number; rtcpIndex: number }[];
-  label: string;
-}
-export type SrtpPortUnit = Interceptor & { stats(): Record<string, number> };
-
-/** What the FEC encoder unit needs; made by the composer (edge/rtp SMPTE 2022-1). */
-export interface FecParams {
-  columns: number;
-  rows: number;
-  rowFec: boolean;
-  columnSink: PacketSink;
-  rowSink: PacketSink;
-  /** Of both FEC streams. */
-  payloadType: number;
-  /** First sequence numbers of the FEC streams (resuming above their reservations). */
-  columnSeq: number;
-  rowSeq: number;
-}
-export type FecUnit = Interceptor & { stats(): Record<string, number> };
-
-export interface UplinkUnits {
-  srtp(p: SrtpPortParams): SrtpPortUnit;
-  fecEncoder(p: FecParams): FecUnit;
-}
+export type { FecParams, FecUnit, SrtpPortParams, SrtpPortUnit, UplinkUnits } from './unit-types.js';
+import type { SrtpPortUnit, FecUnit, UplinkUnits } from './unit-types.js';
 
 export interface PairSenderOptions {
   pair: UplinkPair;
