@@ -6,6 +6,8 @@
  *    from the a=crypto lines) into one rtpbin (lip sync from the box's SRs, one CNAME),
  *    rtpopusdepay + opusdec, both streams into Matroska; the click and flash within 20 ms once
  *    the first SRs came (test-rig/audio/av-sync.ts measures it).
+ * a') ffmpeg from the SDP alone (`-protocol_whitelist file,udp,rtp`, SRTP from a=crypto, the FEC
+ *    m-lines taken as data): the audio decoded next to the video, click and flash within 20 ms.
  * b) `orbox receive` (UplinkReceiver) re-serving the channel over RTSP, rtspsrc writing both to
  *    Matroska: audio decoded, click and flash within 20 ms.
  * c) the same through a lossy link (test-rig/net/lossy-link.ts, 20 % random loss both ways):
@@ -13,7 +15,10 @@
  *    click each second.
  */
 import t, { type Test } from 'tap';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { callLocalApi } from '../../../edge/control/local-api.js';
 import { UplinkReceiver, type ReceiverChannelStats } from '../../../edge/net/uplink/index.js';
 import { Supervisor } from '../../../edge/supervisor/supervisor.js';
@@ -22,6 +27,7 @@ import { GstPeer, freeTcpPort } from '../../rtp/gst-peers.js';
 import { sleep, videoConfig } from '../../video/helpers.js';
 import { measureAvSync, streamCodec } from '../../audio/av-sync.js';
 
+const run = promisify(execFile);
 const W = 320, H = 240, FPS = 30;
 const BOUND_MS = 20;
 const portBase = () => 40_000 + 40 * Math.floor(Math.random() * 500);
@@ -86,12 +92,13 @@ t.test('uplink audio: GStreamer from the SDP and orbox receive decode the Opus n
   const gstPort = portBase(), rxPort = portBase() + 20_000 > 64_000 ? portBase() - 20_000 : portBase() + 20_000;
   const b = portBase();
   const link = { box: b, lossy: b + 10 };
-  const lossyRx = rxPort + 10;
+  const lossyRx = rxPort + 10, ffPort = gstPort + 10;
   const cfg = avUplinkConfig(await freeTcpPort(), [
     // FEC off: a plain rtpbin has no 2022-1 decoder in front of it, and the clean loopback needs none.
     { name: 'gst', host: '127.0.0.1', port: gstPort, channels: ['cam'], stream: 'hq', fec: { enabled: false } },
     { name: 'expert', host: '127.0.0.1', port: rxPort, channels: ['cam'], stream: 'hq' },
     { name: 'lossy', host: '127.0.0.1', port: link.lossy, channels: ['cam'], stream: 'hq' },
+    { name: 'ff', host: '127.0.0.1', port: ffPort, channels: ['cam'], stream: 'hq' },
   ], portBase() - 10_000);
   const lossy = new LossyLink({
     ports: [0, 1, 2, 6, 7].map((off) => ({ listen: link.lossy + off, to: { host: '127.0.0.1', port: lossyRx + off } })),
@@ -124,15 +131,22 @@ t.test('uplink audio: GStreamer from the SDP and orbox receive decode the Opus n
   const viewer = rtspToMatroska(st0.url, rxFile);
   const lossyViewer = rtspToMatroska(st1.url, lossyFile);
   await Promise.all([viewer.ready(), lossyViewer.ready()]);
+  const ffSdp = join(cfg.box.dataDir, 'ff.sdp');
+  writeFileSync(ffSdp, await sdpOf('ff'));
+  const ffFile = join(cfg.box.dataDir, 'uplink-ffmpeg.mkv');
+  const ff = run('ffmpeg', ['-y', '-v', 'error', '-protocol_whitelist', 'file,udp,rtp', '-i', ffSdp, '-t', '9', '-map', '0:v:0', '-map', '0:a:0', '-c:v', 'copy', '-c:a', 'pcm_s16le', '-copyts', ffFile], { timeout: 30_000 });
   // From here on the players watch: the first second's losses (NACKs sent before the box's first
   // SR told the receiver where its RTCP port is, through the link's own ports) are not theirs.
   const hurt0 = lossyReceiver.stats()[0]!.audio!;
   await sleep(9000);
   const results = await Promise.all([gst.stop(5000), viewer.stop(5000), lossyViewer.stop(5000)]);
+  const ffr = await ff;
+  t.notMatch(ffr.stderr, /srtp|auth|HMAC/i, 'no SRTP complaint from ffmpeg');
   results.forEach((r, i) => t.equal(r.exitCode, 0, `${['GStreamer', 'rtspsrc', 'rtspsrc (lossy)'][i]} ended cleanly ${r.exitCode === 0 ? '' : r.stderrTail}`));
 
   await checkCapture(t, 'GStreamer rtpbin from the SDP', gstFile, BOUND_MS);
   await checkCapture(t, 'orbox receive -> rtspsrc', rxFile, BOUND_MS);
+  await checkCapture(t, 'ffmpeg from the SDP', ffFile, BOUND_MS);
   // Under loss the video may stall on a frame now and then; what is held here is the audio.
   await checkCapture(t, 'orbox receive at 20 % loss -> rtspsrc', lossyFile, null);
 
