@@ -82,6 +82,7 @@ export function formatUplinkPair(u: PairStats): string[] {
     `    receiver reports: loss before repair ${pct(rr?.lossBeforeRepair)}, RTT ${rr?.rttMs ?? '-'} ms, jitter ${rr?.jitterMs ?? '-'} ms; ` +
       `${u.nacks} NACKs, ${u.rtxPackets} RTX, ${u.fecPackets} FEC packets, bytes sent / media ${over}` +
       `${u.rtxRateLimited ? `, ${u.rtxRateLimited} repairs over the cap` : ''}${Object.keys(u.srtpDrops).length ? `, SRTP drops ${JSON.stringify(u.srtpDrops)}` : ''}`,
+    ...(u.audio ? [`    audio: ${u.audio.packets} Opus packets, ${u.audio.srs} SRs, ${u.audio.nacks} NACKs, ${u.audio.rtxPackets} RTX; receiver reports ${u.audio.receiverReport ? `${u.audio.receiverReport.cumulativeLost} lost before repair, jitter ${u.audio.receiverReport.jitterMs ?? '-'} ms` : 'none yet'}`] : []),
   ];
 }
 

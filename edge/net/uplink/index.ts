@@ -10,6 +10,7 @@ export * from './stream-choice.js';
 export * from './receive-plan.js';
 export * from './session.js';
 export * from './pair-sender.js';
+export * from './pair-audio.js';
 export * from './uplink.js';
 export * from './receive-session.js';
 export * from './receive.js';

@@ -7,7 +7,10 @@
  *   session that could otherwise repeat a keystream: the media port (media and RTX: distinct
  *   SSRCs under one key), the FEC column port and the FEC row port (SMPTE 2022-1 streams carry
  *   SSRC 0 like the media, so they must not share its key); and the media and RTX SSRCs, so
- *   the SDP a receiver was given stays true across restarts.
+ *   the SDP a receiver was given stays true across restarts. A channel with audio has a fourth
+ *   key, for its audio port (Opus and its RTX: two more SSRCs under it), and the audio's SSRCs
+ *   and timestamp offset; a key file made before the channel had audio gets them added, its
+ *   video keys untouched (the video part of an SDP given out earlier stays valid).
  * - Created on first use by whichever worker asks first (control for `orbox uplink sdp`,
  *   net-send to send): written to a temporary file and linked into place, so two creators race
  *   safely and the loser reads the winner's keys. A channel added to the receiver later gets
@@ -40,6 +43,21 @@ export interface ChannelKeys {
    * buffers and decoders would resync). Absent in files from before it was kept: random then.
    */
   rtpTimestampOffset?: number;
+  /**
+   * The channel's audio (Opus over SRTP on its own port pair): its master key, the Opus and
+   * audio RTX SSRCs, and the Opus timestamp offset (kept like the video's). Present once the
+   * channel has audio.
+   */
+  audio?: { key: string; ssrc: number; rtxSsrc: number; rtpTimestampOffset: number };
+}
+
+/** What a receiver's channel needs keys for. */
+export interface KeyedChannel {
+  name: string;
+  /** The channel's media SSRC must be 0 (SMPTE 2022-1 FEC protects it). */
+  mediaSsrc0: boolean;
+  /** The channel has audio: it needs the audio key and SSRCs too. */
+  audio?: boolean;
 }
 
 export interface ReceiverKeys {
@@ -84,41 +102,57 @@ export class UplinkKeyStore {
   }
 
   /**
-   * The receiver's keys, covering `channels` (made where missing). `mediaSsrc0`: the channel's
-   * media SSRC must be 0 (SMPTE 2022-1 FEC protects it). @throws UplinkKeyError.
+   * The receiver's keys, covering `channels` (made where missing; audio keys added to a channel
+   * that has audio now). @throws UplinkKeyError.
    */
-  get(receiver: string, suite: SrtpSuiteName, channels: readonly { name: string; mediaSsrc0: boolean }[]): ReceiverKeys {
+  get(receiver: string, suite: SrtpSuiteName, channels: readonly KeyedChannel[]): ReceiverKeys {
     let keys = this.read(receiver);
     if (keys && keys.suite !== suite) throw new UplinkKeyError(this.file(receiver), `keys are for ${keys.suite}, the configuration asks ${suite}: run \`orbox uplink rekey ${receiver}\``);
     const missing = channels.filter((c) => !keys?.channels[c.name] || (keys.channels[c.name]!.mediaSsrc === 0) !== c.mediaSsrc0);
     if (!keys) {
       keys = { receiver, suite, createdAt: this.now().toISOString(), channels: {} };
-      for (const c of channels) keys.channels[c.name] = this.fresh(suite, c.mediaSsrc0);
+      for (const c of channels) keys.channels[c.name] = this.fresh(suite, c);
       if (this.create(receiver, keys)) return keys;
       return this.get(receiver, suite, channels); // another worker made them first
     }
-    if (missing.length === 0) return keys;
-    for (const c of missing) keys.channels[c.name] = this.fresh(suite, c.mediaSsrc0);
+    const noAudio = channels.filter((c) => c.audio && !missing.includes(c) && !keys!.channels[c.name]!.audio);
+    if (missing.length === 0 && noAudio.length === 0) return keys;
+    for (const c of missing) keys.channels[c.name] = this.fresh(suite, c);
+    for (const c of noAudio) keys.channels[c.name]!.audio = this.freshAudio(suite, keys.channels[c.name]!);
     this.replace(receiver, keys);
     return keys;
   }
 
   /** New keys for every channel the receiver had. Returns them. */
-  rekey(receiver: string, suite: SrtpSuiteName, channels: readonly { name: string; mediaSsrc0: boolean }[]): ReceiverKeys {
+  rekey(receiver: string, suite: SrtpSuiteName, channels: readonly KeyedChannel[]): ReceiverKeys {
     const keys: ReceiverKeys = { receiver, suite, createdAt: this.now().toISOString(), channels: {} };
-    for (const c of channels) keys.channels[c.name] = this.fresh(suite, c.mediaSsrc0);
+    for (const c of channels) keys.channels[c.name] = this.fresh(suite, c);
     this.replace(receiver, keys);
     return keys;
   }
 
-  private fresh(suite: SrtpSuiteName, mediaSsrc0: boolean): ChannelKeys {
+  private fresh(suite: SrtpSuiteName, c: KeyedChannel): ChannelKeys {
     const n = MASTER_LENGTH[suite];
     const ssrc = (): number => this.random(4).readUInt32BE(0);
-    let mediaSsrc = mediaSsrc0 ? 0 : ssrc();
+    let mediaSsrc = c.mediaSsrc0 ? 0 : ssrc();
     let rtxSsrc = ssrc();
     while (rtxSsrc === mediaSsrc || rtxSsrc === 0) rtxSsrc = ssrc();
-    while (!mediaSsrc0 && mediaSsrc === 0) mediaSsrc = ssrc();
-    return { media: this.random(n).toString('base64'), fecColumns: this.random(n).toString('base64'), fecRows: this.random(n).toString('base64'), mediaSsrc, rtxSsrc, rtpTimestampOffset: ssrc() };
+    while (!c.mediaSsrc0 && mediaSsrc === 0) mediaSsrc = ssrc();
+    const k: ChannelKeys = { media: this.random(n).toString('base64'), fecColumns: this.random(n).toString('base64'), fecRows: this.random(n).toString('base64'), mediaSsrc, rtxSsrc, rtpTimestampOffset: ssrc() };
+    if (c.audio) k.audio = this.freshAudio(suite, k);
+    return k;
+  }
+
+  /** Audio key and SSRCs, none equal to the channel's other SSRCs (a receiver may run the streams in one rtpbin). */
+  private freshAudio(suite: SrtpSuiteName, video: ChannelKeys): NonNullable<ChannelKeys['audio']> {
+    const taken = new Set([0, video.mediaSsrc, video.rtxSsrc]);
+    const ssrc = (): number => {
+      let x = this.random(4).readUInt32BE(0);
+      while (taken.has(x)) x = this.random(4).readUInt32BE(0);
+      taken.add(x);
+      return x;
+    };
+    return { key: this.random(MASTER_LENGTH[suite]).toString('base64'), ssrc: ssrc(), rtxSsrc: ssrc(), rtpTimestampOffset: this.random(4).readUInt32BE(0) };
   }
 
   private read(receiver: string): ReceiverKeys | undefined {
@@ -141,6 +175,12 @@ export class UplinkKeyStore {
         if (len !== MASTER_LENGTH[k.suite]) throw new UplinkKeyError(f, `channel "${ch}" ${part} key is ${len < 0 ? 'missing' : `${len} bytes`}, ${k.suite} needs ${MASTER_LENGTH[k.suite]}`);
       }
       if (!Number.isInteger(c.mediaSsrc) || !Number.isInteger(c.rtxSsrc)) throw new UplinkKeyError(f, `channel "${ch}" has no SSRCs`);
+      if (c.audio !== undefined) {
+        const a = c.audio as Partial<NonNullable<ChannelKeys['audio']>> | null;
+        const len = a && typeof a.key === 'string' ? Buffer.from(a.key, 'base64').length : -1;
+        if (len !== MASTER_LENGTH[k.suite]) throw new UplinkKeyError(f, `channel "${ch}" audio key is ${len < 0 ? 'missing' : `${len} bytes`}, ${k.suite} needs ${MASTER_LENGTH[k.suite]}`);
+        if (!Number.isInteger(a!.ssrc) || !Number.isInteger(a!.rtxSsrc) || !Number.isInteger(a!.rtpTimestampOffset)) throw new UplinkKeyError(f, `channel "${ch}" audio has no SSRCs or timestamp offset`);
+      }
     }
     return k;
   }

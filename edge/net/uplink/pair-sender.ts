@@ -20,6 +20,9 @@
  *   (`requestKeyframe`, not rate-limited: switches are rare) and the pair switches at that
  *   stream's next keyframe; until then it goes on sending the current one.
  * - Sender reports every ~1 s (jittered) so the receiver's reports carry a fresh RTT.
+ * - Audio (a channel with audio, `audio` set): the channel's Opus on the block's audio ports
+ *   (RTP + RTCP) through a PairAudio (pair-audio.ts: own key, SSRCs, RTX, SRs on the box clock
+ *   under the video's CNAME), fed by `onOpusFrame()`; sent whichever video stream is chosen.
  * - Lifecycle: `start()` resolves the receiver's host and binds the sockets (throws when a port
  *   is taken); `onAccessUnit()` from the channel's AccessUnitFanouts; `tick(nowMs)` from net-send's
  *   timer; `close()` idempotent.
@@ -39,36 +42,10 @@ import { StreamChoice, type ChoiceState, type StreamRole } from './stream-choice
 import { IndexReservation } from './index-reservation.js';
 import { keyId, type ChannelKeys, type SrtpSuiteName } from './keys.js';
 import type { IndexJournal } from './index-journal.js';
+import { PairAudio, type PairAudioStats } from './pair-audio.js';
 
-/** What the SRTP unit of one port needs; made by the composer (edge/srtp). */
-export interface SrtpPortParams {
-  masterB64: string;
-  suite: SrtpSuiteName;
-  /** Per SSRC: the last RTP index and SRTCP index that may have been used (from the journal). */
-  resume: { ssrc: number; lastIndex: number; rtcpIndex: number }[];
-  label: string;
-}
-export type SrtpPortUnit = Interceptor & { stats(): Record<string, number> };
-
-/** What the FEC encoder unit needs; made by the composer (edge/rtp SMPTE 2022-1). */
-export interface FecParams {
-  columns: number;
-  rows: number;
-  rowFec: boolean;
-  columnSink: PacketSink;
-  rowSink: PacketSink;
-  /** Of both FEC streams. */
-  payloadType: number;
-  /** First sequence numbers of the FEC streams (resuming above their reservations). */
-  columnSeq: number;
-  rowSeq: number;
-}
-export type FecUnit = Interceptor & { stats(): Record<string, number> };
-
-export interface UplinkUnits {
-  srtp(p: SrtpPortParams): SrtpPortUnit;
-  fecEncoder(p: FecParams): FecUnit;
-}
+export type { FecParams, FecUnit, SrtpPortParams, SrtpPortUnit, UplinkUnits } from './unit-types.js';
+import type { SrtpPortUnit, FecUnit, UplinkUnits } from './unit-types.js';
 
 export interface PairSenderOptions {
   pair: UplinkPair;
@@ -78,6 +55,8 @@ export interface PairSenderOptions {
   hqKbps: number;
   /** Null when the receiver has SRTP off. */
   keys: ChannelKeys | null;
+  /** The channel's audio (its input's channel count); absent: video only. */
+  audio?: { channels: 1 | 2 } | null;
   suite: SrtpSuiteName;
   journal: IndexJournal;
   units: UplinkUnits;
@@ -118,9 +97,11 @@ export interface PairStats {
   rtxNotInHistory: number;
   keyframeRequests: number;
   srtpDrops: Record<string, number>;
+  /** The channel's audio on this pair, null when it has none. */
+  audio: PairAudioStats | null;
 }
 
-type SocketName = 'rtp' | 'rtcp' | 'fecColumns' | 'fecRows';
+type SocketName = 'rtp' | 'rtcp' | 'fecColumns' | 'fecRows' | 'audioRtp' | 'audioRtcp';
 
 /** Socket send buffer asked for (the kernel caps it at net.core.wmem_max). */
 const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -150,6 +131,7 @@ export class UplinkPairSender {
   private readonly random: () => number;
   private readonly st = { aus: 0, packets: 0, mediaBytes: 0, rtxPackets: 0, rtxBytes: 0, fecPackets: 0, fecBytes: 0, srs: 0, rtcpIn: 0, rtcpDropped: 0 };
   private info!: StreamInfo;
+  private audio: PairAudio | null = null;
 
   constructor(private readonly o: PairSenderOptions) {
     const r = o.pair.receiver;
@@ -166,7 +148,7 @@ export class UplinkPairSender {
     const r = this.o.pair.receiver;
     this.host = (await lookup(r.host)).address;
     const family = this.host.includes(':') ? 'udp6' : 'udp4';
-    const names: SocketName[] = ['rtp', 'rtcp', ...(r.fec.enabled ? ['fecColumns' as const, ...(r.fec.rowFec ? ['fecRows' as const] : [])] : [])];
+    const names: SocketName[] = ['rtp', 'rtcp', ...(r.fec.enabled ? ['fecColumns' as const, ...(r.fec.rowFec ? ['fecRows' as const] : [])] : []), ...(this.o.audio ? ['audioRtp' as const, 'audioRtcp' as const] : [])];
     try {
       for (const n of names) this.sockets[n] = await this.bind(family, this.o.pair.localPort + UPLINK_PORT[n]);
     } catch (err) {
@@ -291,6 +273,40 @@ export class UplinkPairSender {
       if (msg.length >= 8 && msg[1]! >= 192 && msg[1]! <= 223) fromReceiver(msg, from);
       else this.st.rtcpDropped++;
     });
+    if (o.audio) this.buildAudio(srtpOn);
+  }
+
+  private buildAudio(srtpOn: boolean): void {
+    const o = this.o, r = o.pair.receiver;
+    if (srtpOn && !o.keys?.audio) {
+      // Never in clear when the receiver asked for SRTP (receiverKeys adds audio keys to a channel with audio).
+      o.log?.warn({ pair: this.name }, 'uplink audio off: the key file has no audio key for this channel');
+      return;
+    }
+    const audio = new PairAudio({
+      name: this.name, cname: `${o.boxId}/${o.pair.channel}`, keys: srtpOn ? o.keys?.audio ?? null : null, suite: o.suite,
+      rtx: r.rtx, latencyMs: r.latencyMs, repairShare: r.maxRepairShare, journal: o.journal, units: o.units, clock: o.clock,
+      now: o.now, random: this.random, rtpWire: this.wire('audioRtp'), rtcpWire: this.wire('audioRtcp'),
+    });
+    this.audio = audio;
+    const fromReceiver = (msg: Buffer, from: { address: string }) => {
+      if (!srtpOn && from.address !== this.host) { this.st.rtcpDropped++; return; }
+      this.st.rtcpIn++;
+      audio.onRtcp(msg, msg.length);
+    };
+    this.sockets.audioRtcp!.on('message', fromReceiver);
+    this.sockets.audioRtp!.on('message', (msg, from) => {
+      if (msg.length >= 8 && msg[1]! >= 192 && msg[1]! <= 223) fromReceiver(msg, from);
+      else this.st.rtcpDropped++;
+    });
+  }
+
+  /**
+   * One Opus packet of the channel's audio input (valid during the call), stamped with the
+   * capture instant of its first sample. Dropped when the channel has no audio on this pair.
+   */
+  onOpusFrame(frame: Uint8Array, wallNs: bigint): void {
+    if (this.state === 'running') this.audio?.onOpusFrame(frame, wallNs);
   }
 
   /** One access unit of the channel's `role` stream (`au` valid during the call). */
@@ -322,6 +338,7 @@ export class UplinkPairSender {
     if (this.state !== 'running') return;
     this.chain.tick(nowMs);
     for (const c of this.fecChains) c.tick(nowMs);
+    this.audio?.tick(nowMs);
     if (nowMs >= this.nextSrAt && this.pz.packetCount > 0) {
       const n = encodeSenderReportCompound(this.pz, `${this.o.boxId}/${this.o.pair.channel}`, this.o.clock.wallNs(), this.rtcpBuf);
       this.rtcpOut(this.rtcpBuf, n);
@@ -366,6 +383,7 @@ export class UplinkPairSender {
     const v = this.state === 'running' ? this.latestViewer() : undefined;
     const drops: Record<string, number> = {};
     for (const u of this.srtpUnits) for (const [k, n] of Object.entries(u.stats())) drops[k] = (drops[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(this.audio?.srtpDrops() ?? {})) drops[`audio ${k}`] = n;
     return {
       receiver: r.name, channel: this.o.pair.channel, to: `${r.host}:${this.o.pair.remotePort}`,
       sending: this.sending, choice: { ...this.choice.state }, srtp: r.srtp.enabled,
@@ -374,6 +392,7 @@ export class UplinkPairSender {
       nacks: rs?.nacksReceived ?? 0, rtxRateLimited: rs?.rateLimited ?? 0, rtxNotInHistory: rs?.notInHistory ?? 0,
       keyframeRequests: this.keyframes?.stats.requested ?? 0,
       srtpDrops: drops,
+      audio: this.audio?.stats() ?? null,
     };
   }
 
@@ -382,6 +401,7 @@ export class UplinkPairSender {
     this.state = 'closed';
     this.chain?.close();
     for (const c of this.fecChains) c.close();
+    this.audio?.close();
     this.closeSockets();
   }
 

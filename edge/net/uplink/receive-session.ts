@@ -1,7 +1,7 @@
 /**
- * One channel of `orbox receive`: the box's uplink for that channel in (SRTP, RTX, SMPTE 2022-1
- * FEC), repaired, decrypted and put back in order, out to a local sink (the re-serving RTSP
- * mount), with feedback to the box.
+ * One stream of `orbox receive`: a channel's video from the box's uplink (SRTP, RTX, SMPTE
+ * 2022-1 FEC), or its audio (SRTP, RTX; no FEC), repaired, decrypted and put back in order, out
+ * to a local sink (the re-serving RTSP mount), with feedback to the box.
  *
  *   socket -> SRTP unprotect -> RTX? decode ─┐
  *                                            ├-> [FEC decoder] -> NACK generator -> reorder buffer -> out
@@ -27,7 +27,7 @@ import {
   NackGenerator, ReceiverStats, ReorderBuffer, decodeRtx, decodeSenderReport, type Interceptor, type PacketSink, type SenderReport, type StreamInfo,
 } from '../../rtp/index.js';
 import { SrtpInterceptor } from '../../srtp/index.js';
-import type { ReceiveChannel, PortKey } from './receive-plan.js';
+import type { ReceiveStream, PortKey } from './receive-plan.js';
 import { keyingOf } from './units.js';
 
 /** The FEC decoder as the session uses it (edge/rtp's SMPTE 2022-1 decoder). */
@@ -38,7 +38,8 @@ export interface FecDecoderLike {
 }
 
 export interface ReceiveSessionOptions {
-  channel: ReceiveChannel;
+  /** The stream: a channel's video (H.264, maybe FEC) or its audio (Opus). */
+  channel: ReceiveStream;
   /** Receive buffer, ms: repair deadline and reorder wait. */
   latencyMs: number;
   /** Monotonic ms. */
@@ -116,7 +117,7 @@ export class ReceiveSession {
     const random = o.random ?? Math.random;
     this.ourSsrc = (random() * 2 ** 32) >>> 0;
     this.mediaSsrc = c.mediaSsrc;
-    this.info = { name: c.name, kind: 'video', ssrc: c.mediaSsrc ?? 0, payloadType: c.h264Pt, clockRate: 90000 };
+    this.info = { name: c.name, kind: c.kind, ssrc: c.mediaSsrc ?? 0, payloadType: c.mediaPt, clockRate: c.clockRate };
     this.reorder = new ReorderBuffer({ latencyMs: o.latencyMs }, o.out);
     this.nack = new NackGenerator({
       now: o.now, senderSsrc: this.ourSsrc, latencyMs: o.latencyMs, retryMs: o.retryMs ?? 20, copies: o.nackCopies ?? 3,
@@ -226,7 +227,7 @@ export class ReceiveSession {
     if (c.rtx && pt === c.rtx.pt) {
       if (this.mediaSsrc === null) return; // cannot pair it before the media stream was seen
       try {
-        const n = decodeRtx(pkt, len, this.mediaSsrc, c.h264Pt, this.rtxBuf);
+        const n = decodeRtx(pkt, len, this.mediaSsrc, c.mediaPt, this.rtxBuf);
         this.st.rtxRepairs++;
         this.media(this.rtxBuf, n);
       } catch {
@@ -234,11 +235,11 @@ export class ReceiveSession {
       }
       return;
     }
-    if (pt !== c.h264Pt) return;
+    if (pt !== c.mediaPt) return;
     if (!this.rx || this.rx.ssrc !== ssrc) {
       // The first packet, or a new media SSRC (a box restarted without keeping it): reports start over.
       this.mediaSsrc = ssrc;
-      this.rx = new ReceiverStats(ssrc);
+      this.rx = new ReceiverStats(ssrc, c.clockRate);
     }
     this.st.originals++;
     const seq = (pkt[2]! << 8) | pkt[3]!;

@@ -7,7 +7,11 @@
  * Contract
  * - A channel's mount appears once its SPS and PPS went by (in band, before each IDR); until
  *   then its packets are repaired and dropped.
- * - The box's sender reports are relayed to the mount, so local players keep lip sync.
+ * - A channel with audio (an m=audio in the SDP) has a second ReceiveSession (SRTP, RTX, reorder
+ *   within the same buffer) whose Opus packets go to the mount's audio track; its packets
+ *   before the mount exists are dropped.
+ * - The box's sender reports (video's and audio's, one CNAME, one clock) are relayed to the
+ *   mount, so local players keep lip sync.
  * - Lifecycle: start() (throws when a port is taken or the SDP is wrong: ReceivePlanError),
  *   stats(), close() idempotent.
  * Runs on: its own process (`orbox receive`), never on the box.
@@ -35,14 +39,18 @@ export interface UplinkReceiverOptions {
 export interface ReceiverChannelStats extends ReceiveSessionStats {
   url: string;
   mounted: boolean;
+  /** The channel's audio, null when the SDP has none. */
+  audio: ReceiveSessionStats | null;
 }
+
+interface Entry { session: ReceiveSession; audio: ReceiveSession | null; handle: RtspStreamHandle | null; url: string }
 
 const RTP_HEADER = 12;
 
 export class UplinkReceiver {
   readonly plan: ReceivePlan;
   private out: RtspOut | undefined;
-  private readonly sessions: { session: ReceiveSession; handle: RtspStreamHandle | null; url: string }[] = [];
+  private readonly sessions: Entry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly now: () => number;
@@ -60,7 +68,8 @@ export class UplinkReceiver {
     this.out = out;
     await out.start();
     for (const ch of this.plan.channels) {
-      const entry: { session: ReceiveSession; handle: RtspStreamHandle | null; url: string } = { session: null as never, handle: null, url: out.url(ch.name, null) };
+      const entry: Entry = { session: null as never, audio: null, handle: null, url: out.url(ch.name, null) };
+      const audio = ch.audio;
       let sps: Uint8Array | null = null, pps: Uint8Array | null = null;
       const session = new ReceiveSession({
         channel: ch, latencyMs: this.o.latencyMs, now: this.now, wallNs: this.wallNs,
@@ -74,7 +83,7 @@ export class UplinkReceiver {
               else if (t === NAL_PPS) pps = nal.slice();
             });
             if (!sps || !pps || this.closed) return;
-            entry.handle = out.addStream(ch.name, null, { sps, pps, payloadType: ch.h264Pt });
+            entry.handle = out.addStream(ch.name, null, { sps, pps, payloadType: ch.mediaPt, ...(audio ? { audio: { channels: audio.channels, payloadType: audio.mediaPt } } : {}) });
             this.o.log?.info({ url: entry.url }, 'channel re-served');
           }
           entry.handle.send(pkt, len);
@@ -82,24 +91,32 @@ export class UplinkReceiver {
         onRtcp: (pkt, len) => { entry.handle?.sendRtcp(pkt, len); },
       });
       entry.session = session;
-      await session.start();
       this.sessions.push(entry);
+      await session.start();
+      if (audio) {
+        entry.audio = new ReceiveSession({
+          channel: audio, latencyMs: this.o.latencyMs, now: this.now, wallNs: this.wallNs,
+          out: (pkt, len) => { entry.handle?.sendAudio(pkt, len); },
+          onRtcp: (pkt, len) => { entry.handle?.sendAudioRtcp(pkt, len); },
+        });
+        await entry.audio.start();
+      }
     }
     this.timer = setInterval(() => {
       const now = this.now();
-      for (const s of this.sessions) s.session.tick(now);
+      for (const s of this.sessions) { s.session.tick(now); s.audio?.tick(now); }
     }, 5);
   }
 
   stats(): ReceiverChannelStats[] {
-    return this.sessions.map((s) => ({ ...s.session.stats(), url: s.url, mounted: s.handle?.mounted ?? false }));
+    return this.sessions.map((s) => ({ ...s.session.stats(), url: s.url, mounted: s.handle?.mounted ?? false, audio: s.audio?.stats() ?? null }));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    await Promise.all(this.sessions.map((s) => s.session.close()));
+    await Promise.all(this.sessions.flatMap((s) => [s.session.close(), ...(s.audio ? [s.audio.close()] : [])]));
     await this.out?.close();
   }
 }
@@ -109,5 +126,6 @@ export function formatReceiverStats(s: ReceiverChannelStats): string {
   const pct = (x: number) => `${(x * 100).toFixed(x && x < 0.001 ? 4 : 2)}%`;
   return `${s.channel}: ${s.mounted ? s.url : 'waiting for the stream'}; loss before repair ${pct(s.lossBeforeRepair)}, ` +
     `repaired ${s.rtxRepairs} by RTX + ${s.fecRepairs} by FEC, residual ${s.residualLost} (${pct(s.residualLoss)}), ` +
-    `${s.nacksSent} NACKs${s.srtpDropped ? `, ${s.srtpDropped} SRTP drops` : ''}${s.fromBox ? ` from ${s.fromBox}` : ''}`;
+    `${s.nacksSent} NACKs${s.srtpDropped ? `, ${s.srtpDropped} SRTP drops` : ''}${s.fromBox ? ` from ${s.fromBox}` : ''}` +
+    (s.audio ? `; audio: ${s.audio.originals} packets, loss before repair ${pct(s.audio.lossBeforeRepair)}, ${s.audio.rtxRepairs} by RTX, residual ${s.audio.residualLost}` : '');
 }

@@ -13,7 +13,17 @@
  *   a=crypto:1 <suite> inline:<key||salt>  (RFC 4568; each port its own key)
  *   m=application <port+2> RTP/SAVP 98     SMPTE 2022-1 column FEC (`2dparityfec`), L and D in fmtp
  *   m=application <port+4> RTP/SAVP 98     row FEC, when on (its own port and key)
- * and a `a=group:FEC` per channel tying its FEC m-lines to the video (RFC 5956 §4.1).
+ *   m=audio <port+6> RTP/SAVPF 111 112     the channel's audio, when it has one:
+ *   a=rtcp:<port+7>
+ *   a=rtpmap:111 opus/48000/2              a=fmtp:111 ...;sprop-stereo=<0|1> (RFC 7587 §6.1)
+ *   a=rtcp-fb:111 nack                     a=rtpmap:112 rtx/48000, a=fmtp:112 apt=111;rtx-time=<latencyMs>
+ *   a=ssrc:<opus>/<opus rtx> cname:<the video's CNAME>, a=ssrc-group:FID, a=crypto (its own key)
+ * and a `a=group:FEC` per channel tying its FEC m-lines to the video (RFC 5956 §4.1), and
+ * `a=group:LS` tying the channel's video and audio (RFC 5888 §7: lip synchronisation; the
+ * receivers here line them up by the shared CNAME and the RTCP SRs, both on the box clock).
+ * The audio has no FEC: at 50 Opus packets/s a 2022-1 matrix of 5x5 spans 500 ms, longer than
+ * the receive buffer, so it could repair nothing in time; the NACK rounds of RTX fit (a packet
+ * is 20 ms of sound, and opusdec conceals a residual loss).
  * ffmpeg takes the application m-lines as data streams it does not decode (checked with
  * ffmpeg 5.1); `orbox receive` uses them.
  *
@@ -27,7 +37,7 @@ import { UPLINK_PORT, UPLINK_PORT_BLOCK } from '../../config/uplink.js';
 import type { ReceiverKeys } from './keys.js';
 
 /** Payload types the uplink uses, the same in every SDP (dynamic range, RFC 3551 §6); both FEC streams use `fec`. */
-export const UPLINK_PT = { h264: 96, rtx: 97, fec: 98 } as const;
+export const UPLINK_PT = { h264: 96, rtx: 97, fec: 98, opus: 111, opusRtx: 112 } as const;
 
 export class UplinkSdpError extends Error {
   override name = 'UplinkSdpError';
@@ -41,6 +51,8 @@ export interface UplinkSdpParams {
   version?: string;
   /** RTCP CNAME of the box's streams. Default `<boxId>/<channel>`. */
   cname?: (channel: string) => string;
+  /** Channels with audio, by name: their input's channel count (Opus `sprop-stereo`). */
+  audio?: Readonly<Record<string, { channels: 1 | 2 }>>;
 }
 
 /** The receiver's SDP text (CRLF line ends). @throws UplinkSdpError when keys are missing. */
@@ -94,6 +106,35 @@ export function buildUplinkSdp(p: UplinkSdpParams): string {
         mids.push(`${ch}-fec-rows`);
       }
       groups.push({ type: 'FEC', mids: mids.join(' ') });
+    }
+    const audio = p.audio?.[ch];
+    if (audio) {
+      const ak = keys?.audio;
+      if (srtp && !ak) throw new UplinkSdpError(`no uplink audio keys for receiver "${r.name}" channel "${ch}"`);
+      const apts = [UPLINK_PT.opus, ...(r.rtx ? [UPLINK_PT.opusRtx] : [])];
+      media.push({
+        type: 'audio', port: port + UPLINK_PORT.audioRtp, protocol: srtp ? 'RTP/SAVPF' : 'RTP/AVPF', payloads: apts.join(' '),
+        description: ch,
+        mid: `${ch}-audio`,
+        rtcp: { port: port + UPLINK_PORT.audioRtcp },
+        rtp: [{ payload: UPLINK_PT.opus, codec: 'opus', rate: 48000, encoding: 2 }, ...(r.rtx ? [{ payload: UPLINK_PT.opusRtx, codec: 'rtx', rate: 48000 }] : [])],
+        fmtp: [
+          // What the box's encoder sends (edge/audio/encode.ts: CELT low delay, no in-band FEC).
+          { payload: UPLINK_PT.opus, config: `minptime=10;useinbandfec=0;stereo=0;sprop-stereo=${audio.channels === 2 ? 1 : 0}` },
+          ...(r.rtx ? [{ payload: UPLINK_PT.opusRtx, config: `apt=${UPLINK_PT.opus};rtx-time=${r.latencyMs}` }] : []),
+        ],
+        ptime: 20,
+        rtcpFb: [{ payload: UPLINK_PT.opus, type: 'nack' }],
+        ...(ak ? {
+          ssrcs: [
+            { id: ak.ssrc, attribute: 'cname', value: cname },
+            ...(r.rtx ? [{ id: ak.rtxSsrc, attribute: 'cname', value: cname }] : []),
+          ],
+          ...(r.rtx ? { ssrcGroups: [{ semantics: 'FID', ssrcs: `${ak.ssrc} ${ak.rtxSsrc}` }] } : {}),
+        } : {}),
+        ...crypto(ak?.key),
+      });
+      groups.push({ type: 'LS', mids: `${ch}-video ${ch}-audio` });
     }
   });
   const version = p.version ?? '1';

@@ -37,12 +37,25 @@ function receiverConfig(cfg: BoxConfig, receiver: string) {
 export function receiverKeys(cfg: BoxConfig, receiver: string, fresh = false): ReceiverKeys {
   const r = receiverConfig(cfg, receiver);
   const store = uplinkKeyStore(cfg.box.dataDir);
-  const channels = r.channels.map((name) => ({ name, mediaSsrc0: r.fec.enabled }));
+  const channels = r.channels.map((name) => ({ name, mediaSsrc0: r.fec.enabled, audio: channelAudio(cfg, name) !== undefined }));
   return fresh ? store.rekey(r.name, r.srtp.suite, channels) : store.get(r.name, r.srtp.suite, channels);
+}
+
+/**
+ * The audio a channel sends on the uplink: its audio input's channel count, or undefined when
+ * the channel has no audio (or names an input the configuration lacks; the schema refuses that).
+ */
+export function channelAudio(cfg: BoxConfig, channel: string): { input: string; channels: 1 | 2 } | undefined {
+  const name = cfg.channels.find((c) => c.name === channel)?.audio;
+  const input = name ? cfg.audio.inputs.find((a) => a.name === name) : undefined;
+  return input ? { input: input.name, channels: input.channels as 1 | 2 } : undefined;
 }
 
 /** The SDP of a configured receiver; `fresh` starts a new session (new keys). @throws UplinkSdpError, UplinkKeyError. */
 export function receiverSdp(cfg: BoxConfig, receiver: string, fresh = false): string {
   const keys = receiverKeys(cfg, receiver, fresh);
-  return buildUplinkSdp({ boxId: cfg.box.id, receiver: receiverConfig(cfg, receiver), keys, version: String(Math.floor(Date.parse(keys.createdAt) / 1000) || 1) });
+  const r = receiverConfig(cfg, receiver);
+  const audio: Record<string, { channels: 1 | 2 }> = {};
+  for (const ch of r.channels) { const a = channelAudio(cfg, ch); if (a) audio[ch] = { channels: a.channels }; }
+  return buildUplinkSdp({ boxId: cfg.box.id, receiver: r, keys, audio, version: String(Math.floor(Date.parse(keys.createdAt) / 1000) || 1) });
 }

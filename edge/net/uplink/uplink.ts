@@ -1,6 +1,7 @@
 /**
  * The uplink of net-send: every configured (receiver, channel) pair as an UplinkPairSender fed by
- * the channel's hq and lq AccessUnitFanouts.
+ * the channel's hq and lq AccessUnitFanouts, and, for a channel with audio, its input's
+ * `audio.<input>` fanout (Opus packets, one per record).
  *
  * Contract
  * - Owns: the pairs, the SRTP index journal (`<dataDir>/uplink/srtp-index.json`), the shared
@@ -26,7 +27,7 @@ import { keyId } from './keys.js';
 import { UplinkPairSender, type PairStats, type UplinkUnits } from './pair-sender.js';
 import type { StreamRole } from './stream-choice.js';
 import { defaultUplinkUnits } from './units.js';
-import { receiverKeys, uplinkJournalFile } from './session.js';
+import { channelAudio, receiverKeys, uplinkJournalFile } from './session.js';
 
 export interface UplinkOptions {
   config: BoxConfig;
@@ -86,7 +87,7 @@ export class Uplink {
     const ids = new Set<string>();
     for (const r of this.o.config.uplink.receivers) {
       if (!r.srtp.enabled) continue;
-      for (const k of Object.values(receiverKeys(this.o.config, r.name).channels)) for (const b of [k.media, k.fecColumns, k.fecRows]) ids.add(keyId(b));
+      for (const k of Object.values(receiverKeys(this.o.config, r.name).channels)) for (const b of [k.media, k.fecColumns, k.fecRows, ...(k.audio ? [k.audio.key] : [])]) ids.add(keyId(b));
     }
     this.journal!.retain(ids);
   }
@@ -98,11 +99,13 @@ export class Uplink {
     const cfg = this.o.config;
     const ch = cfg.channels.find((c) => c.name === pair.channel)!;
     const rc = pair.receiver;
+    const audio = channelAudio(cfg, pair.channel);
     let sender: UplinkPairSender;
     try {
       const keys = rc.srtp.enabled ? receiverKeys(cfg, rc.name).channels[pair.channel]! : null;
       sender = new UplinkPairSender({
         pair, boxId: cfg.box.id, fps: ch.source.fps, hqKbps: ch.hq.bitrateKbps, keys, suite: rc.srtp.suite,
+        audio: audio ? { channels: audio.channels } : null,
         journal: this.journal!, units: this.o.units ?? defaultUplinkUnits, clock: this.o.clock, now: this.now, log: this.o.log,
         requestKeyframe: (role, reason) => this.o.requestKeyframe(pair.channel, role, reason),
         onKeyframeRequest: (role, kind) => {
@@ -124,6 +127,8 @@ export class Uplink {
       const f = this.o.fanouts.get(`video.${pair.channel}.${role}`);
       if (f) r.unsubscribe.push(f.subscribe((au, key, wall, mono) => sender.onAccessUnit(role, au, key, wall, mono)));
     }
+    const af = audio ? this.o.fanouts.get(`audio.${audio.input}`) : undefined;
+    if (af) r.unsubscribe.push(af.subscribe((frame, _key, wall) => sender.onOpusFrame(frame, wall)));
     this.o.log?.info({ pair: sender.name, to: `${rc.host}:${pair.remotePort}`, srtp: rc.srtp.enabled }, 'uplink pair sending');
   }
 

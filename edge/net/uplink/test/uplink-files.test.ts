@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sdpTransform from 'sdp-transform';
@@ -128,7 +129,7 @@ t.test('orbox receive\'s plan reads back every port, payload type, pairing and k
   t.equal(plan.connection, '198.51.100.7');
   const [e, room] = plan.channels;
   t.same(e, {
-    name: 'endoscope', rtpPort: 40000, rtcpPort: 40001, h264Pt: 96, rtx: { pt: 97, ssrc: keys.channels.endoscope!.rtxSsrc }, mediaSsrc: 0, rtxTimeMs: 200,
+    name: 'endoscope', kind: 'video', rtpPort: 40000, rtcpPort: 40001, mediaPt: 96, clockRate: 90000, audio: null, rtx: { pt: 97, ssrc: keys.channels.endoscope!.rtxSsrc }, mediaSsrc: 0, rtxTimeMs: 200,
     key: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: keys.channels.endoscope!.media },
     fec: { columns: 5, rows: 5, columnPort: 40002, columnKey: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: keys.channels.endoscope!.fecColumns }, rowPort: 40004, rowKey: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: keys.channels.endoscope!.fecRows } },
   });
@@ -139,4 +140,48 @@ t.test('orbox receive\'s plan reads back every port, payload type, pairing and k
   t.throws(() => planFromSdp(text.replace('apt=96', 'apt=95')), /RTX payload type 97 has no apt=96/);
   t.throws(() => planFromSdp('v=0\r\ns=x\r\n'), /no m= line/);
   t.throws(() => planFromSdp(text, 65525), /--port: 65525 moves channel "room" to port 65536, outside 1..65535/);
+});
+
+t.test('audio: a channel with audio gets its own key and SSRCs (added to an old key file, video keys kept), an m=audio next to its video, and orbox receive reads it back', async (t) => {
+  const withAudio = { ...base, audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] }, channels: [{ ...base.channels[0]!, audio: 'room-mic' }, base.channels[1]!] };
+  const c = validateConfig({ ...withAudio, uplink: { receivers: [{ name: 'expert', host: '198.51.100.7', port: 40000, channels: ['endoscope', 'room'], latencyMs: 250 }] } });
+  const r = c.uplink.receivers[0]!;
+  const store = new UplinkKeyStore({ dir: join(dir, 'audio-keys'), randomBytes: (n) => randomBytes(n) });
+  // Keys made before the channel had audio (what a box updated in the field has).
+  const before = store.get('expert', r.srtp.suite, r.channels.map((name) => ({ name, mediaSsrc0: true })));
+  t.equal(before.channels.endoscope!.audio, undefined, 'no audio key while the channel has none');
+  const keys = store.get('expert', r.srtp.suite, r.channels.map((name) => ({ name, mediaSsrc0: true, audio: name === 'endoscope' })));
+  const ea = keys.channels.endoscope!.audio!;
+  t.same([keys.channels.endoscope!.media, keys.channels.endoscope!.rtxSsrc, keys.channels.room!.media], [before.channels.endoscope!.media, before.channels.endoscope!.rtxSsrc, before.channels.room!.media], 'the video keys and SSRCs stay');
+  t.equal(Buffer.from(ea.key, 'base64').length, 30, 'a 30-byte AES_CM_128_HMAC_SHA1_80 master key + salt of its own');
+  t.notOk([keys.channels.endoscope!.media, keys.channels.endoscope!.fecColumns, keys.channels.endoscope!.fecRows].includes(ea.key), 'not any video port\'s key');
+  t.ok(new Set([0, keys.channels.endoscope!.rtxSsrc, ea.ssrc, ea.rtxSsrc]).size === 4, 'its SSRCs differ from the video\'s');
+  t.same(store.get('expert', r.srtp.suite, r.channels.map((name) => ({ name, mediaSsrc0: true, audio: name === 'endoscope' }))).channels.endoscope!.audio, ea, 'read back as written');
+  const text = buildUplinkSdp({ boxId: 'or-7', receiver: r, keys, audio: { endoscope: { channels: 1 } } });
+  const s = sdpTransform.parse(text);
+  t.same(s.media.map((m) => [m.type, m.port, m.protocol]), [
+    ['video', 40000, 'RTP/SAVPF'], ['application', 40002, 'RTP/SAVP'], ['audio', 40006, 'RTP/SAVPF'], ['video', 40010, 'RTP/SAVPF'], ['application', 40012, 'RTP/SAVP'],
+  ], 'the audio on its block\'s audio ports, only for the channel with audio');
+  const a = s.media[2]!;
+  t.same(a.rtp.map((x) => `${x.payload} ${x.codec}/${x.rate}${x.encoding ? '/' + x.encoding : ''}`), [`${UPLINK_PT.opus} opus/48000/2`, `${UPLINK_PT.opusRtx} rtx/48000`]);
+  t.same(a.fmtp.map((x) => x.config), ['minptime=10;useinbandfec=0;stereo=0;sprop-stereo=0', 'apt=111;rtx-time=250']);
+  t.equal(a.rtcp?.port, 40007);
+  t.same(a.rtcpFb?.map((x) => x.type), ['nack']);
+  t.same(a.crypto?.map((x) => x.config), [`inline:${ea.key}`]);
+  t.same(a.ssrcs?.map((x) => `${x.id} ${x.attribute}:${x.value}`), [`${ea.ssrc} cname:or-7/endoscope`, `${ea.rtxSsrc} cname:or-7/endoscope`], 'the video\'s CNAME: receivers lip-sync the two by it');
+  t.same(s.media[0]!.ssrcs?.[0]?.value, 'or-7/endoscope');
+  t.same(s.groups?.map((g) => `${g.type} ${g.mids}`), ['FEC endoscope-video endoscope-fec-columns', 'LS endoscope-video endoscope-audio', 'FEC room-video room-fec-columns']);
+  t.throws(() => buildUplinkSdp({ boxId: 'or-7', receiver: r, keys: before, audio: { endoscope: { channels: 1 } } }), /no uplink audio keys for receiver "expert" channel "endoscope"/);
+  const plan = planFromSdp(text);
+  t.same(plan.channels[0]!.audio, {
+    name: 'endoscope/audio', kind: 'audio', rtpPort: 40006, rtcpPort: 40007, mediaPt: 111, clockRate: 48000, channels: 1,
+    rtx: { pt: 112, ssrc: ea.rtxSsrc }, mediaSsrc: ea.ssrc, rtxTimeMs: 250, key: { suite: 'AES_CM_128_HMAC_SHA1_80', inline: ea.key }, fec: null,
+  });
+  t.equal(plan.channels[1]!.audio, null, 'the channel without audio has none');
+  const moved = planFromSdp(text, 50000);
+  t.same([moved.channels[0]!.audio!.rtpPort, moved.channels[0]!.audio!.rtcpPort], [50006, 50007], '--port moves the audio too');
+  t.throws(() => planFromSdp(text.replace('apt=111', 'apt=110')), /m-section 3 \(m=audio 40006\): RTX payload type 112 has no apt=111/);
+  t.throws(() => planFromSdp(text.split(`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${ea.key}\r\n`).join('')), /m-section 3 \(m=audio 40006\): RTP\/SAVPF without an a=crypto line/);
+  writeFileSync(store.file('expert'), JSON.stringify({ ...keys, channels: { ...keys.channels, endoscope: { ...keys.channels.endoscope, audio: { ...ea, key: 'AAAA' } } } }));
+  t.throws(() => store.get('expert', r.srtp.suite, [{ name: 'endoscope', mediaSsrc0: true, audio: true }]), /channel "endoscope" audio key is 3 bytes, AES_CM_128_HMAC_SHA1_80 needs 30/);
 });
