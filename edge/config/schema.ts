@@ -45,6 +45,10 @@ const videoSource = z.discriminatedUnion('type', [
     /** rtsp://host[:port]/path; never user:password@ (credentials go in credentialsFile). */
     url: z.string().regex(/^rtsp:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'rtsp://host[:port]/path with no spaces, quotes or user:password@ (credentials go in credentialsFile)'),
     transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** Also decode the camera's H.264 (the hq stays the camera's own) into raw frames for the
+     *  channel's lq stream and JPEG stills, as a captured channel has (edge/video/rtsp-ingest.ts).
+     *  Off: the channel has hq only. */
+    decode: z.boolean().default(false),
     /** A file whose first line is `user:password`; read at each connection, never logged. */
     credentialsFile: z.string().startsWith('/').optional(),
     /** What the camera sends (nominal): sizes the rings and the status; the stream is not scaled. */
@@ -61,6 +65,10 @@ const videoSource = z.discriminatedUnion('type', [
     /** Media profile token; default the first H.264 profile. */
     profile: z.string().min(1).max(64).optional(),
     transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** Also decode the camera's H.264 (the hq stays the camera's own) into raw frames for the
+     *  channel's lq stream and JPEG stills, as a captured channel has (edge/video/rtsp-ingest.ts).
+     *  Off: the channel has hq only. */
+    decode: z.boolean().default(false),
     /** `user:password` on the first line: for ONVIF (digest) and RTSP alike. */
     credentialsFile: z.string().startsWith('/').optional(),
     width: z.number().int().min(16).max(7680),

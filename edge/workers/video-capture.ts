@@ -2,7 +2,8 @@
  * video-capture worker: every configured channel's source (test pattern, V4L2 device,
  * GStreamer source description) into its raw slot ring `raw.<channel>`, stamped on the box
  * clock, with a "no signal" slate while a source is lost (edge/video/capture.ts); an rtsp
- * camera's H.264 passed through into `video.<channel>.hq` (edge/video/rtsp-ingest.ts).
+ * camera's H.264 passed through into `video.<channel>.hq` (edge/video/rtsp-ingest.ts), and with
+ * `decode` also decoded into `raw.<channel>` for its lq and stills.
  *
  * Lifecycle: start() probes the raw pixel format of this board's pipeline profile (cached in
  * the data folder) and starts one ChannelCapture per channel as soon as the channel's raw
@@ -38,7 +39,9 @@ async function setup(ctx: WorkerContext): Promise<void> {
     await Promise.all(ctx.config.channels.map(async (ch) => {
       if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
         // A camera's own H.264, straight into the channel's hq ring (no raw ring, no encoder).
-        const ing = new RtspIngest({ channel: ch, ring: ctx.producer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log, onEvent: (e) => ctx.emit({ ...e }) });
+        // With `decode`, its decoded frames also go to raw.<channel> (lq and stills in video-encode).
+        const raw = ch.source.decode ? ctx.slotProducer(`raw.${ch.name}`) : undefined;
+        const ing = new RtspIngest({ channel: ch, ring: ctx.producer(`video.${ch.name}.hq`), raw, format, clock: ctx.clock, log: ctx.log, onEvent: (e) => ctx.emit({ ...e }) });
         ing.start();
         captures.push(ing);
         return;

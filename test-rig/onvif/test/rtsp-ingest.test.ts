@@ -188,7 +188,7 @@ t.test('onvif source: the stream URI resolved from the device, again after a fai
   t.teardown(() => dev.stop());
   const onvifChannel = (file: string): ChannelConfig => {
     const c = channel(cam.url, file);
-    return { ...c, source: { type: 'onvif', device: dev.deviceUrl, transport: 'tcp', credentialsFile: file, width: 640, height: 360, fps: 30 } };
+    return { ...c, source: { type: 'onvif', device: dev.deviceUrl, transport: 'tcp', decode: false, credentialsFile: file, width: 640, height: 360, fps: 30 } };
   };
   const { ing, reader } = ingest(onvifChannel(credFile));
   t.teardown(() => ing.close());
