@@ -15,7 +15,7 @@ const cfg = (source: Record<string, unknown>): unknown => ({
 
 t.test('rtsp and onvif sources', async (t) => {
   const r = validateConfig(cfg({ type: 'rtsp', url: 'rtsp://10.1.2.3:554/Streaming/101', credentialsFile: '/etc/orbox/cam.cred' }));
-  t.same(r.channels[0].source, { type: 'rtsp', url: 'rtsp://10.1.2.3:554/Streaming/101', transport: 'tcp', credentialsFile: '/etc/orbox/cam.cred', width: 1920, height: 1080, fps: 30 });
+  t.same(r.channels[0].source, { type: 'rtsp', url: 'rtsp://10.1.2.3:554/Streaming/101', transport: 'tcp', decode: false, credentialsFile: '/etc/orbox/cam.cred', width: 1920, height: 1080, fps: 30 });
   const o = validateConfig(cfg({ type: 'onvif', device: 'http://10.1.2.4/onvif/device_service', profile: 'main' }));
   t.equal(o.channels[0].source.type, 'onvif');
   for (const [src, key] of [
@@ -32,4 +32,9 @@ t.test('rtsp and onvif sources', async (t) => {
   t.notOk(plan.some((x) => x.name === 'raw.field'), 'no raw ring for a passthrough channel');
   const hq = plan.find((x) => x.name === 'video.field.hq')!;
   t.same([hq.producer, hq.consumers], ['video-capture', ['net-send', 'video-encode']]);
+  // decode: the camera's frames, decoded, in a raw ring for the lq encode and the stills.
+  const dplan = planRings(validateConfig(cfg({ type: 'rtsp', url: 'rtsp://10.1.2.3:554/Streaming/101', decode: true })));
+  const rawRing = dplan.find((x) => x.name === 'raw.field');
+  t.same(rawRing && [rawRing.producer, rawRing.consumers, rawRing.bytes], ['video-capture', ['video-encode'], 1920 * 1080 * 3 / 2], 'decode: a raw ring of the source\'s size, video-capture -> video-encode');
+  t.same(dplan.find((x) => x.name === 'video.field.lq')?.producer, 'video-encode', 'its lq encoded in video-encode');
 });
