@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const SCRIPT = fileURLToPath(new URL('../../../test-rig/onvif/rtsp-camera.py', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../../../edge/demo/rtsp-camera.py', import.meta.url));
 
 export interface CameraOptions {
   port: number;
