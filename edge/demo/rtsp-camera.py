@@ -35,7 +35,9 @@ src = f'videotestsrc is-live=true pattern={a.pattern} ! video/x-raw,width={a.wid
 enc = {
     'h264': f'x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} bitrate=1500 ! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=0',
     'h265': f'x265enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} ! rtph265pay name=pay0 pt=96',
-    'mjpeg': 'jpegenc name=enc ! rtpjpegpay name=pay0 pt=26',
+    # rtpjpegpay (RFC 2435) takes 4:2:0 only: without the caps, jpegenc got another layout and the
+    # payloader refused every frame ("Invalid component"), and DESCRIBE never had an answer.
+    'mjpeg': 'videoconvert ! video/x-raw,format=I420 ! jpegenc name=enc ! rtpjpegpay name=pay0 pt=26',
 }[a.codec]
 
 frames = 0

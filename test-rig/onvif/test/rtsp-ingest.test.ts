@@ -162,9 +162,8 @@ t.test('wrong password: a clear error naming the camera, without the password', 
   t.equal(ing.state, 'no-signal');
 });
 
-// MJPEG is not tried: the stand-in's gst-rtsp-server never answers DESCRIBE for rtpjpegpay here
-// (a stall, which the ingest reports as "no access unit"; the H.265 case covers the refusal).
-for (const codec of ['h265'] as const) {
+// The MJPEG camera's jpegenc is fed 4:2:0, the only layout RFC 2435 (rtpjpegpay) carries.
+for (const codec of ['h265', 'mjpeg'] as const) {
   t.test(`${codec} camera: refused with the codec named`, async (t) => {
     const cam = new RtspCamera({ port: await freeTcpPort(), codec });
     await cam.start();
