@@ -135,7 +135,8 @@ const configSchemaBase = z.object({
      */
     socket: z.string().min(1).optional(),
   }).strict().default({}),
-  channels: z.array(channel).max(16).default([]),
+  /** At most MAX_CHANNELS (checked in checkChannelCount, which says how many there are). */
+  channels: z.array(channel).default([]),
   audio: z.object({
     inputs: z.array(audioInput).max(4).default([]),
     /** The room speaker (talk sessions): none, file:<path> (a WAV), alsa:<card id>; edge/audio/voice/output.ts. */
@@ -268,6 +269,7 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
       }
     }
   });
+  checkChannelCount(cfg.channels, ctx);
   checkSnapshots(cfg.channels, ctx);
   checkChannelAudio(cfg, ctx);
   checkUplink(cfg, ctx);
@@ -318,6 +320,21 @@ export function recordingLossMs(gop: number, fps: number, fsyncMs: number): numb
 /** The largest hq GOP (frames) a recorded channel at `fps` may use. */
 export function maxRecordedGop(fps: number, rec: { fsyncMs: number; maxLossMs: number }): number {
   return Math.max(1, Math.floor(((rec.maxLossMs - rec.fsyncMs) * fps) / 1000 - 2));
+}
+
+/**
+ * The most channels one box takes, passthrough cameras included: the RK3588, the largest
+ * target, encodes about 16 1080p30 streams in all (DESIGN.md, Targets), and every channel,
+ * encoded or passed through, has its rings in shared memory, a recorder and RTSP mounts.
+ */
+export const MAX_CHANNELS = 16;
+
+function checkChannelCount(channels: z.output<typeof channel>[], ctx: z.RefinementCtx): void {
+  if (channels.length <= MAX_CHANNELS) return;
+  ctx.addIssue({
+    code: 'custom', path: ['channels', MAX_CHANNELS],
+    message: `a box takes at most ${MAX_CHANNELS} channels (test patterns, capture devices and cameras together); this configuration has ${channels.length}: remove ${channels.length - MAX_CHANNELS} (from "${channels[MAX_CHANNELS].name}" on)`,
+  });
 }
 
 /** Stills are never larger than the source (scaling up adds bytes, not detail). */

@@ -2,10 +2,10 @@
  * Camera sources (rtsp, onvif) in the configuration: defaults, and credentials refused in the
  * URL or device address (they belong in a credentials file, never in the config), with the
  * key path named and the password not echoed; the ring plan gives a passthrough channel no raw ring and its hq ring to
- * video-capture.
+ * video-capture (and a decoding one a raw ring); at most 16 channels, the error saying how many.
  */
 import t from 'tap';
-import { ConfigError, validateConfig } from '../index.js';
+import { ConfigError, MAX_CHANNELS, validateConfig } from '../index.js';
 import { planRings } from '../../runtime/ring-plan.js';
 
 const cfg = (source: Record<string, unknown>): unknown => ({
@@ -37,4 +37,14 @@ t.test('rtsp and onvif sources', async (t) => {
   const rawRing = dplan.find((x) => x.name === 'raw.field');
   t.same(rawRing && [rawRing.producer, rawRing.consumers, rawRing.bytes], ['video-capture', ['video-encode'], 1920 * 1080 * 3 / 2], 'decode: a raw ring of the source\'s size, video-capture -> video-encode');
   t.same(dplan.find((x) => x.name === 'video.field.lq')?.producer, 'video-encode', 'its lq encoded in video-encode');
+});
+
+t.test('at most 16 channels: the error says how many there are and which to remove', async (t) => {
+  const base = cfg({ type: 'rtsp', url: 'rtsp://10.1.2.3/stream', width: 640, height: 360 }) as { channels: Record<string, unknown>[] };
+  const many = (n: number) => ({ ...base, channels: Array.from({ length: n }, (_, i) => ({ ...base.channels[0], name: `cam${i + 1}`, hq: { width: 640, height: 360, bitrateKbps: 1500, gop: 15 } })) });
+  t.equal(MAX_CHANNELS, 16);
+  t.equal(validateConfig(many(16)).channels.length, 16, '16 channels are taken');
+  const e = (() => { try { validateConfig(many(17)); return undefined; } catch (x) { return x as Error; } })();
+  t.type(e, ConfigError);
+  t.match(e?.message ?? '', /channels\[16\]: a box takes at most 16 channels \(test patterns, capture devices and cameras together\); this configuration has 17: remove 1 \(from "cam17" on\)/);
 });
