@@ -44,8 +44,10 @@
  *   lq stream and the stills (the hq stays the camera's own). A decoded frame carries the
  *   capture time of its access unit (the same PTS mapping). The decode branch has a leaky
  *   queue of 60 access units: a decoder that falls behind that far loses access units (and
- *   pictures until the next IDR), never the passthrough. No slate frames are decoded while the
- *   camera is lost: the lq holds its last picture (the state says no-signal).
+ *   pictures until the next IDR), never the passthrough. While the camera is lost (and before
+ *   it is first seen) the raw ring gets the "no signal" slate at the source's rate (flag
+ *   FRAME_FLAG_SLATE, capture.ts's slate), so the lq and the stills show it; the first decoded
+ *   frame after the camera returns ends it.
  * - Lifecycle: constructor validates; start(); close() (idempotent). State: new -> live |
  *   no-signal (alternating) -> closed.
  * - Errors: the constructor throws RangeError for a channel that is not an `rtsp` source.
@@ -60,10 +62,10 @@ import { Backoff } from '../lib/backoff.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { FRAME_KIND_RAW, RECORD_KIND_H264_AU } from '../lib/record-kinds.js';
-import { FLAG_SYNC, type RingProducer, type SlotProducer } from '../lib/ring/index.js';
+import { FLAG_SYNC, copyIntoShared, type RingProducer, type SlotProducer } from '../lib/ring/index.js';
 import { frameBytes, type Yuv420Format } from './overlay.js';
 import type { ChannelConfig } from '../config/index.js';
-import type { CaptureEvent } from './capture.js';
+import { FRAME_FLAG_SLATE, slateFrame, type CaptureEvent } from './capture.js';
 
 export type IngestState = 'new' | 'live' | 'no-signal' | 'closed';
 
@@ -124,6 +126,8 @@ export interface IngestStats {
   /** Decoded frames written to `raw.<channel>` (0 without decode); those the ring had no free slot for. */
   decodedFrames: number;
   decodeDropped: number;
+  /** Slate frames written to `raw.<channel>` while the camera was away (decode only). */
+  slateFrames: number;
   lastLoss?: string;
 }
 
@@ -166,6 +170,8 @@ export class RtspIngest {
   private lastAuMono = 0n;
   private lastStampMono = 0n;
   private lastRawMono = 0n;
+  private slate: Uint8Array | undefined;
+  private slateTimer: NodeJS.Timeout | undefined;
   private readonly decode: DecodeBranch | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -176,7 +182,7 @@ export class RtspIngest {
   private readonly src: Extract<ChannelConfig['source'], { type: 'rtsp' | 'onvif' }>;
   /** The camera's RTSP URL: the config's, or the one the ONVIF device gave last. */
   private url: string | undefined;
-  private readonly st = { aus: 0, keyframes: 0, bytes: 0, skippedBeforeIdr: 0, tooLarge: 0, sourceStarts: 0, losses: 0, decodedFrames: 0, decodeDropped: 0, lastLoss: undefined as string | undefined };
+  private readonly st = { aus: 0, keyframes: 0, bytes: 0, skippedBeforeIdr: 0, tooLarge: 0, sourceStarts: 0, losses: 0, decodedFrames: 0, decodeDropped: 0, slateFrames: 0, lastLoss: undefined as string | undefined };
 
   constructor(private readonly opts: IngestOptions) {
     const ch = opts.channel;
@@ -207,6 +213,7 @@ export class RtspIngest {
     this.stateValue = 'no-signal';
     this.connect();
     this.watchdog = setInterval(() => this.checkStall(), 200);
+    this.slateOn();
   }
 
   close(): void {
@@ -215,6 +222,8 @@ export class RtspIngest {
     this.gen++;
     clearTimeout(this.retryTimer);
     clearInterval(this.watchdog);
+    clearInterval(this.slateTimer);
+    this.slateTimer = undefined;
     this.pipeline?.close();
     this.pipeline = undefined;
     this.probing?.close();
@@ -406,6 +415,7 @@ export class RtspIngest {
       }
       const arrival = process.hrtime.bigint();
       if (!claim) { this.st.decodeDropped++; continue; }
+      this.slateOff();
       if (got.size < len) into.fill(0, got.size);
       let mono = this.captureMono(p, got.ptsNs, arrival);
       if (mono <= this.lastRawMono) mono = this.lastRawMono + 1000n;
@@ -413,6 +423,29 @@ export class RtspIngest {
       ring.publish(claim, len, { kind: FRAME_KIND_RAW, flags: 0, wallNs: this.opts.clock.toWall(mono), monoNs: mono, user0: this.decode!.width, user1: this.decode!.height });
       this.st.decodedFrames++;
     }
+  }
+
+  /** The slate into raw.<channel> at the source's rate, until a decoded frame comes (decode only). */
+  private slateOn(): void {
+    if (!this.decode || this.slateTimer || this.stateValue === 'closed') return;
+    this.slate ??= slateFrame(this.decode, this.name);
+    const ring = this.opts.raw!;
+    const len = this.slate.length;
+    this.slateTimer = setInterval(() => {
+      const claim = ring.claim();
+      if (!claim) { this.st.decodeDropped++; return; }
+      copyIntoShared(claim.bytes, this.slate!);
+      let mono = process.hrtime.bigint();
+      if (mono <= this.lastRawMono) mono = this.lastRawMono + 1000n;
+      this.lastRawMono = mono;
+      ring.publish(claim, len, { kind: FRAME_KIND_RAW, flags: FRAME_FLAG_SLATE, wallNs: this.opts.clock.toWall(mono), monoNs: mono, user0: this.decode!.width, user1: this.decode!.height });
+      this.st.slateFrames++;
+    }, 1000 / this.src.fps);
+  }
+
+  private slateOff(): void {
+    clearInterval(this.slateTimer);
+    this.slateTimer = undefined;
   }
 
   /** Running time + base time when plausible (not in the future, not older than the stall limit). */
@@ -454,6 +487,7 @@ export class RtspIngest {
     this.st.lastLoss = reason;
     const wasLive = this.stateValue === 'live';
     this.stateValue = 'no-signal';
+    this.slateOn();
     const delay = this.retry.next();
     if (wasLive || this.retry.attempts === 1) this.opts.log?.warn({ channel: this.name, reason, retryMs: delay }, 'camera lost; no signal');
     else this.opts.log?.info({ channel: this.name, reason, retryMs: delay }, 'camera lost; no signal');

@@ -6,7 +6,9 @@
  * the lq stream decodes (ffprobe) at its configured size, not the camera's; a still is a valid
  * JPEG at the still's size showing the camera's picture (white: mean luma > 200, where a slate
  * or a black frame would be far below); lq access units and stills carry capture times of the
- * camera's access units (the same PTS mapping).
+ * camera's access units (the same PTS mapping); while the camera is unplugged the raw ring
+ * (what the lq and stills are made from) carries the no-signal slate, and the camera's frames
+ * again once it is back.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -102,4 +104,55 @@ t.test('decode: a camera channel gets an lq stream at its own size and stills of
   t.same(readJpegInfo(last.payload), { width: 640, height: 360, precision: 8, components: 3 }, 'its frame header says the same');
   t.ok(d.meanLuma > 200, `it shows the camera's white picture (mean luma ${d.meanLuma.toFixed(1)})`);
   t.comment(`measured: hq ${recs.hq.length} AUs, decoded ${ist.decodedFrames} (dropped ${ist.decodeDropped}), lq ${recs.lq.length} AUs, ${stills.length} stills, still luma ${d.meanLuma.toFixed(1)}`);
+});
+
+t.test('decode: the raw ring has the no-signal slate while the camera is away, the camera\'s frames again when it is back', async (t) => {
+  const cam = new RtspCamera({ port: await freeTcpPort(), width: 320, height: 180, fps: 30, gop: 15, pattern: 'white' });
+  await cam.start();
+  t.teardown(() => cam.stop());
+  const ch = validateConfig({
+    box: { id: 'decode-unit', dataDir: dir }, api: { socket: '/tmp/unused.sock' },
+    channels: [{
+      name: 'field', source: { type: 'rtsp', url: cam.url, decode: true, width: 320, height: 180, fps: 30 },
+      hq: { width: 320, height: 180, bitrateKbps: 800, gop: 15 }, lq: { width: 160, height: 90, bitrateKbps: 200, gop: 15 }, record: false,
+    }],
+  }).channels[0];
+  const raw = createSlotRing(6, 320 * 180 * 3 / 2, 1);
+  const input = new SlotConsumer(raw, 0);
+  const ing = new RtspIngest({ channel: ch, ring: new RingProducer(createRing(1 << 21, 1)), raw: new SlotProducer(raw), format: 'NV12', clock: new BoxClock() });
+  t.teardown(() => ing.close());
+  // What the raw ring shows, 100 ms at a time: 'S' slate, 'C' camera (its white picture), '-' nothing.
+  const seen: string[] = [];
+  const watch = async (ms: number): Promise<void> => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      let slate = 0, camera = 0;
+      for (let f = input.acquire(); f; f = input.acquire()) {
+        if (f.flags & 1) slate++; else if (f.bytes[320 * 90 + 160] > 200) camera++;
+        input.release(f);
+      }
+      seen.push(camera ? 'C' : slate ? 'S' : '-');
+      await sleep(100);
+    }
+  };
+  ing.start();
+  await watch(2500);
+  const upAt = seen.indexOf('C');
+  t.ok(upAt >= 0 && seen.slice(upAt + 2).every((x) => x === 'C'), `the camera's frames once it is up: ${seen.join('')}`);
+  cam.unplug();
+  const lostAt = seen.length;
+  await watch(2500);
+  const away = seen.slice(lostAt);
+  t.ok(away.filter((x) => x === 'S').length >= 8, `the slate while the camera is away (its connection drops: at once): ${away.join('')}`);
+  t.equal(ing.state, 'no-signal');
+  await cam.start();
+  const backAt = seen.length;
+  await watch(3500);
+  const back = seen.slice(backAt);
+  const firstC = back.indexOf('C');
+  t.ok(firstC >= 0 && firstC <= 30, `the camera's frames again ${firstC * 100} ms after it is back: ${back.join('')}`);
+  t.ok(back.slice(firstC + 2).every((x) => x === 'C'), 'and no slate after that');
+  const st = ing.stats();
+  t.ok(st.slateFrames >= 30 && st.decodedFrames > 60, `${st.slateFrames} slate frames, ${st.decodedFrames} decoded frames`);
+  t.comment(`measured: up at ${upAt * 100} ms, back ${firstC * 100} ms after the camera restarted; ${st.slateFrames} slate, ${st.decodedFrames} decoded`);
 });
