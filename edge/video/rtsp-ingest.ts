@@ -5,7 +5,8 @@
  * Contract
  * - Owns: the channel's GstPipeline `rtspsrc ! rtph264depay ! h264parse config-interval=-1 !
  *   appsink` (SPS/PPS that a camera sends only in its SDP are put in-band before each IDR),
- *   the stall watchdog and the retry timer. Writes only into its hq ring: records of kind
+ *   the stall watchdog and the retry timer (and with decode, the slate timer). Writes into its
+ *   hq ring (and with decode, `raw.<channel>`: see Decode below): records of kind
  *   RECORD_KIND_H264_AU, one Annex B access unit each, FLAG_SYNC on IDRs, as the encoder's
  *   au-drain.ts writes them, so the RTSP server, the uplink and the recorder read a
  *   passthrough channel like any other.
