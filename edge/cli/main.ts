@@ -24,6 +24,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, defaultApiSocket, demoConfig, loadConfig, type BoxConfig } from '../config/index.js';
 import { DEMO_ADMIN_PASSWORD } from '../config/demo.js';
+import { startDemoCamera } from '../demo/camera.js';
 import { callLocalApi } from '../control/local-api.js';
 import { exportCase } from '../control/case-export.js';
 import { fetchUplinkSdp } from '../web/sdp-client.js';
@@ -40,15 +41,20 @@ import { registerProvisionCommands } from '../../provision/cli.js';
 /**
  * The demo stands in for a hospital: test-pattern sources (in the configuration) and a
  * simulated patient monitor speaking IntelliVue on a pseudo-terminal (edge/demo/monitor.ts),
+ * and a simulated IP camera over RTSP (edge/demo/camera.ts),
  * its port configured `simulated` so nothing it sends passes for a patient's.
  */
 async function startDemo(): Promise<{ config: BoxConfig; close(): Promise<void> }> {
   const child = spawn(process.execPath, [new URL('../demo/monitor.js', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const { path } = JSON.parse(line) as { path: string };
+  // The demo's IP camera (edge/demo/camera.ts); the demo runs without it where it cannot start.
+  const cam = await startDemoCamera();
+  if ('unavailable' in cam) process.stderr.write(`orbox: ${cam.unavailable}; the demo runs without its camera channel\n`);
+  const camera = 'unavailable' in cam ? undefined : cam;
   return {
-    config: demoConfig(process.env.ORBOX_DATA_DIR ?? 'var', { monitorPath: path }),
-    close: async () => { child.kill('SIGTERM'); await once(child, 'exit'); },
+    config: demoConfig(process.env.ORBOX_DATA_DIR ?? 'var', { monitorPath: path, camera }),
+    close: async () => { child.kill('SIGTERM'); await Promise.all([once(child, 'exit'), camera?.close()]); },
   };
 }
 import { UplinkReceiver, formatReceiverStats } from '../net/uplink/index.js';

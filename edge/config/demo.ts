@@ -1,5 +1,6 @@
 /**
- * The built-in demo configuration `make run` uses: two test-pattern channels, a simulated
+ * The built-in demo configuration `make run` uses: two test-pattern channels (and, when the
+ * demo camera runs, an rtsp camera channel), a simulated
  * patient monitor, RTSP out, the endoscope's uplink to a receiver on this machine, local
  * recording under ./var, the local API on the machine's
  * fixed socket (edge/config/runtime-dir.ts). Every value passes the schema;
@@ -14,6 +15,9 @@ export const DEMO_ADMIN_PASSWORD = 'orbox-demo';
 export interface DemoParts {
   /** Serial path of the simulated patient monitor (an IntelliVue on a pseudo-terminal). */
   monitorPath?: string;
+  /** The demo's simulated IP camera (edge/demo/camera.ts): a `field` channel, passed through
+   *  and decoded for its lq and stills. */
+  camera?: { url: string; width: number; height: number; fps: number; gop: number };
 }
 
 export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
@@ -34,6 +38,14 @@ export function demoConfig(dataDir = 'var', parts: DemoParts = {}): BoxConfig {
         lq: { width: 640, height: 360, bitrateKbps: 800, gop: 15 },
         audio: 'room-mic',
       },
+      ...(parts.camera ? [{
+        name: 'field',
+        source: { type: 'rtsp', url: parts.camera.url, decode: true, width: parts.camera.width, height: parts.camera.height, fps: parts.camera.fps },
+        // hq is the camera's own H.264 (these numbers size its ring); lq and stills from a decode.
+        hq: { width: parts.camera.width, height: parts.camera.height, bitrateKbps: 1500, gop: parts.camera.gop },
+        // Half the camera's size, kept even (4:2:0).
+        lq: { width: Math.max(16, Math.floor(parts.camera.width / 4) * 2), height: Math.max(16, Math.floor(parts.camera.height / 4) * 2), bitrateKbps: 400, gop: 15 },
+      }] : []),
     ],
     audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] },
     devices: { ports: parts.monitorPath ? [{ name: 'monitor', path: parts.monitorPath, protocol: 'intellivue', simulated: true }] : [] },

@@ -45,6 +45,10 @@ const videoSource = z.discriminatedUnion('type', [
     /** rtsp://host[:port]/path; never user:password@ (credentials go in credentialsFile). */
     url: z.string().regex(/^rtsp:\/\/[^\s@/"]+(\/[^\s"]*)?$/, 'rtsp://host[:port]/path with no spaces, quotes or user:password@ (credentials go in credentialsFile)'),
     transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** Also decode the camera's H.264 (the hq stays the camera's own) into raw frames for the
+     *  channel's lq stream and JPEG stills, as a captured channel has (edge/video/rtsp-ingest.ts).
+     *  Off: the channel has hq only. */
+    decode: z.boolean().default(false),
     /** A file whose first line is `user:password`; read at each connection, never logged. */
     credentialsFile: z.string().startsWith('/').optional(),
     /** What the camera sends (nominal): sizes the rings and the status; the stream is not scaled. */
@@ -61,6 +65,10 @@ const videoSource = z.discriminatedUnion('type', [
     /** Media profile token; default the first H.264 profile. */
     profile: z.string().min(1).max(64).optional(),
     transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** Also decode the camera's H.264 (the hq stays the camera's own) into raw frames for the
+     *  channel's lq stream and JPEG stills, as a captured channel has (edge/video/rtsp-ingest.ts).
+     *  Off: the channel has hq only. */
+    decode: z.boolean().default(false),
     /** `user:password` on the first line: for ONVIF (digest) and RTSP alike. */
     credentialsFile: z.string().startsWith('/').optional(),
     width: z.number().int().min(16).max(7680),
@@ -127,7 +135,8 @@ const configSchemaBase = z.object({
      */
     socket: z.string().min(1).optional(),
   }).strict().default({}),
-  channels: z.array(channel).max(16).default([]),
+  /** At most MAX_CHANNELS (checked in checkChannelCount, which says how many there are). */
+  channels: z.array(channel).default([]),
   audio: z.object({
     inputs: z.array(audioInput).max(4).default([]),
     /** The room speaker (talk sessions): none, file:<path> (a WAV), alsa:<card id>; edge/audio/voice/output.ts. */
@@ -260,6 +269,7 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
       }
     }
   });
+  checkChannelCount(cfg.channels, ctx);
   checkSnapshots(cfg.channels, ctx);
   checkChannelAudio(cfg, ctx);
   checkUplink(cfg, ctx);
@@ -310,6 +320,21 @@ export function recordingLossMs(gop: number, fps: number, fsyncMs: number): numb
 /** The largest hq GOP (frames) a recorded channel at `fps` may use. */
 export function maxRecordedGop(fps: number, rec: { fsyncMs: number; maxLossMs: number }): number {
   return Math.max(1, Math.floor(((rec.maxLossMs - rec.fsyncMs) * fps) / 1000 - 2));
+}
+
+/**
+ * The most channels one box takes, passthrough cameras included: the RK3588, the largest
+ * target, encodes about 16 1080p30 streams in all (DESIGN.md, Targets), and every channel,
+ * encoded or passed through, has its rings in shared memory, a recorder and RTSP mounts.
+ */
+export const MAX_CHANNELS = 16;
+
+function checkChannelCount(channels: z.output<typeof channel>[], ctx: z.RefinementCtx): void {
+  if (channels.length <= MAX_CHANNELS) return;
+  ctx.addIssue({
+    code: 'custom', path: ['channels', MAX_CHANNELS],
+    message: `a box takes at most ${MAX_CHANNELS} channels (test patterns, capture devices and cameras together); this configuration has ${channels.length}: remove ${channels.length - MAX_CHANNELS} (from "${channels[MAX_CHANNELS].name}" on)`,
+  });
 }
 
 /** Stills are never larger than the source (scaling up adds bytes, not detail). */

@@ -3,7 +3,8 @@
  * it, following the design's worker table. Pure: the supervisor allocates what it returns.
  *
  *   inbox.<worker>        supervisor   -> <worker>              commands and events (JSON)
- *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames (not for rtsp/onvif sources)
+ *   raw.<channel>         video-capture -> video-encode         slot ring, raw frames (an rtsp/onvif source's
+ *                                          only with `decode`: its lq and stills)
  *   video.<channel>.hq|lq video-encode -> net-send              encoded access units
  *                         (an rtsp/onvif source's hq: video-capture -> net-send, video-encode)
  *   snap.<channel>        video-encode -> control               JPEG stills + thumbnails
@@ -51,8 +52,11 @@ export function planRings(cfg: BoxConfig): RingSpec[] {
   for (const ch of cfg.channels) {
     // A passthrough channel (an rtsp camera's own H.264) has no raw frames: video-capture
     // writes its hq ring, and video-encode reads it back to record it.
+    // With `decode`, it also writes the camera's decoded frames into a raw ring, for the lq
+    // encode and the stills.
     const passthrough = ch.source.type === 'rtsp' || ch.source.type === 'onvif';
-    if (!passthrough) rings.push({ name: `raw.${ch.name}`, type: 'slot', producer: 'video-capture', consumers: ['video-encode'], bytes: rawFrameBytes(ch.source.width, ch.source.height), slots: 6 });
+    const decoded = (ch.source.type === 'rtsp' || ch.source.type === 'onvif') && ch.source.decode;
+    if (!passthrough || decoded) rings.push({ name: `raw.${ch.name}`, type: 'slot', producer: 'video-capture', consumers: ['video-encode'], bytes: rawFrameBytes(ch.source.width, ch.source.height), slots: 6 });
     // Encoded rings hold a few seconds, so a consumer stalled by a short hiccup catches up
     // instead of skipping to the next keyframe.
     rings.push(passthrough

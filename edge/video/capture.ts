@@ -121,6 +121,17 @@ export function sourceDescription(ch: ChannelConfig, format: Yuv420Format, sinkN
   return `${head} ! capsfilter caps="${caps}" ! appsink name=${sinkName} sync=false async=false emit-signals=false max-buffers=2 drop=true wait-on-eos=false`;
 }
 
+/** The slate: dark blue, "NO SIGNAL" and the channel's name (rendered once per source; rtsp-ingest.ts's decode uses it too). */
+export function slateFrame(g: { width: number; height: number; format: Yuv420Format }, channel: string): Uint8Array {
+  const frame = solidFrame(g, 40, 160, 118);
+  const scale = textScale(g.height);
+  const big = scale * 3;
+  const msg = 'NO SIGNAL';
+  drawText(frame, g, msg, Math.max(0, (g.width - textWidth(msg, big)) >> 1), Math.max(0, (g.height >> 1) - 12 * big), big);
+  drawText(frame, g, channel, Math.max(0, (g.width - textWidth(channel, scale * 2)) >> 1), (g.height >> 1) + 2 * big, scale * 2);
+  return frame;
+}
+
 export class ChannelCapture {
   readonly name: string;
   readonly width: number;
@@ -167,13 +178,7 @@ export class ChannelCapture {
     this.stableMs = opts.stableMs ?? 10_000;
     this.scale = textScale(this.height);
     this.overlay = ch.source.type === 'test-pattern';
-    const g = { width: this.width, height: this.height, format: opts.format };
-    // The slate: dark blue, "NO SIGNAL" and the channel's name, rendered once.
-    this.slate = solidFrame(g, 40, 160, 118);
-    const big = this.scale * 3;
-    const msg = 'NO SIGNAL';
-    drawText(this.slate, g, msg, Math.max(0, (this.width - textWidth(msg, big)) >> 1), Math.max(0, (this.height >> 1) - 12 * big), big);
-    drawText(this.slate, g, ch.name, Math.max(0, (this.width - textWidth(ch.name, this.scale * 2)) >> 1), (this.height >> 1) + 2 * big, this.scale * 2);
+    this.slate = slateFrame({ width: this.width, height: this.height, format: opts.format }, ch.name);
   }
 
   get state(): CaptureState { return this.stateValue; }

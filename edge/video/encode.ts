@@ -28,6 +28,9 @@
  *   `onError` (the worker decides: it exits and the supervisor restarts it); a recording error
  *   is the recorder's (recorder.ts: the recording stops and says why, the channel goes on);
  *   a parse error of the built description throws from start().
+ * - A decoded camera channel (`decodedCamera`: an rtsp/onvif source with `decode: true`,
+ *   frames decoded by rtsp-ingest.ts into raw.<channel>): the same pipeline without its hq
+ *   branch and without a recorder; its lq and stills are made exactly as a captured channel's.
  * Runs on: video-encode.
  */
 import { GstPipeline } from '../gst/index.js';
@@ -73,7 +76,9 @@ export class ChannelEncoder {
       this.st.snapshot = { intervalS: s.intervalS, width: s.width, height: s.height, stills: 0, thumbnails: 0, lastBytes: 0, lastCaptureNs: null, tooLarge: 0 };
     }
     this.frames = new FrameFeed(opts.input, this.st);
-    if (opts.channel.record && opts.recording) {
+    if (opts.decodedCamera && opts.out.hq) throw new RangeError(`channel ${this.name}: a decoded camera channel's hq is the camera's own; no hq ring is written here`);
+    if (!opts.decodedCamera && !opts.out.hq) throw new RangeError(`channel ${this.name}: no hq ring`);
+    if (opts.channel.record && opts.recording && !opts.decodedCamera) {
       this.recorder = new ChannelRecorder({
         channel: this.name, profile: this.profile, recording: opts.recording, counts: this.st,
         clock: opts.clock, log: opts.log, onEvent: opts.onEvent,
@@ -85,7 +90,8 @@ export class ChannelEncoder {
       opts.audio?.pcm.subscribe((pcm, flags, wall, mono) => r.writeAudio(pcm, flags, wall, mono));
     }
     const rec = this.recorder;
-    const au = (role: H264Role): AccessUnitDrain => new AccessUnitDrain(opts.out[role], opts.clock, this.st.out[role], this.frames,
+    // A decoded camera's hq drain has a ring of its own nobody reads (it never runs: no hq branch).
+    const au = (role: H264Role): AccessUnitDrain => new AccessUnitDrain(opts.out[role] ?? opts.out.lq, opts.clock, this.st.out[role], this.frames,
       role === 'hq' && rec ? (unit, rt, key) => rec.push(unit, rt, key) : undefined);
     this.aus = { hq: au('hq'), lq: au('lq') };
   }
@@ -116,6 +122,7 @@ export class ChannelEncoder {
     const enc = this.profile.roles[role].encoder.factory;
     const { prop, value } = bitrateProperty(enc, kbps);
     if (!prop) throw new RangeError(`${enc} takes its bitrate inside a structure; it cannot change while playing`);
+    if (role === 'hq' && this.opts.decodedCamera) throw new RangeError('the hq stream is the camera\'s own H.264 (set it in the camera)');
     if (!this.pipeline) throw new RangeError('the channel\'s pipeline is not built yet');
     this.pipeline.set(`${this.name}-${role}-enc`, prop, value);
     const back = this.readBitrate(role);
@@ -130,7 +137,7 @@ export class ChannelEncoder {
    */
   requestKeyframe(role: H264Role): boolean {
     const p = this.pipeline;
-    if (!p || p.state !== 'playing') return false;
+    if (!p || p.state !== 'playing' || (role === 'hq' && this.opts.decodedCamera)) return false;
     p.forceKeyUnit(`${this.name}-${role}-sink`);
     this.st.out[role].keyframesRequested++;
     return true;
@@ -140,7 +147,7 @@ export class ChannelEncoder {
    *  cannot be read as one property. */
   readBitrate(role: H264Role): number | null {
     const p = this.pipeline;
-    if (!p || p.state === 'closed') return null;
+    if (!p || p.state === 'closed' || (role === 'hq' && this.opts.decodedCamera)) return null;
     const f = ENCODER_FACTS[this.profile.roles[role].encoder.factory];
     if (!f || f.bitrateProp.includes('.')) return null;
     const v = Number(p.get(`${this.name}-${role}-enc`, f.bitrateProp));
@@ -227,7 +234,7 @@ export class ChannelEncoder {
     const built = buildChannelPipeline(this.profile, {
       channel: ch.name,
       input: { kind: 'appsrc', width: ch.source.width, height: ch.source.height, fps: ch.source.fps },
-      roles: stills ? ['hq', 'lq', 'snapshot'] : ['hq', 'lq'],
+      roles: [...(this.opts.decodedCamera ? [] : ['hq' as const]), 'lq', ...(stills ? ['snapshot' as const] : [])],
       thumbnail: stills ? snapshotGeometry(ch).thumbnail : undefined,
     });
     const p = new GstPipeline(built.description, { label: `encode ${ch.name}` });
@@ -243,7 +250,7 @@ export class ChannelEncoder {
     const p = this.pipeline!;
     p.start();
     this.recorder?.start(baseMono);
-    for (const role of ['hq', 'lq'] as H264Role[]) {
+    for (const role of (this.opts.decodedCamera ? ['lq'] : ['hq', 'lq']) as H264Role[]) {
       this.loops.push(this.aus[role].run(p.appsink(built.names.sinks[role]!), baseMono).catch((e: Error) => this.fail(e)));
     }
     if (built.names.thumbnail) {

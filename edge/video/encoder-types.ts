@@ -28,7 +28,11 @@ export interface EncoderOptions {
   /** The board profile (not yet fitted to the channel). */
   profile: Profile;
   input: SlotConsumer;
-  out: Record<H264Role, RingProducer>;
+  /** Without `hq` (a decoded passthrough channel, `decodedCamera`), the hq stays the camera's own. */
+  out: { hq?: RingProducer; lq: RingProducer };
+  /** A camera channel's decode (rtsp/onvif with `decode: true`): lq and stills only; no hq
+   *  encoder, no recording here (the passthrough recorder records the camera's hq). */
+  decodedCamera?: boolean;
   /** `snap.<channel>`: stills and thumbnails. Without it (or with the channel's snapshots
    *  off) the pipeline has no snapshot branch. */
   snapshot?: RingProducer;

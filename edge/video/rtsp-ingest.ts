@@ -5,7 +5,8 @@
  * Contract
  * - Owns: the channel's GstPipeline `rtspsrc ! rtph264depay ! h264parse config-interval=-1 !
  *   appsink` (SPS/PPS that a camera sends only in its SDP are put in-band before each IDR),
- *   the stall watchdog and the retry timer. Writes only into its hq ring: records of kind
+ *   the stall watchdog and the retry timer (and with decode, the slate timer). Writes into its
+ *   hq ring (and with decode, `raw.<channel>`: see Decode below): records of kind
  *   RECORD_KIND_H264_AU, one Annex B access unit each, FLAG_SYNC on IDRs, as the encoder's
  *   au-drain.ts writes them, so the RTSP server, the uplink and the recorder read a
  *   passthrough channel like any other.
@@ -37,6 +38,17 @@
  *   is asked for its RTSP URI (edge/onvif: GetCapabilities -> GetProfiles -> GetStreamUri,
  *   the configured profile or the first H.264 one), with the same credentials file; a device
  *   that fails to answer is a failure like a camera that does not, retried with the backoff.
+ * - Decode (`decode: true` and a `raw` slot ring): the same pipeline tees the parsed H.264
+ *   into the H.264 decoder (`decoder`, default avdec_h264; a board's hardware decoder by name)
+ *   -> videoconvert -> videoscale to the source's nominal size in the ring's raw format ->
+ *   `raw.<channel>`, which video-encode reads as it reads a captured channel's frames, for the
+ *   lq stream and the stills (the hq stays the camera's own). A decoded frame carries the
+ *   capture time of its access unit (the same PTS mapping). The decode branch has a leaky
+ *   queue of 60 access units: a decoder that falls behind that far loses access units (and
+ *   pictures until the next IDR), never the passthrough. While the camera is lost (and before
+ *   it is first seen) the raw ring gets the "no signal" slate at the source's rate (flag
+ *   FRAME_FLAG_SLATE, capture.ts's slate), so the lq and the stills show it; the first decoded
+ *   frame after the camera returns ends it.
  * - Lifecycle: constructor validates; start(); close() (idempotent). State: new -> live |
  *   no-signal (alternating) -> closed.
  * - Errors: the constructor throws RangeError for a channel that is not an `rtsp` source.
@@ -50,10 +62,11 @@ import { OnvifClient } from '../onvif/index.js';
 import { Backoff } from '../lib/backoff.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
-import { RECORD_KIND_H264_AU } from '../lib/record-kinds.js';
-import { FLAG_SYNC, type RingProducer } from '../lib/ring/index.js';
+import { FRAME_KIND_RAW, RECORD_KIND_H264_AU } from '../lib/record-kinds.js';
+import { FLAG_SYNC, copyIntoShared, type RingProducer, type SlotProducer } from '../lib/ring/index.js';
+import { frameBytes, type Yuv420Format } from './overlay.js';
 import type { ChannelConfig } from '../config/index.js';
-import type { CaptureEvent } from './capture.js';
+import { FRAME_FLAG_SLATE, slateFrame, type CaptureEvent } from './capture.js';
 
 export type IngestState = 'new' | 'live' | 'no-signal' | 'closed';
 
@@ -89,6 +102,13 @@ export interface IngestOptions {
   /** rtspsrc jitterbuffer latency, ms. Default 100. */
   latencyMs?: number;
   random?: () => number;
+  /** `raw.<channel>`, for a source with `decode: true`: the camera's frames, decoded. */
+  raw?: SlotProducer;
+  /** The raw ring's pixel format (the board profile's). Default NV12. */
+  format?: Yuv420Format;
+  /** The H.264 decoder element. Default avdec_h264 (software; on a board, its hardware
+   *  decoder: mppvideodec, v4l2h264dec, ...). */
+  decoder?: string;
 }
 
 export interface IngestStats {
@@ -104,6 +124,11 @@ export interface IngestStats {
   tooLarge: number;
   sourceStarts: number;
   losses: number;
+  /** Decoded frames written to `raw.<channel>` (0 without decode); those the ring had no free slot for. */
+  decodedFrames: number;
+  decodeDropped: number;
+  /** Slate frames written to `raw.<channel>` while the camera was away (decode only). */
+  slateFrames: number;
   lastLoss?: string;
 }
 
@@ -115,15 +140,25 @@ function cameraLabel(url: string): string {
 /** rtspsrc's bound on one read of the RTSP connection, µs (see ingestDescription). */
 const TCP_TIMEOUT_US = 2_000_000;
 
+/** The decode branch of a decoding channel's pipeline (see the module contract). */
+export interface DecodeBranch { decoder: string; format: Yuv420Format; width: number; height: number }
+
 /** The pipeline of one connection; credentials are set as properties, not here. */
-export function ingestDescription(url: string, transport: 'tcp' | 'udp', latencyMs: number): string {
+export function ingestDescription(url: string, transport: 'tcp' | 'udp', latencyMs: number, decode?: DecodeBranch): string {
+  if (decode && !/^[a-z0-9_]+$/.test(decode.decoder)) throw new RangeError(`decoder "${decode.decoder}" is not a GStreamer element name`);
+  const au = 'appsink name=au sync=false async=false emit-signals=false max-buffers=60 drop=false wait-on-eos=false';
+  const tail = decode
+    ? `tee name=t t. ! queue max-size-buffers=60 max-size-bytes=0 max-size-time=0 ! ${au} ` +
+      `t. ! queue name=decq leaky=downstream max-size-buffers=60 max-size-bytes=0 max-size-time=0 ! ${decode.decoder} ! videoconvert ! videoscale ` +
+      `! video/x-raw,format=${decode.format},width=${decode.width},height=${decode.height} ` +
+      `! appsink name=raw sync=false async=false emit-signals=false max-buffers=2 drop=true wait-on-eos=false`
+    : au;
   // tcp-timeout (µs) bounds each read of the RTSP connection: rtspsrc's state changes (and so
   // GstPipeline.start()/close(), synchronous on this thread) wait for a pending read, 20 s by
   // default, which a server that sends endless bytes without a reply turns into 20 s of this
   // worker's event loop stopped.
   return `rtspsrc name=cam location="${url}" protocols=${transport} latency=${latencyMs} do-retransmission=false tcp-timeout=${TCP_TIMEOUT_US} ` +
-    `! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ` +
-    `! appsink name=au sync=false async=false emit-signals=false max-buffers=60 drop=false wait-on-eos=false`;
+    `! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! ${tail}`;
 }
 
 export class RtspIngest {
@@ -135,6 +170,10 @@ export class RtspIngest {
   private startedMono = 0n;
   private lastAuMono = 0n;
   private lastStampMono = 0n;
+  private lastRawMono = 0n;
+  private slate: Uint8Array | undefined;
+  private slateTimer: NodeJS.Timeout | undefined;
+  private readonly decode: DecodeBranch | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private probing: GstPipeline | undefined;
@@ -144,7 +183,7 @@ export class RtspIngest {
   private readonly src: Extract<ChannelConfig['source'], { type: 'rtsp' | 'onvif' }>;
   /** The camera's RTSP URL: the config's, or the one the ONVIF device gave last. */
   private url: string | undefined;
-  private readonly st = { aus: 0, keyframes: 0, bytes: 0, skippedBeforeIdr: 0, tooLarge: 0, sourceStarts: 0, losses: 0, lastLoss: undefined as string | undefined };
+  private readonly st = { aus: 0, keyframes: 0, bytes: 0, skippedBeforeIdr: 0, tooLarge: 0, sourceStarts: 0, losses: 0, decodedFrames: 0, decodeDropped: 0, slateFrames: 0, lastLoss: undefined as string | undefined };
 
   constructor(private readonly opts: IngestOptions) {
     const ch = opts.channel;
@@ -156,6 +195,12 @@ export class RtspIngest {
     this.stallMs = opts.stallMs ?? Math.max(1500, 10_000 / this.src.fps);
     this.retry = new Backoff({ minMs: opts.retryInitialMs ?? 250, maxMs: opts.retryMaxMs ?? 1000, jitter: 0.5 }, opts.random);
     this.stableMs = opts.stableMs ?? 10_000;
+    if (this.src.decode && !opts.raw) throw new RangeError(`channel ${ch.name}: decode is on but no raw ring was given`);
+    if (opts.raw && this.src.decode) {
+      const fb = frameBytes({ width: this.src.width, height: this.src.height });
+      if (fb > opts.raw.slotBytes) throw new RangeError(`channel ${ch.name}: a ${fb}-byte decoded frame does not fit a ${opts.raw.slotBytes}-byte slot`);
+      this.decode = { decoder: opts.decoder ?? 'avdec_h264', format: opts.format ?? 'NV12', width: this.src.width, height: this.src.height };
+    }
   }
 
   get state(): IngestState { return this.stateValue; }
@@ -169,6 +214,7 @@ export class RtspIngest {
     this.stateValue = 'no-signal';
     this.connect();
     this.watchdog = setInterval(() => this.checkStall(), 200);
+    this.slateOn();
   }
 
   close(): void {
@@ -177,6 +223,8 @@ export class RtspIngest {
     this.gen++;
     clearTimeout(this.retryTimer);
     clearInterval(this.watchdog);
+    clearInterval(this.slateTimer);
+    this.slateTimer = undefined;
     this.pipeline?.close();
     this.pipeline = undefined;
     this.probing?.close();
@@ -239,7 +287,7 @@ export class RtspIngest {
     let p: GstPipeline;
     try {
       const cred = this.credentials();
-      p = new GstPipeline(ingestDescription(this.url!, this.src.transport, this.opts.latencyMs ?? 100), { label: `camera ${this.name}` });
+      p = new GstPipeline(ingestDescription(this.url!, this.src.transport, this.opts.latencyMs ?? 100, this.decode), { label: `camera ${this.name}` });
       if (cred) {
         p.set('cam', 'user-id', cred.user);
         p.set('cam', 'user-pw', cred.password);
@@ -261,6 +309,7 @@ export class RtspIngest {
       return;
     }
     void this.pullLoop(gen, p);
+    if (this.decode) void this.rawLoop(gen, p);
   }
 
   private onPipelineError(gen: number, message: string): void {
@@ -348,6 +397,58 @@ export class RtspIngest {
     }
   }
 
+  /**
+   * Decoded frames -> raw.<channel>, each copied by the binding straight into a claimed slot
+   * (as capture.ts does), stamped with its access unit's capture time (same PTS, same mapping).
+   */
+  private async rawLoop(gen: number, p: GstPipeline): Promise<void> {
+    const sink = p.appsink('raw');
+    const ring = this.opts.raw!;
+    const len = frameBytes(this.decode!);
+    let scratch: Uint8Array | undefined;
+    for (;;) {
+      const claim = ring.claim();
+      const into = claim ? claim.bytes.subarray(0, len) : (scratch ??= new Uint8Array(len));
+      const got = await sink.pullInto(into);
+      if (gen !== this.gen || !got) {
+        if (claim) ring.abandon(claim);
+        return; // the access-unit loop reports the loss
+      }
+      const arrival = process.hrtime.bigint();
+      if (!claim) { this.st.decodeDropped++; continue; }
+      this.slateOff();
+      if (got.size < len) into.fill(0, got.size);
+      let mono = this.captureMono(p, got.ptsNs, arrival);
+      if (mono <= this.lastRawMono) mono = this.lastRawMono + 1000n;
+      this.lastRawMono = mono;
+      ring.publish(claim, len, { kind: FRAME_KIND_RAW, flags: 0, wallNs: this.opts.clock.toWall(mono), monoNs: mono, user0: this.decode!.width, user1: this.decode!.height });
+      this.st.decodedFrames++;
+    }
+  }
+
+  /** The slate into raw.<channel> at the source's rate, until a decoded frame comes (decode only). */
+  private slateOn(): void {
+    if (!this.decode || this.slateTimer || this.stateValue === 'closed') return;
+    this.slate ??= slateFrame(this.decode, this.name);
+    const ring = this.opts.raw!;
+    const len = this.slate.length;
+    this.slateTimer = setInterval(() => {
+      const claim = ring.claim();
+      if (!claim) { this.st.decodeDropped++; return; }
+      copyIntoShared(claim.bytes, this.slate!);
+      let mono = process.hrtime.bigint();
+      if (mono <= this.lastRawMono) mono = this.lastRawMono + 1000n;
+      this.lastRawMono = mono;
+      ring.publish(claim, len, { kind: FRAME_KIND_RAW, flags: FRAME_FLAG_SLATE, wallNs: this.opts.clock.toWall(mono), monoNs: mono, user0: this.decode!.width, user1: this.decode!.height });
+      this.st.slateFrames++;
+    }, 1000 / this.src.fps);
+  }
+
+  private slateOff(): void {
+    clearInterval(this.slateTimer);
+    this.slateTimer = undefined;
+  }
+
   /** Running time + base time when plausible (not in the future, not older than the stall limit). */
   private captureMono(p: GstPipeline, ptsNs: number | null, arrival: bigint): bigint {
     const base = p.baseTimeNs();
@@ -387,6 +488,7 @@ export class RtspIngest {
     this.st.lastLoss = reason;
     const wasLive = this.stateValue === 'live';
     this.stateValue = 'no-signal';
+    this.slateOn();
     const delay = this.retry.next();
     if (wasLive || this.retry.attempts === 1) this.opts.log?.warn({ channel: this.name, reason, retryMs: delay }, 'camera lost; no signal');
     else this.opts.log?.info({ channel: this.name, reason, retryMs: delay }, 'camera lost; no signal');

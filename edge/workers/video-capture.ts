@@ -2,7 +2,8 @@
  * video-capture worker: every configured channel's source (test pattern, V4L2 device,
  * GStreamer source description) into its raw slot ring `raw.<channel>`, stamped on the box
  * clock, with a "no signal" slate while a source is lost (edge/video/capture.ts); an rtsp
- * camera's H.264 passed through into `video.<channel>.hq` (edge/video/rtsp-ingest.ts).
+ * camera's H.264 passed through into `video.<channel>.hq` (edge/video/rtsp-ingest.ts), and with
+ * `decode` also decoded into `raw.<channel>` for its lq and stills.
  *
  * Lifecycle: start() probes the raw pixel format of this board's pipeline profile (cached in
  * the data folder) and starts one ChannelCapture per channel as soon as the channel's raw
@@ -13,6 +14,8 @@
  * with backoff. Events to control: `source-lost`, `source-up`.
  */
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync } from 'node:fs';
 import { probeProfile } from '../../gst-pipelines/index.js';
@@ -22,6 +25,19 @@ import type { Yuv420Format } from '../video/overlay.js';
 import { runWorker, type WorkerContext } from '../runtime/index.js';
 
 const captures: (ChannelCapture | RtspIngest)[] = [];
+/** The H.264 decoder of decoding camera channels: software here; a board profile does not
+ *  name its hardware decoder yet (mppvideodec, v4l2h264dec would go there). */
+const DECODER = 'avdec_h264';
+
+/** Whether GStreamer has the element (gst-inspect-1.0 --exists, as the profile probe asks). */
+async function elementExists(factory: string): Promise<boolean> {
+  try {
+    await promisify(execFile)('gst-inspect-1.0', ['--exists', factory], { timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const CONSUMER_WAIT_MS = 10_000;
 let statsTimer: NodeJS.Timeout | undefined;
 
@@ -38,7 +54,17 @@ async function setup(ctx: WorkerContext): Promise<void> {
     await Promise.all(ctx.config.channels.map(async (ch) => {
       if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
         // A camera's own H.264, straight into the channel's hq ring (no raw ring, no encoder).
-        const ing = new RtspIngest({ channel: ch, ring: ctx.producer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log, onEvent: (e) => ctx.emit({ ...e }) });
+        // With `decode`, its decoded frames also go to raw.<channel> (lq and stills in video-encode).
+        // A decoder this system lacks must not cost the passthrough (the element would fail the
+        // whole pipeline): the channel then runs without its decode, and says why.
+        let decode = ch.source.decode;
+        if (decode && !(await elementExists(DECODER))) {
+          ctx.log.error({ channel: ch.name, decoder: DECODER }, `channel ${ch.name}: decode configured but this system has no ${DECODER} element; the camera is passed through without lq and stills`);
+          decode = false;
+        }
+        const raw = decode ? ctx.slotProducer(`raw.${ch.name}`) : undefined;
+        const channel = decode === ch.source.decode ? ch : { ...ch, source: { ...ch.source, decode } };
+        const ing = new RtspIngest({ channel, ring: ctx.producer(`video.${ch.name}.hq`), raw, format, decoder: DECODER, clock: ctx.clock, log: ctx.log, onEvent: (e) => ctx.emit({ ...e }) });
         ing.start();
         captures.push(ing);
         return;

@@ -5,8 +5,9 @@
  * `pcm.<input>`), and JPEG stills with thumbnails into
  * `snap.<channel>` when the channel takes them (edge/video/encode.ts, snapshot.ts). A
  * passthrough (rtsp) channel has no encoder: its hq ring, written by video-capture, is
- * recorded as it is (edge/video/passthrough-recorder.ts); it has no lq, no stills and no
- * recorded audio yet.
+ * recorded as it is (edge/video/passthrough-recorder.ts); with `decode` its decoded frames
+ * (raw.<channel>) get the lq encode and the stills of a captured channel (ChannelEncoder
+ * `decodedCamera`), else it has no lq and no stills; no recorded audio yet.
  *
  * Lifecycle: start() probes the profile (cached in the data folder) and starts one
  * ChannelEncoder per channel; each builds its pipeline when its first frame arrives. stop()
@@ -26,7 +27,7 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { probeProfile, type H264Role } from '../../gst-pipelines/index.js';
+import { probeProfile, type H264Role, type Profile } from '../../gst-pipelines/index.js';
 import { ChannelEncoder } from '../video/encode.js';
 import { PcmFanout } from '../audio/index.js';
 import { PassthroughRecorder } from '../video/passthrough-recorder.js';
@@ -62,6 +63,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
     const rec = ctx.config.recording;
     for (const ch of ctx.config.channels) {
       if (ch.source.type === 'rtsp' || ch.source.type === 'onvif') {
+        if (ch.source.decode) startDecodedCamera(ctx, profile, ch);
         if (!ch.record) continue;
         const r = new PassthroughRecorder({
           channel: ch, profile, input: ctx.consumer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log,
@@ -100,6 +102,26 @@ async function setup(ctx: WorkerContext): Promise<void> {
     statsTimer = setInterval(() => {
       ctx.emit({ type: 'encode-stats', channels: Object.fromEntries([...encoders].map(([n, e]) => [n, e.stats()])) });
     }, 2000);
+}
+
+/** A decoding camera channel's lq and stills: its decoded frames (raw.<channel>, written by
+ *  video-capture's RtspIngest) encoded as a captured channel's are, without hq or recording. */
+function startDecodedCamera(ctx: WorkerContext, profile: Profile, ch: WorkerContext['config']['channels'][number]): void {
+  const enc = new ChannelEncoder({
+    channel: ch, profile, decodedCamera: true,
+    input: ctx.slotConsumer(`raw.${ch.name}`),
+    out: { lq: ctx.producer(`video.${ch.name}.lq`) },
+    snapshot: ch.snapshot.enabled ? ctx.producer(`snap.${ch.name}`) : undefined,
+    clock: ctx.clock, log: ctx.log,
+    onEvent: (e) => ctx.emit(e),
+    onError: (err) => {
+      ctx.log.fatal({ err, channel: ch.name }, 'camera decode encoder failed; worker exits for a restart');
+      setTimeout(() => process.exit(1), 50);
+    },
+  });
+  if (!ctx.running) return;
+  enc.start();
+  encoders.set(ch.name, enc);
 }
 
 /** The recorded channel's audio input, when it names one. */

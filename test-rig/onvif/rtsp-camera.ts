@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const SCRIPT = fileURLToPath(new URL('../../../test-rig/onvif/rtsp-camera.py', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../../../edge/demo/rtsp-camera.py', import.meta.url));
 
 export interface CameraOptions {
   port: number;
@@ -21,6 +21,8 @@ export interface CameraOptions {
   height?: number;
   fps?: number;
   gop?: number;
+  /** videotestsrc pattern nick; default ball. */
+  pattern?: string;
 }
 
 export class RtspCamera {
@@ -33,7 +35,7 @@ export class RtspCamera {
   async start(): Promise<void> {
     const o = this.opts;
     const args = [SCRIPT, '--port', String(o.port), '--path', o.path ?? '/stream', '--codec', o.codec ?? 'h264',
-      '--width', String(o.width ?? 640), '--height', String(o.height ?? 360), '--fps', String(o.fps ?? 30), '--gop', String(o.gop ?? 30)];
+      '--width', String(o.width ?? 640), '--height', String(o.height ?? 360), '--fps', String(o.fps ?? 30), '--gop', String(o.gop ?? 30), '--pattern', o.pattern ?? 'ball'];
     if (o.user) args.push('--user', o.user, '--password', o.password ?? '');
     const c = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = c;

@@ -162,9 +162,8 @@ t.test('wrong password: a clear error naming the camera, without the password', 
   t.equal(ing.state, 'no-signal');
 });
 
-// MJPEG is not tried: the stand-in's gst-rtsp-server never answers DESCRIBE for rtpjpegpay here
-// (a stall, which the ingest reports as "no access unit"; the H.265 case covers the refusal).
-for (const codec of ['h265'] as const) {
+// The MJPEG camera's jpegenc is fed 4:2:0, the only layout RFC 2435 (rtpjpegpay) carries.
+for (const codec of ['h265', 'mjpeg'] as const) {
   t.test(`${codec} camera: refused with the codec named`, async (t) => {
     const cam = new RtspCamera({ port: await freeTcpPort(), codec });
     await cam.start();
@@ -188,7 +187,7 @@ t.test('onvif source: the stream URI resolved from the device, again after a fai
   t.teardown(() => dev.stop());
   const onvifChannel = (file: string): ChannelConfig => {
     const c = channel(cam.url, file);
-    return { ...c, source: { type: 'onvif', device: dev.deviceUrl, transport: 'tcp', credentialsFile: file, width: 640, height: 360, fps: 30 } };
+    return { ...c, source: { type: 'onvif', device: dev.deviceUrl, transport: 'tcp', decode: false, credentialsFile: file, width: 640, height: 360, fps: 30 } };
   };
   const { ing, reader } = ingest(onvifChannel(credFile));
   t.teardown(() => ing.close());

@@ -27,14 +27,17 @@ ap.add_argument('--width', type=int, default=640)
 ap.add_argument('--height', type=int, default=360)
 ap.add_argument('--fps', type=int, default=30)
 ap.add_argument('--gop', type=int, default=30)
+ap.add_argument('--pattern', default='ball', help='videotestsrc pattern nick (a test that checks the picture uses a known one)')
 a = ap.parse_args()
 
 Gst.init(None)
-src = f'videotestsrc is-live=true pattern=ball ! video/x-raw,width={a.width},height={a.height},framerate={a.fps}/1'
+src = f'videotestsrc is-live=true pattern={a.pattern} ! video/x-raw,width={a.width},height={a.height},framerate={a.fps}/1'
 enc = {
     'h264': f'x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} bitrate=1500 ! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=0',
     'h265': f'x265enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={a.gop} ! rtph265pay name=pay0 pt=96',
-    'mjpeg': 'jpegenc name=enc ! rtpjpegpay name=pay0 pt=26',
+    # rtpjpegpay (RFC 2435) takes 4:2:0 only: without the caps, jpegenc got another layout and the
+    # payloader refused every frame ("Invalid component"), and DESCRIBE never had an answer.
+    'mjpeg': 'videoconvert ! video/x-raw,format=I420 ! jpegenc name=enc ! rtpjpegpay name=pay0 pt=26',
 }[a.codec]
 
 frames = 0
