@@ -9,7 +9,8 @@
  *       h264parse -> video/x-h264,stream-format=byte-stream,alignment=au ->
  *         hq: tee -> queue -> appsink <ch>-hq-sink            (encoded ring)
  *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments; with
- *                    `recording` only: video-encode records through buildRecorderPipeline)
+ *                    `recording` only, for tests and benches: video-encode records each
+ *                    segment through buildSegmentPipeline)
  *         lq:        appsink <ch>-lq-sink
  *     <ch>-raw -> queue -> videorate (1 per intervalS) -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
  *       with a thumbnail: videorate -> tee <ch>-snapshot-t -> queue -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
@@ -288,39 +289,66 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   };
 }
 
-/** A channel's recording as a pipeline of its own (see buildRecorderPipeline). */
-export interface RecorderPipeline {
+/** One recording segment as a pipeline of its own (see buildSegmentPipeline). */
+export interface SegmentPipeline {
   readonly description: string;
-  /** The appsrc the hq access units are pushed into, the splitmuxsink, and (with
-   *  `rec.audio`) the appsrc the recording's PCM is pushed into. */
-  readonly names: { readonly source: string; readonly recorder: string; readonly audio?: string };
+  /** The appsrc the hq access units are pushed into, the muxer, and (with `audio`) the
+   *  appsrc the recording's PCM is pushed into. */
+  readonly names: { readonly source: string; readonly muxer: string; readonly audio?: string };
+}
+
+export interface SegmentTarget {
+  /** The segment file (edge/recording naming: `recordingLocation(...).path(seq)`). */
+  readonly path: string;
+  /** An audio track: PCM pushed into the appsrc `<ch>-rec-audio-src`, AAC-LC encoded, muxed with the video. */
+  readonly audio?: RecordingAudio;
 }
 
 /**
- * The recording of a channel's hq stream as its own pipeline, fed from JavaScript with the hq
- * access units (Annex B, one per buffer, PTS = the encode pipeline's running time):
+ * One segment of a channel's recording as a pipeline of its own, fed from JavaScript with the
+ * hq access units (Annex B, one per buffer, PTS = running time since the recording's first
+ * frame) by edge/video/recorder.ts, which decides the cuts and makes one of these per segment:
  *
- *   appsrc <ch>-rec-src -> h264parse -> caps -> splitmuxsink <ch>-rec
- *   [rec.audio] appsrc <ch>-rec-audio-src -> queue -> audioconvert -> AAC-LC -> aacparse -> <ch>-rec.audio_0
+ *   appsrc <ch>-rec-src -> h264parse -> caps -> <muxer> <ch>-rec-mux -> filesink (unbuffered)
+ *   [audio] appsrc <ch>-rec-audio-src -> queue -> audioconvert -> AAC-LC -> aacparse -> <ch>-rec-mux
  *
- * Why apart from the encode pipeline: a write error of the recording (a full disk) ends only
- * this pipeline; inside the encode pipeline it went up through the tee and stopped the live
- * streams with it. The appsrc holds up to 3 s (a slow disk write does not hold up the pusher)
- * and past that drops the newest (`leaky-type=upstream`): a stalled disk costs recording, never
- * the live streams. No keyframe requests reach the encoder from here (the appsrc ends them): the
- * recorder asks for a keyframe itself when a segment is due (edge/video/recorder.ts).
+ * Why no splitmuxsink: it holds the open GOP in memory until the next keyframe (it must know
+ * whether the GOP still fits the segment), so a crash lost a whole GOP. Here every access unit
+ * goes through the muxer to the file as it comes: matroskamux writes each frame as a
+ * SimpleBlock at once (a cluster per keyframe), mpegtsmux its packets; filesink is unbuffered
+ * (`buffer-mode=2`: its default 64 KiB buffer held seconds of a low-bitrate picture), so each
+ * frame is in the page cache (survives kill -9) when the muxer has it, and the recorder's
+ * fsync loop makes it durable. Why Matroska stays non-streamable: a segment closed normally
+ * gets its cues and duration (seekable in every player); one cut short by a crash ends in a
+ * cluster of unknown size, which ffprobe, GStreamer and VLC read up to its last whole block
+ * (test-rig/video/crash.test.ts). Fragmented MP4 would need a fragment per frame for the
+ * same loss, and MPEG-TS cannot carry the text tracks the recording is to have.
+ *
+ * Why apart from the encode pipeline: a write error (a full disk) ends only this pipeline. The
+ * appsrc holds up to 3 s and past that drops the newest (`leaky-type=upstream`): a stalled disk
+ * costs recording, never the live streams.
  */
-export function buildRecorderPipeline(profile: Profile, channel: string, rec: RecordingTarget): RecorderPipeline {
+export function buildSegmentPipeline(profile: Profile, channel: string, seg: SegmentTarget): SegmentPipeline {
   if (!CHANNEL_RE.test(channel)) throw new BuildError('channel', `"${channel}" must match ${CHANNEL_RE}`);
-  if (!/%0?\d*d/.test(rec.location)) throw new BuildError('recording.location', 'needs a %05d-style segment index');
-  if (rec.audio) checkRecordingAudio(rec.audio);
+  if (typeof seg.path !== 'string' || seg.path === '' || /["\\]/.test(seg.path)) throw new BuildError('segment.path', `a file path without quotes or backslashes, got ${JSON.stringify(seg.path)}`);
+  if (seg.audio) checkRecordingAudio(seg.audio);
+  const mkv = profile.recording.muxer === 'matroskamux';
   const source = `${channel}-rec-src`;
-  const head = `appsrc name=${source} format=time is-live=true do-timestamp=false block=false max-bytes=0 max-buffers=0 max-time=3000000000 leaky-type=upstream caps="${H264_CAPS}"`;
-  const lines = [recordingBranch(profile, channel, head, rec)];
-  if (rec.audio) lines.push(recordingAudioBranch(channel, rec.audio));
+  const muxer = `${channel}-rec-mux`;
+  const muxProps = Object.entries(profile.recording.muxerProps).map(([k, v]) => ` ${k}=${String(v)}`).join('');
+  const video = [
+    `appsrc name=${source} format=time is-live=true do-timestamp=false block=false max-bytes=0 max-buffers=0 max-time=3000000000 leaky-type=upstream caps="${H264_CAPS}"`,
+    `h264parse name=${channel}-rec-parse`,
+    // Matroska stores AVC (length-prefixed NALs + codec private data); MPEG-TS stores Annex B.
+    renderCaps(`video/x-h264,stream-format=${mkv ? 'avc' : 'byte-stream'},alignment=au`),
+    `${profile.recording.muxer} name=${muxer}${muxProps}`,
+    `filesink name=${channel}-rec-file location="${seg.path}" buffer-mode=2 sync=false async=false`,
+  ].join(' ! ');
+  const lines = [video];
+  if (seg.audio) lines.push(recordingAudioBranch(channel, seg.audio, `${muxer}.`));
   return {
     description: lines.join('  '),
-    names: { source, recorder: `${channel}-rec`, ...(rec.audio ? { audio: `${channel}-rec-audio-src` } : {}) },
+    names: { source, muxer, ...(seg.audio ? { audio: `${channel}-rec-audio-src` } : {}) },
   };
 }
 
@@ -365,7 +393,7 @@ function checkRecordingAudio(ra: RecordingAudio): void {
   if (ra.encoder !== undefined && ra.encoder !== 'avenc_aac' && ra.encoder !== 'voaacenc') throw new BuildError('recording.audio.encoder', `avenc_aac or voaacenc, got ${String(ra.encoder)}`);
 }
 
-function recordingAudioBranch(ch: string, a: RecordingAudio): string {
+function recordingAudioBranch(ch: string, a: RecordingAudio, into = `${ch}-rec.audio_0`): string {
   const caps = `audio/x-raw,format=S16LE,layout=interleaved,rate=${a.rate},channels=${a.channels}`;
   const enc = a.encoder ?? 'avenc_aac';
   const bitrate = a.bitrate ?? 64_000 * a.channels;
@@ -376,6 +404,6 @@ function recordingAudioBranch(ch: string, a: RecordingAudio): string {
     `audioconvert name=${ch}-rec-audio-conv`,
     `${enc} name=${ch}-rec-aac bitrate=${bitrate}`,
     `aacparse name=${ch}-rec-aacparse`,
-    `${ch}-rec.audio_0`,
+    into,
   ].join(' ! ');
 }

@@ -49,6 +49,8 @@ export interface AudioCaptureEvent {
   reason?: string;
   /** Retry number since the source was last stable. */
   attempt?: number;
+  /** audio-source-lost: how long until the source is tried again. */
+  retryMs?: number;
 }
 
 export interface AudioCaptureOptions {
@@ -352,7 +354,7 @@ export class AudioCapture {
     const delay = this.retry.next();
     if (wasLive || this.retry.attempts === 1) this.opts.log?.warn({ input: this.name, reason, retryMs: delay }, 'audio source lost; gap on');
     else this.opts.log?.info({ input: this.name, reason, retryMs: delay }, 'audio source lost; gap on');
-    this.opts.onEvent?.({ type: 'audio-source-lost', input: this.name, reason, attempt: this.retry.attempts });
+    this.opts.onEvent?.({ type: 'audio-source-lost', input: this.name, reason, attempt: this.retry.attempts, retryMs: delay });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.startSource(), delay);
   }

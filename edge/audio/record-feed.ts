@@ -1,7 +1,7 @@
 /**
  * The audio of one channel's recording: PCM records from `pcm.<input>` into the recorder
- * pipeline's audio appsrc, which GStreamer encodes to AAC-LC and splitmuxsink muxes next to
- * the video (gst-pipelines/build.ts buildRecorderPipeline, RecordingTarget.audio).
+ * recording's audio appsrc, which GStreamer encodes to AAC-LC and the segment's muxer muxes
+ * next to the video (gst-pipelines/build.ts buildSegmentPipeline, SegmentTarget.audio).
  *
  * Why the recorder encodes AAC itself (and not audio-encode into an `aac.<input>` ring, as the
  * design map sketches): the muxers wait for data on every pad, so a recorder whose audio stops
@@ -26,11 +26,15 @@
  *   dropped. Filled time is reported as a gap too.
  * - Lifecycle: start(appsrc, baseMono, fromPts); write() until close() (idempotent); records
  *   written before start() or after close() are dropped. The recorder (edge/video/recorder.ts)
- *   makes one per recorder pipeline: a recording that stops and resumes gets a fresh feed.
+ *   makes one per recording (its sink routes samples to the segment of their time): a
+ *   recording that stops and resumes gets a fresh feed.
  * - Errors: a push the appsrc refuses is counted (pushRefused), never thrown.
  * Runs on: video-encode.
  */
 import type { GstAppSrc } from '../gst/index.js';
+
+/** Where the feed pushes: an appsrc, or the recorder's router to its segments' appsrcs. */
+export type AudioSink = Pick<GstAppSrc, 'push'>;
 import type { BoxClock } from '../lib/clock.js';
 import { AUDIO_FLAG_GAP } from '../lib/record-kinds.js';
 import { READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
@@ -80,7 +84,7 @@ export class RecordingAudioFeed {
   readonly delayNs: number;
   private readonly fillAfterNs: number;
   private state: 'new' | 'running' | 'closed' = 'new';
-  private src: GstAppSrc | undefined;
+  private src: AudioSink | undefined;
   private baseMono = 0n;
   /** Running time (ns, encoder's timeline) the next pushed sample starts at; -1 before start(). */
   private nextPts = -1;
@@ -107,7 +111,7 @@ export class RecordingAudioFeed {
    * time) where the recording's video begins: earlier records are dropped, and silence is
    * filled from there when none comes (the muxer waits for the first buffer of every pad).
    */
-  start(src: GstAppSrc, baseMono: bigint, fromPts = 0): void {
+  start(src: AudioSink, baseMono: bigint, fromPts = 0): void {
     if (this.state !== 'new') return;
     if (!Number.isFinite(fromPts) || fromPts < 0) throw new RangeError(`channel ${this.o.channel}: audio fromPts ${fromPts}`);
     this.state = 'running';

@@ -202,7 +202,7 @@ const configSchemaBase = z.object({
   /**
    * Local recording (video-encode): segment length, the fsync period of open segments, and the
    * most recorded video a power cut or a kill may cost (the check below holds every recorded
-   * channel to it).
+   * channel's fsync period + two frames to it; the hq GOP does not count, up to 4 s).
    */
   recording: z.object({
     segmentS: z.number().int().min(1).max(3600).default(60),
@@ -259,12 +259,19 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
     if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['channels', i, 'name'], message: `duplicate channel name "${c.name}"` });
     seen.add(c.name);
     if (c.record) {
-      const loss = recordingLossMs(c.hq.gop, c.source.fps, cfg.recording.fsyncMs);
+      const loss = recordingLossMs(c.source.fps, cfg.recording.fsyncMs);
       if (loss > cfg.recording.maxLossMs) {
         ctx.addIssue({
+          code: 'custom', path: ['recording', 'fsyncMs'],
+          message: `a recorded channel can lose the fsync period and two frames in flight: ${cfg.recording.fsyncMs} ms + 2 frames at ${c.source.fps} fps (channel "${c.name}") ` +
+            `come to ${Math.round(loss)} ms, over recording.maxLossMs ${cfg.recording.maxLossMs}`,
+        });
+      }
+      if (c.hq.gop > maxRecordedGop(c.source.fps)) {
+        ctx.addIssue({
           code: 'custom', path: ['channels', i, 'hq', 'gop'],
-          message: `a recorded channel can lose its open GOP, the fsync period and two frames in flight: ${c.hq.gop} frames at ${c.source.fps} fps ` +
-            `come to ${Math.round(loss)} ms, over recording.maxLossMs ${cfg.recording.maxLossMs}; use gop <= ${maxRecordedGop(c.source.fps, cfg.recording)}`,
+          message: `a recorded channel's hq GOP may be at most ${MAX_RECORDED_GOP_S} s (segments are cut at keyframes; a player seeks to one): ` +
+            `${c.hq.gop} frames at ${c.source.fps} fps is ${(c.hq.gop / c.source.fps).toFixed(2)} s; use gop <= ${maxRecordedGop(c.source.fps)}`,
         });
       }
     }
@@ -307,19 +314,23 @@ function checkUplink(cfg: z.output<typeof configSchemaBase>, ctx: z.RefinementCt
 }
 
 /**
- * What a power cut can cost a recorded channel, ms. splitmuxsink keeps the open GOP in memory
- * until the next keyframe tells it where the GOP ends (it must know whether the GOP still
- * fits the segment), so up to one GOP is never written; what was written but not yet fsynced
- * is up to one fsync period; and about two frames are between capture and the encoder's output.
- * (A kill -9 loses only the first and the last: the page cache survives it.)
+ * What a power cut can cost a recorded channel, ms: the recorder writes every frame to its
+ * segment as it comes (edge/video/recorder.ts), whatever the GOP, so what is lost is what was
+ * written but not yet fsynced (up to one fsync period) and about two frames between capture
+ * and the file (encoder and pipeline). A kill -9 loses only the frames: the page cache
+ * survives it. Measured: test-rig/video/crash.test.ts.
  */
-export function recordingLossMs(gop: number, fps: number, fsyncMs: number): number {
-  return (gop * 1000) / fps + fsyncMs + (2 * 1000) / fps;
+export function recordingLossMs(fps: number, fsyncMs: number): number {
+  return fsyncMs + (2 * 1000) / fps;
 }
 
+/** The longest hq GOP a recorded channel may use, s: a segment is cut at the first keyframe
+ *  past its length, and a player seeking into a recording starts at a keyframe. */
+export const MAX_RECORDED_GOP_S = 4;
+
 /** The largest hq GOP (frames) a recorded channel at `fps` may use. */
-export function maxRecordedGop(fps: number, rec: { fsyncMs: number; maxLossMs: number }): number {
-  return Math.max(1, Math.floor(((rec.maxLossMs - rec.fsyncMs) * fps) / 1000 - 2));
+export function maxRecordedGop(fps: number): number {
+  return Math.max(1, Math.floor(MAX_RECORDED_GOP_S * fps));
 }
 
 /**

@@ -2,7 +2,7 @@
  * The fsync policy of the recording volume: what makes "a power cut loses at most the last
  * second" true.
  *
- * Why: splitmuxsink's filesink write()s into the page cache. A kill -9 of the process loses
+ * Why: the recorder's filesink write()s into the page cache. A kill -9 of the process loses
  * only what was still inside GStreamer (queues, the muxer, filesink's 64 KiB buffer), but a
  * power cut also loses every dirty page the kernel had not written back yet, by default up
  * to 30 s of them (dirty_expire_centisecs). So the recorder itself makes the open segment
@@ -25,7 +25,7 @@
  * worker's other file I/O; a sync that waits shows up in `stats()`.
  *
  * Lifecycle: constructor validates; `start()` starts the loop; `segmentOpened/Closed` follow
- * splitmuxsink's fragment-opened/closed bus messages; `close()` (idempotent) syncs and
+ * the recorder's cuts (edge/video/segments.ts); `close()` (idempotent) syncs and
  * closes everything. Runs on: video-encode (the recorder of the channel).
  */
 import { open, type FileHandle } from 'node:fs/promises';

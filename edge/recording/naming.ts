@@ -4,7 +4,8 @@
  *   <root>/<channel>/<yyyymmdd>/<channel>-<yyyymmddTHHMMSS.mmmZ>-<seq:05>.<ext>
  *
  * The day folder and the time stamp are the UTC capture time of the recording's first frame
- * (the box clock, see edge/lib/clock.ts); `seq` is splitmuxsink's fragment index. Every
+ * (the box clock, see edge/lib/clock.ts); `seq` is the segment's index in its recording
+ * (from 0, edge/video/recorder.ts). Every
  * segment of one recording therefore shares its stamp and sorts by name in capture order; a
  * recording that crosses midnight stays in the folder of the day it started (its segments
  * are found through the catalog, which holds each segment's exact start and end).

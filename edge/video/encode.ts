@@ -16,7 +16,7 @@
  *   write carries the capture time of its raw frame (wall = the box clock's mapping of that
  *   monotonic time).
  * - Recording: segments named by the capture time of the first frame (edge/recording
- *   naming), cut by splitmuxsink at the keyframe after `segmentNs`. With the channel's audio
+ *   naming), cut by the recorder at the keyframe after `segmentNs`. With the channel's audio
  *   input (`audio`), they hold an AAC-LC track on the same running time (the recorder's
  *   pipeline, recorder.ts, fed by edge/audio/record-feed.ts: PCM from `pcm.<input>`, silence
  *   filled when none comes).

@@ -1,37 +1,54 @@
 /**
- * One channel's recording of its hq stream, in a pipeline of its own (gst-pipelines
- * buildRecorderPipeline), fed with the access units the encode pipeline hands to JavaScript.
+ * One channel's recording of its hq stream: the recorder decides where segments are cut and
+ * muxes each segment in a pipeline of its own (gst-pipelines buildSegmentPipeline), fed with
+ * the access units the encode pipeline hands to JavaScript, or (passthrough-recorder.ts) the
+ * ones a camera sent. One recorder for both kinds of channel.
  *
  * Contract
- * - Owns: the recorder pipeline of the moment, its segment bookkeeping (segments.ts), the
- *   recording's state (RecordingStatus) and the free-space poll while it is stopped.
- * - Why apart: a write error (a full disk, a failing card) ends this pipeline only; the
- *   channel keeps encoding and streaming. Inside the encode pipeline the error went up through
- *   the tee, video-encode exited and every viewer stalled while it crash-looped.
+ * - Owns: the segment pipelines of the moment (the open one, and the one being finalised
+ *   after a cut), its segment bookkeeping (segments.ts), the recording's state
+ *   (RecordingStatus) and the free-space poll while it is stopped.
+ * - Crash safety: every access unit goes through the muxer to the file as it comes (no
+ *   splitmuxsink, which held the open GOP in memory to decide its cut: a crash lost a GOP), so
+ *   a kill -9 loses the frames in flight (encoder and pipeline, about two) and a power cut
+ *   also what the fsync loop had not yet made durable (`fsyncMs`), whatever the GOP.
+ * - Segment cuts: at the first keyframe at least `segmentNs` after the segment's first frame,
+ *   the next segment's pipeline is made and gets that keyframe, and the previous one gets
+ *   end-of-stream (it finalises: cues, duration) in the background. For an encoded channel
+ *   the recorder asks for that keyframe when the segment is due (requestKeyframe); a camera's
+ *   keyframes come when they come. Segments of one recording share its name stamp and PTS
+ *   timeline (running time since its first frame), numbered from 0. A cut costs the JS thread
+ *   about 2 ms (parse and play of the next pipeline, measured on x86; the first one of a
+ *   process ~80 ms while the plugins load), inside the appsrc's 3 s of slack.
+ * - Why apart from the encode pipeline: a write error (a full disk, a failing card) ends this
+ *   recording only; the channel keeps encoding and streaming. Inside the encode pipeline the
+ *   error went up through the tee, video-encode exited and every viewer stalled while it
+ *   crash-looped.
  * - States: off (the channel does not record) | armed (waits for a keyframe to begin) |
- *   opening (folder and pipeline being made; access units queue, bounded) | recording |
- *   stopped (failed: polls free space) | closed. A failure closes the pipeline, finishes its
- *   open segments (one that got no frame is deleted: `segment-discarded`; one with frames is
+ *   opening (folder being made; access units queue, bounded) | recording | stopped (failed:
+ *   polls free space) | closed. A failure closes the segment pipelines, finishes their
+ *   segments (one that got no frame is deleted: `segment-discarded`; one with frames is
  *   closed as usual) and says why (`recording-state`, e.g. "recording stopped: disk full on
  *   /data/recordings, 0 B free"). It is armed again once `resumeFreeBytes` are free (a full
  *   disk) or after a capped backoff (other errors), and asks the encoder for a keyframe, so a
  *   new recording (new name, from its first frame's capture time) starts at once.
- * - Audio (a channel with `audio`): each recorder pipeline has an AAC-LC track fed by a fresh
- *   RecordingAudioFeed (edge/audio/record-feed.ts: PCM through writeAudio(), stamped on the
- *   video's running time from the recording's first frame, silence filled when none comes, gaps
- *   as `recording-audio-gap`); a failure ends it with the video, a resume starts a new one.
- * - Segment cuts: splitmuxsink's keyframe requests end at the appsrc, so the recorder asks
- *   for the keyframe itself when a segment has reached its length (requestKeyframe).
- * - Lifecycle: start(baseMono) once the encode pipeline runs; push() per hq access unit;
- *   close(deadlineMs) sends end-of-stream so the open segment is finalised. Idempotent.
+ * - Audio (a channel with `audio`): each segment pipeline has an AAC-LC track fed by the
+ *   recording's RecordingAudioFeed (edge/audio/record-feed.ts: PCM through writeAudio(),
+ *   stamped on the video's running time from the recording's first frame, silence filled when
+ *   none comes, gaps as `recording-audio-gap`). At a cut, audio before the cut's time goes to
+ *   the old segment, the rest to the new one; the old segment's audio ends at the first
+ *   sample past the cut (or after `AUDIO_CUT_WAIT_MS`). A failure ends it with the video, a
+ *   resume starts a new one.
+ * - Lifecycle: start(baseMono) once the stream runs; push() per hq access unit; close(deadlineMs)
+ *   sends end-of-stream so the open segment is finalised. Idempotent.
  * - Errors: never thrown to the caller (push is on the live path); logged and reported as state.
  * Runs on: video-encode.
  */
 import { statfs, unlink } from 'node:fs/promises';
-import { buildRecorderPipeline, type Profile } from '../../gst-pipelines/index.js';
-import { GstPipeline, type GstAppSrc, type GstError } from '../gst/index.js';
+import { buildSegmentPipeline, type Profile } from '../../gst-pipelines/index.js';
+import { GstPipeline, type GstAppSrc, type GstError, type PushOptions } from '../gst/index.js';
 import { Backoff } from '../lib/backoff.js';
-import { prepareRecordingDir, recordingLocation, scanSegment, type SegmentExtension } from '../recording/index.js';
+import { prepareRecordingDir, recordingLocation, scanSegment, type RecordingLocation, type SegmentExtension } from '../recording/index.js';
 import { RecordingAudioFeed, type RecordingAudioStats } from '../audio/index.js';
 import { RecordingSegments } from './segments.js';
 import type { EncoderOptions, EncoderRecording, EncoderStats, RecorderState, RecordingStatus } from './encoder-types.js';
@@ -44,7 +61,7 @@ export interface ChannelRecorderOptions extends Pick<EncoderOptions, 'clock' | '
   profile: Profile;
   recording: EncoderRecording;
   counts: Pick<EncoderStats, 'segmentsClosed'>;
-  /** Forces an IDR on the hq stream (segment cuts, restarts). */
+  /** Forces an IDR on the hq stream (segment cuts, restarts); a camera's channel passes a no-op. */
   requestKeyframe: () => void;
   /** Free space a stopped recording needs before it starts again after a full disk, bytes.
    *  Default 8 MiB (a few seconds of a 1080p hq stream, enough for a segment's first GOPs). */
@@ -55,22 +72,49 @@ export interface ChannelRecorderOptions extends Pick<EncoderOptions, 'clock' | '
   audio?: { input: string; rate: number; channels: number };
 }
 
-/** Access units held while the folder and pipeline are made (a couple of seconds at 60 fps). */
+/** Access units held while the folder is made (a couple of seconds at 60 fps). */
 const MAX_QUEUED = 150;
+/** How long a finished segment's audio waits for the first sample past the cut, ms. */
+const AUDIO_CUT_WAIT_MS = 1000;
+/** How long a finished segment may take to finalise (end-of-stream through its muxer), ms. */
+const FINALISE_MS = 5000;
+
+/** One segment: its file and the pipeline muxing into it. */
+interface Segment {
+  readonly seq: number;
+  readonly path: string;
+  readonly startRt: number;
+  readonly pipeline: GstPipeline;
+  readonly src: GstAppSrc;
+  readonly audioSrc: GstAppSrc | undefined;
+  audioEnded: boolean;
+  /** Closed by a failure or close(): finalising stops, the failure handler owns its bookkeeping. */
+  aborted: boolean;
+  /** Resolves at the pipeline's end-of-stream, or when wake() is called (a failure, close()). */
+  readonly ended: Promise<void>;
+  readonly wake: () => void;
+}
 
 export class ChannelRecorder {
   private state: RecorderState = 'off';
-  private pipeline: GstPipeline | undefined;
-  private src: GstAppSrc | undefined;
+  /** The recording of the moment: where its segments go, the next segment's number. */
+  private loc: RecordingLocation | undefined;
+  private nextSeq = 0;
+  /** The segment frames go to now. */
+  private cur: Segment | undefined;
+  /** Segments after their cut, finalising (normally one, for a moment). */
+  private readonly ending = new Set<Segment>();
   private segments: RecordingSegments | undefined;
-  /** The audio feed of the pipeline of the moment (one per pipeline: fresh after a resume). */
+  /** The audio feed of the recording of the moment (fresh after a resume). */
   private audioFeed: RecordingAudioFeed | undefined;
-  private audioSrc: GstAppSrc | undefined;
+  /** Audio routing at a cut: samples before `audioCutRt` still go to `audioOld`. */
+  private audioOld: Segment | undefined;
+  private audioCutRt = 0;
+  private audioCutTimer: NodeJS.Timeout | undefined;
   /** Audio counts of the feeds before the current one. */
   private readonly audioDone: RecordingAudioStats = { records: 0, gapRecords: 0, filledMs: 0, dropped: 0, pushRefused: 0 };
   private baseMono = 0n;
   private queued: { au: Uint8Array; rt: number; keyframe: boolean }[] = [];
-  private segStartRt = -1;
   private keyframeAsked = false;
   private lastRt = 0;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -144,13 +188,20 @@ export class ChannelRecorder {
 
   private write(au: Uint8Array, rt: number, keyframe: boolean): void {
     const segNs = Number(this.opts.recording.segmentNs);
-    if (this.segStartRt < 0) this.segStartRt = rt;
-    if (keyframe && rt - this.segStartRt >= segNs) { this.segStartRt = rt; this.keyframeAsked = false; }
-    // splitmuxsink cuts at the first keyframe past max-size-time; ask for it when it is due.
-    if (!this.keyframeAsked && rt - this.segStartRt >= segNs - 50_000_000) { this.keyframeAsked = true; this.opts.requestKeyframe(); }
+    let seg = this.cur;
+    if (seg && keyframe && rt - seg.startRt >= segNs) {
+      const old = seg;
+      seg = this.cur = this.openSegment(rt);
+      this.endSegment(old, rt);
+    }
+    // The first frame of a recording is a keyframe (armed waits for one), so is every cut's.
+    seg ??= this.cur = this.openSegment(rt);
+    if (!seg) return;
+    // Ask for the cut's keyframe a little early, so it comes at the segment length.
+    if (!this.keyframeAsked && rt - seg.startRt >= segNs - 50_000_000) { this.keyframeAsked = true; this.opts.requestKeyframe(); }
     this.lastRt = rt;
     try {
-      if (!this.src!.push(au, { ptsNs: rt, keyframe })) this.st.skipped++;
+      if (!seg.src.push(au, { ptsNs: rt, keyframe })) this.st.skipped++;
     } catch {
       this.st.skipped++; // closed under us by a failure: its handler reports it
     }
@@ -159,13 +210,11 @@ export class ChannelRecorder {
   private open(rt: number): void {
     this.setState('opening', null);
     const wall = this.opts.clock.toWall(this.baseMono + BigInt(rt));
-    void this.build(wall, rt).then(
+    void this.begin(wall, rt).then(
       () => {
         if (this.state !== 'opening') return;
         this.setState('recording', null);
         this.st.starts++;
-        this.segStartRt = -1;
-        this.keyframeAsked = false;
         const q = this.queued;
         this.queued = [];
         for (const x of q) if (this.current() === 'recording') this.write(x.au, x.rt, x.keyframe);
@@ -174,36 +223,117 @@ export class ChannelRecorder {
     );
   }
 
-  private async build(startWall: bigint, startRt: number): Promise<void> {
+  /** A new recording: its folder, bookkeeping and audio feed; segments open as frames come. */
+  private async begin(startWall: bigint, startRt: number): Promise<void> {
     const rec = this.opts.recording;
     const ext = this.opts.profile.recording.extension as SegmentExtension;
     const loc = recordingLocation(rec.root, this.opts.channel, startWall, ext);
     await prepareRecordingDir(loc.dir);
     if (this.state !== 'opening') return;
-    const a = this.opts.audio;
-    const built = buildRecorderPipeline(this.opts.profile, this.opts.channel, {
-      location: loc.pattern, segmentNs: rec.segmentNs, ...(a ? { audio: { rate: a.rate, channels: a.channels } } : {}),
-    });
-    const p = new GstPipeline(built.description, { label: `record ${this.opts.channel}` });
+    this.loc = loc;
+    this.nextSeq = 0;
     const segs = new RecordingSegments(this.opts.channel, this.opts.counts, this.opts);
-    p.on('error', (e) => this.fail(e));
-    p.on('element', (m) => segs.onElement(m));
-    this.pipeline = p;
     this.segments = segs;
     segs.start(this.baseMono, rec);
-    p.start();
-    this.src = p.appsrc(built.names.source);
-    if (a && built.names.audio) {
+    const a = this.opts.audio;
+    if (a) {
       const ch = this.opts.channel;
       const feed = new RecordingAudioFeed({
         channel: ch, rate: a.rate, channels: a.channels, clock: this.opts.clock,
         onGap: (start, end, filled) => this.opts.onEvent?.({ type: 'recording-audio-gap', channel: ch, input: a.input, startNs: String(start), endNs: String(end), filled }),
       });
       // The audio starts with the recording's first frame: no sound before the first picture.
-      this.audioSrc = p.appsrc(built.names.audio);
-      feed.start(this.audioSrc, this.baseMono, startRt);
+      feed.start({ push: (data, o) => this.pushAudio(data, o) }, this.baseMono, startRt);
       this.audioFeed = feed;
     }
+  }
+
+  /** Segment `nextSeq` from running time `rt`: its pipeline plays, its file exists. */
+  private openSegment(rt: number): Segment | undefined {
+    const loc = this.loc!;
+    const seq = this.nextSeq++;
+    const path = loc.pathOf(seq);
+    const a = this.opts.audio;
+    let p: GstPipeline | undefined;
+    try {
+      const built = buildSegmentPipeline(this.opts.profile, this.opts.channel, { path, ...(a ? { audio: { rate: a.rate, channels: a.channels } } : {}) });
+      p = new GstPipeline(built.description, { label: `record ${this.opts.channel} #${seq}` });
+      p.on('error', (e) => this.fail(e));
+      p.start();
+      let wake!: () => void;
+      const ended = new Promise<void>((r) => { wake = r; });
+      p.once('eos', wake);
+      const seg: Segment = {
+        seq, path, startRt: rt, pipeline: p, src: p.appsrc(built.names.source),
+        audioSrc: built.names.audio ? p.appsrc(built.names.audio) : undefined,
+        audioEnded: false, aborted: false, ended, wake,
+      };
+      this.keyframeAsked = false;
+      // filesink made the file when the pipeline started: the syncer can open it.
+      this.segments!.opened(path, rt);
+      return seg;
+    } catch (e) {
+      p?.close();
+      this.fail(e as Error);
+      return undefined;
+    }
+  }
+
+  /** Segment `seg` ends at running time `endRt` (the next one's first frame): it finalises in the background. */
+  private endSegment(seg: Segment, endRt: number): void {
+    this.ending.add(seg);
+    if (seg.audioSrc) {
+      this.audioOld = seg;
+      this.audioCutRt = endRt;
+      clearTimeout(this.audioCutTimer);
+      this.audioCutTimer = setTimeout(() => this.endOldAudio(), AUDIO_CUT_WAIT_MS);
+    }
+    try { seg.src.endOfStream(); } catch { /* closed by a failure */ }
+    void this.finalise(seg, endRt, FINALISE_MS);
+  }
+
+  /** Waits for `seg`'s end-of-stream (its muxer has written cues and duration), then books it closed. */
+  private async finalise(seg: Segment, endRt: number, deadlineMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      seg.ended.then(() => !seg.aborted),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), deadlineMs); }),
+    ]);
+    clearTimeout(timer);
+    this.ending.delete(seg);
+    if (seg.aborted) return; // the failure handler finishes it
+    if (!drained) this.opts.log?.warn({ channel: this.opts.channel, path: seg.path }, 'segment did not finalise in time; it is closed as it is (readable up to its last frame)');
+    await seg.pipeline.stop({ eos: false }).catch(() => undefined);
+    seg.pipeline.close();
+    await this.segments?.closed(seg.path, endRt);
+  }
+
+  /** The feed's samples: before the cut's time to the finishing segment, the rest to the open one. */
+  private pushAudio(data: Uint8Array, o: PushOptions): boolean {
+    const old = this.audioOld;
+    if (old && Number(o.ptsNs) < this.audioCutRt) return this.pushTo(old, data, o);
+    if (old) this.endOldAudio();
+    const cur = this.cur;
+    return cur ? this.pushTo(cur, data, o) : false;
+  }
+
+  private pushTo(seg: Segment, data: Uint8Array, o: PushOptions): boolean {
+    if (!seg.audioSrc || seg.audioEnded || seg.aborted) return false;
+    try { return seg.audioSrc.push(data, o); } catch { return false; }
+  }
+
+  private endOldAudio(): void {
+    clearTimeout(this.audioCutTimer);
+    const old = this.audioOld;
+    this.audioOld = undefined;
+    if (old) this.endAudioOf(old);
+  }
+
+  /** A segment's audio pad ends (the muxer finalises once all its pads have). */
+  private endAudioOf(seg: Segment): void {
+    if (!seg.audioSrc || seg.audioEnded) return;
+    seg.audioEnded = true;
+    try { seg.audioSrc.endOfStream(); } catch { /* closed by a failure */ }
   }
 
   /** The current audio feed ends (its counts kept). */
@@ -215,24 +345,30 @@ export class ChannelRecorder {
     const d = this.audioDone;
     d.records += s.records; d.gapRecords += s.gapRecords; d.filledMs += s.filledMs; d.dropped += s.dropped; d.pushRefused += s.pushRefused;
     this.audioFeed = undefined;
-    this.audioSrc = undefined;
+    this.endOldAudio();
+  }
+
+  /** Every segment of the recording of the moment, open or finalising. */
+  private allSegments(): Segment[] {
+    return [...(this.cur ? [this.cur] : []), ...this.ending];
   }
 
   /** The recording failed: the pipeline goes, its segments are finished, the poll begins. */
   private fail(err: Error): void {
     if (this.state !== 'recording' && this.state !== 'opening') return;
-    const p = this.pipeline;
+    const open = this.allSegments();
     const segs = this.segments;
-    this.pipeline = undefined;
-    this.src = undefined;
+    this.cur = undefined;
+    this.ending.clear();
     this.segments = undefined;
+    this.loc = undefined;
     this.endAudio();
     this.queued = [];
     this.st.failures++;
     // Stopped at once (push() skips from now on); the event waits for the free-space check
     // below, so the first word out already says whether the disk is full.
     this.state = 'stopped';
-    p?.close();
+    for (const seg of open) { seg.aborted = true; seg.pipeline.close(); seg.wake(); }
     this.finishing = this.finishing.then(async () => {
       const free = await this.freeBytes();
       const text = `${err.message} ${(err as GstError).debug ?? ''} ${(err as NodeJS.ErrnoException).code ?? ''}`;
@@ -308,30 +444,28 @@ export class ChannelRecorder {
     const was = this.state;
     this.state = 'closed';
     clearTimeout(this.pollTimer);
-    const p = this.pipeline;
     const segs = this.segments;
-    if (p && was === 'recording' && p.state === 'playing') {
-      const t0 = Date.now();
-      const eos = new Promise<boolean>((resolve) => {
-        p.once('eos', () => resolve(true));
-        p.once('error', () => resolve(false));
-        setTimeout(() => resolve(false), Math.max(200, deadlineMs - 600)).unref?.();
-      });
-      let drained = false;
-      const audioSrc = this.audioSrc;
+    const cur = this.cur;
+    const finishing: Promise<void>[] = [];
+    if (cur && was === 'recording') {
+      // Every access unit has been pushed: the open segment ends with the last one. The muxer
+      // finalises only once every one of its pads has ended.
       this.endAudio();
-      try {
-        // The muxer finalises a segment only once every one of its pads has ended.
-        audioSrc?.endOfStream();
-        drained = this.src!.endOfStream() && (await eos);
-      } catch { drained = false; }
-      if (!drained) this.opts.log?.warn({ channel: this.opts.channel }, 'recording end-of-stream did not drain in time; the last segment is closed by recovery');
-      await p.stop({ eos: false });
-      await Promise.race([segs!.settled(), new Promise((r) => setTimeout(r, Math.max(100, Math.min(1000, deadlineMs - (Date.now() - t0)))))]);
+      this.endAudioOf(cur);
+      try { cur.src.endOfStream(); } catch { /* closed by a failure */ }
+      finishing.push(this.finalise(cur, this.lastRt, Math.max(200, deadlineMs - 600)));
     }
+    this.cur = undefined;
     this.endAudio();
-    await this.finishing;
+    for (const seg of this.ending) this.endAudioOf(seg);
+    await Promise.race([
+      Promise.all([...finishing, this.finishing]),
+      new Promise((r) => setTimeout(r, Math.max(300, deadlineMs - 200))),
+    ]);
+    // Whatever did not finalise in time is closed now; catalog recovery closes its segment.
+    for (const seg of this.ending) { seg.aborted = true; seg.pipeline.close(); seg.wake(); }
+    if (cur) cur.pipeline.close();
+    await segs?.settled();
     await segs?.close();
-    p?.close();
   }
 }

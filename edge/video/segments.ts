@@ -1,23 +1,24 @@
 /**
- * The recording's segment bookkeeping: splitmuxsink's fragment messages become
- * `segment-opened` / `segment-closed` events, and each open segment is fdatasync'ed every
- * `fsyncMs` (SegmentSyncer).
+ * The recording's segment bookkeeping: the recorder's cuts (recorder.ts opens and closes each
+ * segment itself) become `segment-opened` / `segment-closed` events, and each open segment is
+ * fdatasync'ed every `fsyncMs` (SegmentSyncer); each sync is logged at debug level
+ * (`segment synced`, path, durable bytes, wall time) so a power cut can be replayed from the
+ * log (test-rig/video/crash.test.ts).
  *
  * Contract
  * - Owns: the SegmentSyncer, the segments open now, the bookkeeping still under way, the count
  *   segmentsClosed.
  * - Events: times are wall times as decimal ns strings (events travel as JSON), mapped from
- *   the fragments' running times through `baseMono`. Frames per segment are left to the
- *   catalog's owner, which counts them in the closed file (counting timestamps here was off
- *   by one at cuts: splitmuxsink's fragment running times are not exactly the keyframes' own).
+ *   the segments' running times (first frame; the next segment's first frame, or the last
+ *   frame) through `baseMono`. Frames per segment are left to the catalog's owner, which
+ *   counts them in the closed file (frame-scan).
  * - Lifecycle: start() at the first frame (starts the syncer when the channel records);
- *   onElement() for every element message while the pipeline plays; settled() resolves when
+ *   opened() / closed() per segment as the recorder cuts; settled() resolves when
  *   the bookkeeping begun so far has ended; close() closes the syncer.
  * - Errors: a failed step (sync, event handler) is logged as a warning, never thrown.
  * Runs on: video-encode.
  */
 import { stat } from 'node:fs/promises';
-import type { ElementMessage } from '../gst/index.js';
 import { SegmentSyncer, parseSegmentPath } from '../recording/index.js';
 import type { EncoderOptions, EncoderRecording, EncoderStats } from './encoder-types.js';
 
@@ -43,14 +44,20 @@ export class RecordingSegments {
         periodMs: rec.fsyncMs,
         now: () => this.opts.clock.wallNs(),
         onError: (err, path) => this.opts.log?.warn({ err, path }, 'segment sync failed'),
+        onSync: (p) => this.opts.log?.debug({ channel: this.channel, path: p.path, bytes: p.bytes, atNs: String(p.atNs) }, 'segment synced'),
       });
       this.syncer.start();
     }
   }
 
-  onElement(m: ElementMessage): void {
-    if (m.kind === 'fragment-opened') this.track(this.onOpened(m.location, m.runningTimeNs));
-    else if (m.kind === 'fragment-closed') this.track(this.onClosed(m.location, m.runningTimeNs));
+  /** The recorder opened segment `path` (its file exists) at running time `rt`, its first frame. */
+  opened(path: string, rt: number): void {
+    this.track(this.onOpened(path, rt));
+  }
+
+  /** The muxer finalised segment `path`; it ends at running time `rt`. */
+  closed(path: string, rt: number): Promise<void> {
+    return this.track(this.onClosed(path, rt));
   }
 
   /** Resolves when the bookkeeping begun so far has ended (it never rejects). */
@@ -80,10 +87,11 @@ export class RecordingSegments {
     return this.onClosed(path, rt).catch((e: Error) => this.opts.log?.warn({ err: e, channel: this.channel, path }, 'segment bookkeeping failed'));
   }
 
-  private track(p: Promise<unknown>): void {
-    const q = p.catch((e: Error) => this.opts.log?.warn({ err: e, channel: this.channel }, 'segment bookkeeping failed'));
+  private track(p: Promise<unknown>): Promise<void> {
+    const q = p.then(() => undefined, (e: Error) => this.opts.log?.warn({ err: e, channel: this.channel }, 'segment bookkeeping failed'));
     this.pendingEvents.push(q);
     void q.finally(() => { this.pendingEvents = this.pendingEvents.filter((x) => x !== q); });
+    return q;
   }
 
   private wallAtRt(rt: number): bigint {
@@ -98,7 +106,7 @@ export class RecordingSegments {
   }
 
   private async onClosed(path: string, rt: number): Promise<void> {
-    // splitmuxsink opens the next fragment before it reports the previous one closed.
+    // The recorder opens the next segment before the previous one is finalised.
     const seg = this.openSegs.get(path) ?? { path, seq: parseSegmentPath(path)?.seq ?? 0, startRt: 0 };
     this.openSegs.delete(path);
     await this.syncer?.segmentClosed(path);

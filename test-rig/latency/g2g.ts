@@ -402,8 +402,7 @@ export async function measureGlassToGlass(o: G2gOptions): Promise<G2gResult> {
         },
       } : {}),
       box: { id: 'g2g', dataDir: join(dir, 'box') }, api: { socket: join(dir, 'box.sock') },
-      // The plain pipeline's GOP (30) on both sides; a recorded 30-frame GOP needs the loss bound
-      // raised past its default 1 s (config: maxRecordedGop).
+      // The plain pipeline's GOP (30) on both sides (a recorded channel may use up to 4 s).
       recording: { maxLossMs: 1500 },
       channels: [ch], rtsp: { host: '127.0.0.1', port, rtpPortStart: testRtpPortStart(), rtpPortCount: 200 }, log: { level: 'error' },
     }, 'g2g');

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { maxRecordedGop, validateConfig, type BoxConfig } from '../../edge/config/index.js';
+import { validateConfig, type BoxConfig } from '../../edge/config/index.js';
 import type { Supervisor } from '../../edge/supervisor/supervisor.js';
 import { testRtpPortStart } from '../rtp/gst-peers.js';
 
@@ -40,7 +40,7 @@ export function videoConfig(port: number, channels: ChannelSpec[], over: Record<
       return {
         name: c.name,
         source: c.source ?? { type: 'test-pattern', pattern: 'ball', width: w, height: h, fps },
-        hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? maxRecordedGop(fps, { fsyncMs: 250, maxLossMs: 1000 }) },
+        hq: { width: w, height: h, bitrateKbps: 1500, gop: c.gop ?? Math.max(1, Math.round((fps * 2) / 3)) },
         lq: { ...(c.lq ?? { width: w / 2, height: h / 2 }), bitrateKbps: 400, gop: Math.max(1, fps / 2) },
         ...(c.snapshot ? { snapshot: c.snapshot } : {}),
         ...(c.audio ? { audio: c.audio } : {}),

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ConfigError, demoConfig, loadConfig, validateConfig } from '../index.js';
+import { ConfigError, demoConfig, loadConfig, maxRecordedGop, recordingLossMs, validateConfig } from '../index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orbox-config-'));
 const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
@@ -73,15 +73,18 @@ t.test('a channel names its audio input: an unknown one is refused naming the ch
   t.same(demoConfig().channels.map((c) => c.audio), ['room-mic', 'room-mic'], 'the demo\'s channels carry the demo room mic (test tone)');
 });
 
-t.test('a recorded channel whose GOP could lose more than recording.maxLossMs is refused, with the largest GOP that fits', async (t) => {
-  const oneSecondGop = loadConfig.bind(null, file('gop30.yaml', good.replace('gop: 20', 'gop: 30')));
-  const msg = (t.throws(oneSecondGop) as Error).message;
-  t.match(msg, /channels\[0\]\.hq\.gop: a recorded channel can lose its open GOP.*30 frames at 30 fps come to 1317 ms, over recording\.maxLossMs 1000; use gop <= 20, found 30$/m);
-  const unrecorded = good.replace('gop: 20', 'gop: 30').replace('    lq: {', '    record: false\n    lq: {');
-  t.equal(loadConfig(file('gop30-unrecorded.yaml', unrecorded)).channels[0].hq.gop, 30, 'a channel that is not recorded may use any GOP');
-  const looser = good.replace('gop: 20', 'gop: 30') + 'recording: { fsyncMs: 100, maxLossMs: 1500 }\n';
-  t.equal(loadConfig(file('gop30-looser.yaml', looser)).channels[0].hq.gop, 30, 'a site that accepts more loss may say so');
-  t.equal(loadConfig(file('gop20.yaml', good)).channels[0].hq.gop, 20, 'the largest GOP it names is accepted');
+t.test('a recorded channel may use an hq GOP up to 4 s; longer is refused with the largest that fits; the loss bound is the fsync period + 2 frames', async (t) => {
+  const fourSeconds = good.replace('gop: 20', 'gop: 120');
+  t.equal(loadConfig(file('gop120.yaml', fourSeconds)).channels[0].hq.gop, 120, 'a 4 s GOP at 30 fps is accepted for a recorded channel');
+  const msg = (t.throws(() => loadConfig(file('gop121.yaml', good.replace('gop: 20', 'gop: 121')))) as Error).message;
+  t.match(msg, /channels\[0\]\.hq\.gop: a recorded channel's hq GOP may be at most 4 s .*121 frames at 30 fps is 4\.03 s; use gop <= 120/m);
+  const unrecorded = good.replace('gop: 20', 'gop: 600').replace('    lq: {', '    record: false\n    lq: {');
+  t.equal(loadConfig(file('gop600-unrecorded.yaml', unrecorded)).channels[0].hq.gop, 600, 'a channel that is not recorded may use any GOP');
+  const slowSync = good + 'recording: { fsyncMs: 1000, maxLossMs: 1000 }\n';
+  const m2 = (t.throws(() => loadConfig(file('slow-sync.yaml', slowSync))) as Error).message;
+  t.match(m2, /recording\.fsyncMs: a recorded channel can lose the fsync period and two frames in flight: 1000 ms \+ 2 frames at 30 fps \(channel "endoscope"\) come to 1067 ms, over recording\.maxLossMs 1000/);
+  t.equal(recordingLossMs(30, 250), 250 + 2000 / 30, 'fsync period + two frames, whatever the GOP');
+  t.equal(maxRecordedGop(25), 100);
 });
 
 t.test('YAML syntax errors give the line; unreadable files say why', async (t) => {
