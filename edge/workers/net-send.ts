@@ -21,7 +21,7 @@
 import { Backoff } from '../lib/backoff.js';
 import { RtspOut } from '../net/rtsp/index.js';
 import { AccessUnitFanout } from '../net/au-fanout.js';
-import { WhepSession } from '../web/whep.js';
+import type { WhepSession } from '../web/whep.js';
 import { Uplink } from '../net/uplink/index.js';
 import { StreamSender } from '../net/stream-sender.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
@@ -39,12 +39,16 @@ let ctxRef: WorkerContext | undefined;
 const wheps = new Map<string, { session: WhepSession; unsubscribe: () => void }>();
 /** At most this many WHEP viewers at once (until the viewer bench of #18 says how many a box sustains). */
 const MAX_WHEP = 32;
+// The WebRTC stack (werift, ~200 ms to load here) is loaded at the first WHEP offer: a
+// restarted net-send is a stall for every RTSP viewer, and the standby does not preload it.
+let whepModule: Promise<typeof import('../web/whep.js')> | undefined;
 
 async function whepOffer(ctx: WorkerContext, m: { id: string; channel: string; role: 'hq' | 'lq'; sdp: string }): Promise<void> {
   const fanout = fanouts.get(`video.${m.channel}.${m.role}`);
   try {
     if (!fanout) throw new Error(`no stream ${m.channel}/${m.role}`);
     if (wheps.size >= MAX_WHEP) throw new Error(`already ${MAX_WHEP} WHEP viewers`);
+    const { WhepSession } = await (whepModule ??= import('../web/whep.js'));
     const session = new WhepSession({ id: m.id, hostAddresses: ['127.0.0.1'] });
     const sdp = await session.create(m.sdp);
     let asked = false;
