@@ -7,10 +7,8 @@
  *     -> tee <ch>-raw
  *     <ch>-raw -> queue -> [videorate] -> convert/scale -> caps -> encoder -> [caps] ->
  *       h264parse -> video/x-h264,stream-format=byte-stream,alignment=au ->
- *         hq: tee -> queue -> appsink <ch>-hq-sink            (encoded ring)
- *                 -> queue -> h264parse -> splitmuxsink <ch>-rec (recording segments; with
- *                    `recording` only, for tests and benches: video-encode records each
- *                    segment through buildSegmentPipeline)
+ *         hq:        appsink <ch>-hq-sink   (encoded ring; the recording is its own
+ *                    pipeline per segment, buildSegmentPipeline, fed from that ring)
  *         lq:        appsink <ch>-lq-sink
  *     <ch>-raw -> queue -> videorate (1 per intervalS) -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
  *       with a thumbnail: videorate -> tee <ch>-snapshot-t -> queue -> convert/scale -> jpegenc -> appsink <ch>-snapshot-sink
@@ -23,11 +21,6 @@
  * - appsinks: `sync=false` (live, never wait on the clock), `drop=true` with a bound (a slow
  *   JS consumer loses its oldest samples, never stalls the encoder or the recording),
  *   `wait-on-eos=false` (EOS finishes the pipeline even if nobody drains the sink).
- * - the recording branch never leaks: its queue holds up to 3 s so a slow disk write does not
- *   back-pressure the live branches at once.
- * - splitmuxsink with `async-finalize=true` so muxer and sink are created by factory with
- *   their properties, `send-keyframe-requests=true` so segments start on a keyframe near the
- *   wanted length, Matroska or MPEG-TS (never plain MP4: a crash leaves no playable moov).
  * - SPS/PPS are repeated before every IDR (`h264parse config-interval=-1`) for RTP joiners.
  * - snapshot: `videorate drop-only=true` passes the chosen frame with its own PTS (measured:
  *   the JPEG's PTS is always one of the pushed frames', never a rewritten grid time, which
@@ -36,7 +29,7 @@
  *   Still and thumbnail come from the same frame (a tee after videorate), same PTS.
  *
  * Errors: `BuildError` for options that cannot be built (bad channel name, unknown role,
- * location without a %d pattern). Runs on: video-encode (builds), tests.
+ * odd thumbnail size). Runs on: video-encode (builds), tests.
  */
 import type { ElementSpec, H264Role, Profile, Role } from './schema.js';
 import { ROLES } from './schema.js';
@@ -68,20 +61,6 @@ export interface DescriptionInput extends InputBase {
   readonly description: string;
 }
 
-export interface RecordingTarget {
-  /**
-   * splitmuxsink location pattern with exactly one `%0Nd` for the segment index, from
-   * edge/recording's naming (derived from the recording's capture start time).
-   */
-  readonly location: string;
-  /** Segment length in ns (`max-size-time`); segments cut at the next keyframe after it. */
-  readonly segmentNs: bigint;
-  /** First segment index (continue numbering after a restart). Default 0. */
-  readonly startIndex?: number;
-  /** An audio track: PCM pushed into the appsrc `<ch>-rec-audio-src`, AAC-LC encoded, muxed with the video. */
-  readonly audio?: RecordingAudio;
-}
-
 /** The recording's audio track (edge/audio/record-feed.ts feeds it). */
 export interface RecordingAudio {
   /** Interleaved S16LE at this rate and channel count. */
@@ -99,8 +78,6 @@ export interface ChannelPipelineOptions {
   readonly input: AppsrcInput | DescriptionInput;
   /** Roles to build; default all three. */
   readonly roles?: readonly Role[];
-  /** Record the hq stream (requires the hq role). */
-  readonly recording?: RecordingTarget;
   /** Factories to render as a caps-agnostic stand-in (parse checks of profiles for other boards; see launch.ts STAND_IN). */
   readonly standIn?: ReadonlySet<string>;
   /** Encoded samples each appsink keeps before dropping the oldest. Default 120. */
@@ -119,11 +96,8 @@ export interface ChannelPipeline {
   readonly names: {
     readonly source: string;
     readonly sinks: Readonly<Partial<Record<Role, string>>>;
-    readonly recorder?: string;
     /** The thumbnail appsink (snapshot role with `thumbnail`). */
     readonly thumbnail?: string;
-    /** The recording's audio appsrc (recording with `audio`). */
-    readonly recordingAudio?: string;
   };
 }
 
@@ -144,7 +118,7 @@ export function profileFactories(p: Profile, withCapture = true): string[] {
     p.roles.snapshot.encoder,
     ...(withCapture ? [p.capture.source, ...p.capture.convert] : []),
   ];
-  const fixed = ['appsrc', 'appsink', 'tee', 'queue', 'capsfilter', 'videorate', 'h264parse', 'splitmuxsink', p.recording.muxer];
+  const fixed = ['appsrc', 'appsink', 'tee', 'queue', 'capsfilter', 'videorate', 'h264parse', p.recording.muxer, 'filesink'];
   return [...new Set([...specs.map((s) => s.factory), ...fixed])];
 }
 
@@ -155,17 +129,12 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
   const roles = [...new Set(opts.roles ?? ROLES)];
   for (const r of roles) if (!ROLES.includes(r)) throw new BuildError('roles', `unknown role "${r}"`);
   if (roles.length === 0) throw new BuildError('roles', 'at least one role');
-  if (opts.recording && !roles.includes('hq')) throw new BuildError('recording', 'recording needs the hq role');
   if (opts.thumbnail && !roles.includes('snapshot')) throw new BuildError('thumbnail', 'a thumbnail needs the snapshot role');
   if (opts.thumbnail) {
     for (const k of ['width', 'height'] as const) {
       const v = opts.thumbnail[k];
       if (!Number.isInteger(v) || v <= 0 || v % 2 !== 0) throw new BuildError(`thumbnail.${k}`, `positive even integer, got ${v}`);
     }
-  }
-  if (opts.recording?.audio) checkRecordingAudio(opts.recording.audio);
-  if (opts.recording && !/%0?\d*d/.test(opts.recording.location)) {
-    throw new BuildError('recording.location', 'needs a %05d-style segment index');
   }
   const inp = opts.input;
   for (const k of ['width', 'height', 'fps'] as const) {
@@ -265,17 +234,8 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
     chain.push(`h264parse name=${ch}-${role}-parse config-interval=-1`, renderCaps(H264_CAPS));
     const sink = `${ch}-${role}-sink`;
     sinks[role] = sink;
-    if (role === 'hq' && opts.recording) {
-      const t = `${ch}-hq-t`;
-      chain.push(`tee name=${t}`);
-      lines.push(chain.join(' ! '));
-      lines.push(`${t}. ! queue name=${ch}-hq-sink-q leaky=downstream max-size-buffers=30 max-size-bytes=0 max-size-time=0 ! ${appsink(sink, maxBuffers)}`);
-      lines.push(recordingBranch(profile, ch, t, opts.recording));
-      if (opts.recording.audio) lines.push(recordingAudioBranch(ch, opts.recording.audio));
-    } else {
-      chain.push(appsink(sink, maxBuffers));
-      lines.push(chain.join(' ! '));
-    }
+    chain.push(appsink(sink, maxBuffers));
+    lines.push(chain.join(' ! '));
   }
   return {
     channel: ch,
@@ -283,8 +243,7 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
     description: lines.join('  '),
     roles,
     names: {
-      source, sinks, ...(opts.recording ? { recorder: `${ch}-rec` } : {}), ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}),
-      ...(opts.recording?.audio ? { recordingAudio: `${ch}-rec-audio-src` } : {}),
+      source, sinks, ...(thumbnailSink ? { thumbnail: thumbnailSink } : {}),
     },
   };
 }
@@ -352,39 +311,10 @@ export function buildSegmentPipeline(profile: Profile, channel: string, seg: Seg
   };
 }
 
-export function recordingBranch(profile: Profile, ch: string, tee: string, rec: RecordingTarget): string {
-  const mkv = profile.recording.muxer === 'matroskamux';
-  // Matroska stores AVC (length-prefixed NALs + codec private data); MPEG-TS stores Annex B.
-  const caps = `video/x-h264,stream-format=${mkv ? 'avc' : 'byte-stream'},alignment=au`;
-  const muxProps = Object.entries(profile.recording.muxerProps)
-    .map(([k, v]) => `,${k}=${String(v)}`)
-    .join('');
-  const split = [
-    `splitmuxsink name=${ch}-rec async-finalize=true muxer-factory=${profile.recording.muxer}`,
-    `muxer-properties="properties${muxProps}"`,
-    // filesink's default 64 KiB buffer holds seconds of a low-bitrate picture in the process,
-    // all lost on a crash; unbuffered, each muxer write reaches the page cache at once
-    // (survives kill -9) and the fsync loop makes it durable. What a crash still loses is
-    // the GOP splitmuxsink gathers before writing it (it needs the GOP to decide the cut).
-    `sink-properties="properties,buffer-mode=2"`,
-    `location="${rec.location}"`,
-    `max-size-time=${rec.segmentNs}`,
-    `send-keyframe-requests=true`,
-    `start-index=${rec.startIndex ?? 0}`,
-  ].join(' ');
-  return [
-    // `tee` is the encode pipeline's hq tee, or (buildRecorderPipeline) the recorder's own appsrc.
-    tee.startsWith('appsrc') ? tee : `${tee}. ! queue name=${ch}-rec-q max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000`,
-    `h264parse name=${ch}-rec-parse`,
-    renderCaps(caps),
-    split,
-  ].join(' ! ');
-}
-
 /**
  * The recording's audio: PCM from the box (stamped on the video's running time, see
  * edge/audio/record-feed.ts) -> AAC-LC -> aacparse (raw AAC with codec data for Matroska, ADTS
- * for MPEG-TS: it converts to what the muxer takes) -> splitmuxsink's audio pad. The queue
+ * for MPEG-TS: it converts to what the muxer takes) -> the segment's muxer. The queue
  * holds 3 s, as the video's does, so a slow disk write does not hold up the feed.
  */
 function checkRecordingAudio(ra: RecordingAudio): void {
@@ -393,7 +323,7 @@ function checkRecordingAudio(ra: RecordingAudio): void {
   if (ra.encoder !== undefined && ra.encoder !== 'avenc_aac' && ra.encoder !== 'voaacenc') throw new BuildError('recording.audio.encoder', `avenc_aac or voaacenc, got ${String(ra.encoder)}`);
 }
 
-function recordingAudioBranch(ch: string, a: RecordingAudio, into = `${ch}-rec.audio_0`): string {
+function recordingAudioBranch(ch: string, a: RecordingAudio, into: string): string {
   const caps = `audio/x-raw,format=S16LE,layout=interleaved,rate=${a.rate},channels=${a.channels}`;
   const enc = a.encoder ?? 'avenc_aac';
   const bitrate = a.bitrate ?? 64_000 * a.channels;

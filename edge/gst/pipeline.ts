@@ -10,7 +10,7 @@
  *   GstStateError; calls after close() throw GstClosedError, except close() and stop().
  * - Bus messages become typed events while the pipeline plays: 'error' (GstError; as with every
  *   Node EventEmitter, an 'error' with no listener throws: every owner must listen), 'warning',
- *   'eos', 'element' (ElementMessage; splitmuxsink fragment-opened/closed decoded).
+ *   'eos', 'element' (ElementMessage: structure name and fields).
  * - Capture time: a live source stamps buffers with the running time at capture;
  *   `baseTimeNs() + ptsNs` places it on the monotonic clock of process.hrtime.
  */
@@ -26,24 +26,14 @@ import { native } from './native.js';
  *  decimal string), enums by nick/name/number, flags as "a+b" or a number, caps as a string. */
 export type PropertyValue = string | number | bigint | boolean | null;
 
-/** An element message, splitmuxsink's fragment messages decoded. */
-export type ElementMessage =
-  | {
-      readonly kind: 'fragment-opened' | 'fragment-closed';
-      /** The splitmuxsink that posted it. */
-      readonly source: string;
-      /** Path of the fragment file. */
-      readonly location: string;
-      /** Running time of the fragment's start (opened) or end (closed), ns. */
-      readonly runningTimeNs: number;
-    }
-  | {
-      readonly kind: 'other';
-      readonly source: string;
-      /** The message structure's name. */
-      readonly name: string;
-      readonly fields: Readonly<Record<string, unknown>>;
-    };
+/** An element message (an element's own bus message, e.g. level's or splitmuxsink's). */
+export interface ElementMessage {
+  /** The element that posted it. */
+  readonly source: string;
+  /** The message structure's name. */
+  readonly name: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
 
 /** Events of a GstPipeline (listener argument tuples). */
 export interface GstPipelineEvents {
@@ -283,20 +273,9 @@ export class GstPipeline extends EventEmitter<GstPipelineEvents> {
 
 function toElementMessage(m: Binding.BusMessage, source: string): ElementMessage {
   const name = String(m.name ?? '');
-  if (
-    (name === 'splitmuxsink-fragment-opened' || name === 'splitmuxsink-fragment-closed') &&
-    typeof m['location'] === 'string'
-  ) {
-    return {
-      kind: name === 'splitmuxsink-fragment-opened' ? 'fragment-opened' : 'fragment-closed',
-      source,
-      location: m['location'],
-      runningTimeNs: Number(m['running-time']),
-    };
-  }
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(m)) {
     if (k !== 'type' && k !== 'name' && k !== '_src_element_name') fields[k] = v;
   }
-  return { kind: 'other', source, name, fields };
+  return { source, name, fields };
 }

@@ -42,8 +42,6 @@ export function parseUtcStamp(s: string): bigint | null {
 export interface RecordingLocation {
   /** Folder of this recording's segments (create it with prepareRecordingDir). */
   readonly dir: string;
-  /** splitmuxsink `location`: the path with `%05d` for the segment index. */
-  readonly pattern: string;
   /** Path of segment `seq`. */
   pathOf(seq: number): string;
 }
@@ -57,7 +55,6 @@ export function recordingLocation(root: string, channel: string, startNs: bigint
   const prefix = join(dir, `${channel}-${stamp}-`);
   return {
     dir,
-    pattern: `${prefix}%05d.${ext}`,
     pathOf: (seq: number) => `${prefix}${String(seq).padStart(5, '0')}.${ext}`,
   };
 }

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  allProfiles, buildChannelPipeline, BuildError, clearProbeCache, factoryExists, NoProfileError, parseCheck,
+  allProfiles, buildChannelPipeline, buildSegmentPipeline, BuildError, clearProbeCache, factoryExists, NoProfileError, parseCheck,
   probeProfile, profileFactories, ProfileError, runLaunch, validateProfile, toLaunchArgv, renderValue,
 } from '../index.js';
 import { PROFILE_DATA } from '../profiles/index.js';
@@ -86,20 +86,22 @@ t.test('launch syntax: values, structures and argv splitting', async (t) => {
   t.throws(() => toLaunchArgv('a x="1'), RangeError);
 });
 
-t.test('builder: names, caps, recording branch, errors', async (t) => {
+t.test('builder: names, caps, the segment pipeline, errors', async (t) => {
   const p = validateProfile(x86X264);
   const b = buildChannelPipeline(p, {
     channel: 'endoscope',
     input: { kind: 'appsrc', width: 1920, height: 1080, fps: 30 },
-    recording: { location: '/rec/endoscope-%05d.mkv', segmentNs: 60_000_000_000n },
   });
-  t.same(b.names, { source: 'endoscope-src', sinks: { hq: 'endoscope-hq-sink', lq: 'endoscope-lq-sink', snapshot: 'endoscope-snapshot-sink' }, recorder: 'endoscope-rec' });
+  t.same(b.names, { source: 'endoscope-src', sinks: { hq: 'endoscope-hq-sink', lq: 'endoscope-lq-sink', snapshot: 'endoscope-snapshot-sink' } });
   t.match(b.description, /appsrc name=endoscope-src is-live=true format=time .*caps="video\/x-raw,format=NV12,width=1920,height=1080,framerate=30\/1"/);
   t.match(b.description, /x264enc name=endoscope-hq-enc bitrate=8000 key-int-max=30 tune=zerolatency/);
   t.match(b.description, /video\/x-h264,stream-format=byte-stream,alignment=au/);
-  t.match(b.description, /splitmuxsink name=endoscope-rec async-finalize=true muxer-factory=matroskamux .*max-size-time=60000000000/);
-  t.match(b.description, /stream-format=avc,alignment=au" ! splitmuxsink/, 'Matroska gets AVC');
-  t.notMatch(b.description, /mp4mux/);
+  t.notMatch(b.description, /splitmuxsink|filesink/, 'no recording in the encode pipeline');
+  const seg = buildSegmentPipeline(p, 'endoscope', { path: '/rec/endoscope-00003.mkv' });
+  t.same(seg.names, { source: 'endoscope-rec-src', muxer: 'endoscope-rec-mux' });
+  t.match(seg.description, /stream-format=avc,alignment=au" ! matroskamux name=endoscope-rec-mux/, 'Matroska gets AVC');
+  t.match(seg.description, /filesink name=endoscope-rec-file location="\/rec\/endoscope-00003\.mkv" buffer-mode=2/, 'unbuffered file');
+  t.throws(() => buildSegmentPipeline(p, 'endoscope', { path: '/rec/"x".mkv' }), BuildError);
   const rk = allProfiles().find((x) => x.id === 'rk3588')!;
   t.match(buildChannelPipeline(rk, { channel: 'c', input: { kind: 'appsrc', width: 1920, height: 1080, fps: 30 }, roles: ['lq'] }).description,
     /mpph264enc name=c-lq-enc bps=1500000 gop=15 .*width=1280 height=720/, 'encoder-side scaling');
@@ -111,8 +113,6 @@ t.test('builder: names, caps, recording branch, errors', async (t) => {
   };
   const input = { kind: 'appsrc', width: 1920, height: 1080, fps: 30 } as const;
   t.equal(err({ channel: 'Bad Name', input }), 'channel');
-  t.equal(err({ channel: 'c', input, roles: ['lq'], recording: { location: '/x-%05d.mkv', segmentNs: 1n } }), 'recording');
-  t.equal(err({ channel: 'c', input, recording: { location: '/x.mkv', segmentNs: 1n } }), 'recording.location');
   t.equal(err({ channel: 'c', input: { ...input, fps: 0 } }), 'input.fps');
 });
 
@@ -186,11 +186,12 @@ t.test('every profile parse-checks (absent elements replaced by a stand-in)', as
     const b = buildChannelPipeline(p, {
       channel: 'endoscope',
       input: { kind: 'appsrc', width: 1920, height: 1080, fps: 30 },
-      recording: { location: join(tmpdir(), 'orbox-parse-%05d.mkv'), segmentNs: 10_000_000_000n },
       standIn: absent,
     });
     const r = await parseCheck(b.description);
     t.ok(r.ok, `${p.id} parses${absent.size ? ` (stand-in for ${[...absent].join(', ')})` : ' (all elements real)'}${r.error ? `: ${r.error}` : ''}`);
+    const seg = await parseCheck(buildSegmentPipeline(p, 'endoscope', { path: join(tmpdir(), `orbox-parse-00000.${p.recording.extension}`), audio: { rate: 48000, channels: 1 } }).description);
+    t.ok(seg.ok, `${p.id}: its recording segment (${p.recording.muxer}, with AAC audio) parses${seg.error ? `: ${seg.error}` : ''}`);
   }
   // The check has teeth: a wrong property on a real element fails.
   const bad = await parseCheck('videotestsrc ! x264enc bitrat=100 ! fakesink');
@@ -200,7 +201,7 @@ t.test('every profile parse-checks (absent elements replaced by a stand-in)', as
   t.notOk(badValue.ok, 'a wrong enum nick fails');
 });
 
-t.test('profiles whose elements exist here run: hq+lq+snapshot+recording to EOS', async (t) => {
+t.test('profiles whose elements exist here run: hq+lq+snapshot to EOS, every hq frame encoded', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'orbox-run-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   for (const p of allProfiles()) {
@@ -212,22 +213,13 @@ t.test('profiles whose elements exist here run: hq+lq+snapshot+recording to EOS'
       channel: 'room',
       // 60 frames of 720p: the hq role scales them up to its 1080p, lq passes 720p through.
       input: { kind: 'description', description: 'videotestsrc num-buffers=60 pattern=ball', width: 1280, height: 720, fps: 30 },
-      recording: { location: join(dir, `${p.id}-%05d.${ext}`), segmentNs: 1_000_000_000n },
     });
-    const r = await runLaunch(b.description, { timeoutMs: 30_000 });
-    const files = readdirSync(dir).filter((f) => f.startsWith(p.id)).sort();
-    t.ok(files.length >= 2, `${p.id}: ${files.length} segments of ~1 s`);
-    let frames = 0;
-    for (const f of files) frames += await ffprobeFrames(join(dir, f));
-    t.equal(frames, 60, `${p.id}: every frame recorded (${ext})`);
-    if (r.timedOut && frames === 60) {
-      // Seen about once in four suite runs, so far only with x86-openh264 (MPEG-TS): every
-      // frame is recorded and the segments are finalised, but gst-launch never sees the
-      // pipeline's EOS. Not reproduced in 24 isolated runs. Kept visible as a TODO rather than
-      // retried away: the worker's stop path must bound its wait for EOS either way.
-      t.fail(`${p.id} ran to EOS (timed out after recording everything)`, { todo: 'rare EOS hang at stop, under investigation' });
-    } else {
-      t.equal(r.code, 0, `${p.id} ran to EOS${r.code !== 0 ? `: ${r.stdout.slice(-400)}${r.stderr.slice(-400)}` : ''}`);
-    }
+    // The hq appsink replaced by the profile's muxer into a file, to count what the encoder gave.
+    const file = join(dir, `${p.id}.${ext}`);
+    const caps = `video/x-h264,stream-format=${p.recording.muxer === 'matroskamux' ? 'avc' : 'byte-stream'},alignment=au`;
+    const desc = b.description.replace(/appsink name=room-hq-sink[^!]*?(?=  |$)/, `h264parse ! ${caps} ! ${p.recording.muxer} ! filesink location="${file}"`);
+    const r = await runLaunch(desc, { timeoutMs: 30_000 });
+    t.equal(r.code, 0, `${p.id} ran to EOS${r.code !== 0 ? `: ${r.stdout.slice(-400)}${r.stderr.slice(-400)}` : ''}`);
+    t.equal(await ffprobeFrames(file), 60, `${p.id}: every frame encoded (${ext})`);
   }
 });

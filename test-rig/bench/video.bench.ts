@@ -124,7 +124,6 @@ async function main(): Promise<void> {
       channel: 'cam',
       input: { kind: 'description', description: 'videotestsrc is-live=true pattern=ball', width: 1280, height: 720, fps: 30 },
       roles: ['hq', 'lq'],
-      recording: { location: join(dir, 'plain-%05d.mkv'), segmentNs: 60_000_000_000n },
     });
     // Its RTP goes to sockets that receive it, as the box's goes to its RTSP server: the same
     // loopback delivery on both sides (a port nobody listens on is cheaper to send to).
@@ -134,7 +133,13 @@ async function main(): Promise<void> {
       u.bind(0, '127.0.0.1', () => resolve(u));
     })));
     let next = 0;
-    const plainDesc = built.description.replace(/appsink name=\S+[^!]*?(?=  |$)/g, () => `rtph264pay mtu=1400 ! udpsink host=127.0.0.1 port=${sinks[next++].address().port} sync=false async=false`);
+    // Each appsink becomes an RTP sender; the hq's also records, in the same pipeline (what the
+    // box's recorder does in a pipeline of its own: h264parse -> Matroska -> unbuffered file).
+    const plainDesc = built.description.replace(/appsink name=(\S+)[^!]*?(?=  |$)/g, (_m, name: string) => {
+      const rtp = `rtph264pay mtu=1400 ! udpsink host=127.0.0.1 port=${sinks[next++].address().port} sync=false async=false`;
+      if (!name.endsWith('-hq-sink')) return rtp;
+      return `tee name=plain-t ! queue ! ${rtp}  plain-t. ! queue max-size-time=3000000000 max-size-bytes=0 max-size-buffers=0 ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! matroskamux ! filesink location="${join(dir, 'plain.mkv')}" buffer-mode=2`;
+    });
     const plain = spawn('gst-launch-1.0', ['-e', ...toLaunchArgv(plainDesc)], { stdio: ['ignore', 'ignore', 'inherit'] });
     await sleep(WARMUP_S * 1000);
     // Both run through the same windows, so whatever else the machine does weighs on both.

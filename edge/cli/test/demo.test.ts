@@ -43,14 +43,14 @@ t.test('the demo box: found from any folder, its monitor simulated in status and
     await new Promise((r) => setTimeout(r, 500));
   }
   t.ok(s, s ? 'status answered from another folder' : `no answer; the box said: ${stderr.slice(-500)}`);
-  t.match(s?.devices, [{ name: 'monitor', state: 'connected', simulated: true }], 'the demo monitor is connected and shown simulated');
+  t.match(s?.devices, [{ name: 'monitor', state: 'connected', simulated: true }], `the demo monitor is connected and shown simulated${s?.devices?.[0]?.state === 'connected' ? '' : `; the box said: ${stderr.slice(-1500)}`}`);
   const text = (await run(process.execPath, [cli, 'status'], { cwd: elsewhere, env })).stdout;
   t.match(text, /device monitor \(intellivue on .*\): connected; SIMULATED/);
   await new Promise((r) => setTimeout(r, 2500)); // the track is flushed every 200 ms and synced every second
 
   box.kill('SIGTERM');
-  const [code] = await once(box, 'exit');
-  t.equal(code, 0, 'the demo stops cleanly');
+  const [code, signal] = await once(box, 'exit');
+  t.equal(code, 0, `the demo stops cleanly${code === 0 ? '' : ` (exit ${code}, signal ${signal}); the box said: ${stderr.slice(-1500)}`}`);
   const tracks = files(join(base, 'data', 'vitals'), '.ovt');
   t.ok(tracks.length >= 1, 'a vitals track was recorded');
   const samples = tracks.flatMap((f) => readVitalsTrack(f).samples);

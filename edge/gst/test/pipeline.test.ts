@@ -1,6 +1,6 @@
 /**
  * The edge/gst wrapper: parse errors, lifecycle states, typed bus events (error, eos,
- * splitmuxsink fragment-opened/closed with their fields), stop with a deadline, forceKeyUnit.
+ * element messages with their structure name and fields), stop with a deadline, forceKeyUnit.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
@@ -45,7 +45,7 @@ t.test('error and eos bus messages become events', async (t) => {
   ok.close();
 });
 
-t.test('splitmuxsink fragment-opened/closed arrive as element events with their fields; stop finalises', async (t) => {
+t.test('element messages (splitmuxsink fragment-opened/closed) arrive with their structure name and fields; stop finalises', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'orbox-gst-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const p = new GstPipeline(
@@ -61,16 +61,15 @@ t.test('splitmuxsink fragment-opened/closed arrive as element events with their 
   await within(20_000, 'eos', eos);
   await p.stop();
   p.close();
-  const opened = events.filter((e) => e.kind === 'fragment-opened');
-  const closed = events.filter((e) => e.kind === 'fragment-closed');
+  const opened = events.filter((e) => e.name === 'splitmuxsink-fragment-opened');
+  const closed = events.filter((e) => e.name === 'splitmuxsink-fragment-closed');
   t.equal(opened.length, 3, '3 fragments of 1 s opened');
   t.equal(closed.length, 3, 'and closed');
-  const first = closed[0];
-  if (first.kind === 'fragment-closed') {
-    t.equal(first.source, 'rec');
-    t.match(first.location, /seg00000\.mkv$/);
-    t.ok(Math.abs(first.runningTimeNs - 1e9) < 50e6, `first fragment closes at ~1 s running time (${first.runningTimeNs})`);
-  }
+  const first = closed[0]!;
+  t.equal(first.source, 'rec');
+  t.match(first.fields['location'], /seg00000\.mkv$/);
+  const rt = Number(first.fields['running-time']);
+  t.ok(Math.abs(rt - 1e9) < 50e6, `first fragment closes at ~1 s running time (${rt})`);
   t.same(readdirSync(dir).sort(), ['seg00000.mkv', 'seg00001.mkv', 'seg00002.mkv']);
   let frames = 0;
   for (const f of readdirSync(dir)) frames += await ffprobeFrameCount(join(dir, f));

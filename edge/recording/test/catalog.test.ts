@@ -1,10 +1,10 @@
 /**
  * Naming, frame scan and the catalog: round trips, transitions, queries, crash recovery.
- * Segment files are real: recorded by gst-launch-1.0 with the x86 profiles' recording branch.
+ * Segment files are real: each recorded by gst-launch-1.0, the x86 profiles' hq encode into their muxer.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,29 +24,33 @@ async function ffprobeFrames(path: string): Promise<number> {
   return Number(stdout.trim().split('\n')[0]);
 }
 
-/** Records `frames` frames of 640x360 into 1 s segments; returns the segment paths. */
+/**
+ * Records `frames` frames of 640x360 as 1 s segments (30 frames each, the last shorter), each
+ * its own gst-launch run of the profile's hq encode into its muxer, as the recorder's segment
+ * pipelines write them; returns the segment paths.
+ */
 async function record(profileData: typeof x86X264, channel: string, startNs: bigint, frames: number): Promise<string[]> {
   const p = validateProfile(profileData);
   const small = { ...p, roles: { ...p.roles, hq: { ...p.roles.hq, width: 640, height: 360 } } };
   const loc = recordingLocation(join(root, 'rec'), channel, startNs, p.recording.extension);
   await prepareRecordingDir(loc.dir);
-  const b = buildChannelPipeline(small, {
-    channel,
-    input: { kind: 'description', description: `videotestsrc num-buffers=${frames} pattern=smpte`, width: 640, height: 360, fps: 30, format: 'I420' },
-    roles: ['hq'],
-    recording: { location: loc.pattern, segmentNs: 1_000_000_000n },
-  });
-  // gst-launch stands in for the encode worker here. About one Matroska run in twelve
-  // (measured: 2 of 24, each done in 0.3 s otherwise), splitmuxsink with async-finalize never
-  // posts EOS after its last fragment (a known race; the worker bounds EOS with a deadline):
-  // that run is discarded and recorded again, up to three times (CI once hung twice in a row).
-  let r = await runLaunch(b.description, { timeoutMs: 8000 });
-  for (let retry = 0; r.timedOut && retry < 3; retry++) {
-    for (const f of readdirSync(loc.dir)) rmSync(join(loc.dir, f));
-    r = await runLaunch(b.description, { timeoutMs: 8000 });
+  const mkv = p.recording.muxer === 'matroskamux';
+  const files: string[] = [];
+  for (let seq = 0; seq * 30 < frames; seq++) {
+    const n = Math.min(30, frames - seq * 30);
+    const b = buildChannelPipeline(small, {
+      channel,
+      input: { kind: 'description', description: `videotestsrc num-buffers=${n} pattern=smpte`, width: 640, height: 360, fps: 30, format: 'I420' },
+      roles: ['hq'],
+    });
+    // The hq appsink replaced by the segment's muxer and file (Matroska stores AVC, MPEG-TS Annex B).
+    const path = loc.pathOf(seq);
+    const desc = b.description.replace(/appsink name=\S+[^!]*?(?=  |$)/, `h264parse ! video/x-h264,stream-format=${mkv ? 'avc' : 'byte-stream'},alignment=au ! ${p.recording.muxer} ! filesink location="${path}"`);
+    const r = await runLaunch(desc, { timeoutMs: 8000 });
+    if (r.code !== 0) throw new Error(`recording ${path} failed: ${r.stdout.slice(-300)} ${r.stderr.slice(-300)}`);
+    files.push(path);
   }
-  if (r.code !== 0) throw new Error(`recording failed: ${r.stdout.slice(-300)} ${r.stderr.slice(-300)}`);
-  return readdirSync(loc.dir).filter((f) => f.startsWith(`${channel}-`)).sort().map((f) => join(loc.dir, f));
+  return files;
 }
 
 const T0 = 1_735_689_599_123_000_000n; // 2024-12-31T23:59:59.123Z
@@ -57,7 +61,6 @@ t.test('naming: capture-time paths round trip', async (t) => {
   t.equal(parseUtcStamp('20241331T235959.123Z'), null);
   const loc = recordingLocation('/data/rec', 'endoscope', T0, 'mkv');
   t.equal(loc.dir, '/data/rec/endoscope/20241231');
-  t.equal(loc.pattern, '/data/rec/endoscope/20241231/endoscope-20241231T235959.123Z-%05d.mkv');
   t.equal(loc.pathOf(7), '/data/rec/endoscope/20241231/endoscope-20241231T235959.123Z-00007.mkv');
   t.same(parseSegmentPath(loc.pathOf(7)), { channel: 'endoscope', recordingStartNs: T0, seq: 7, ext: 'mkv' });
   t.equal(parseSegmentPath('/x/notes.txt'), null);
