@@ -76,6 +76,8 @@ import type { ChildConfig, ChildMessage, MountRtpState, MountStats, ParentMessag
 import { appendViewerLabel, stripViewerLabels } from '../../rtp/receiver-reports.js';
 import { BadInputLog } from '../../lib/bad-input.js';
 import { startsKeyframe } from '../../rtp/h264.js';
+import { statSync } from 'node:fs';
+import { DigestServer, readDigestAccounts, roleAtLeast, type DigestAccount } from '../../access/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -117,6 +119,10 @@ const count = (what: string): void => { guarded[what] = (guarded[what] ?? 0) + 1
 // Bad input from viewers: escaped, bounded, rate-limited per kind (the parent logs what we send).
 const badInput = new BadInputLog({ warn: (o, msg) => log('warn', `${msg ?? 'bad input'} ${JSON.stringify(o)}`) });
 setInterval(() => badInput.flush(), 60_000).unref();
+// Refused sign-ins: user, address and stream, a few lines per minute (never a password or HA1).
+const refusedLog = new BadInputLog({ warn: (o, msg) => log('warn', `${msg ?? 'refused'} ${JSON.stringify(o)}`) }, { burst: 10 });
+setInterval(() => refusedLog.flush(), 60_000).unref();
+const digest = cfg.auth ? new DigestServer({ realm: cfg.auth.realm }) : undefined;
 
 // The parent is gone: nothing may outlive it (no stale mounts).
 process.on('disconnect', () => process.exit(0));
@@ -406,10 +412,64 @@ function mountInfo(uri: string): { path: string; streamId: number } | null {
   return m ? { path: m[1], streamId: Number(m[2]) } : { path: url.pathname, streamId: -1 };
 }
 
+/** The accounts file as last read, and what identified that version of it. */
+let accountsRead: { key: string; accounts: Map<string, DigestAccount> } | undefined;
+
+/**
+ * The accounts, re-read when the file changed (its inode, mtime or size: the store replaces
+ * it by a rename). Unreadable or corrupt: no account (every request refused), logged.
+ */
+function currentAccounts(file: string, realm: string): Map<string, DigestAccount> {
+  let key = 'absent';
+  try { const st = statSync(file); key = `${st.ino}:${st.mtimeMs}:${st.size}`; } catch { /* absent: no accounts */ }
+  if (accountsRead?.key === key) return accountsRead.accounts;
+  let accounts = new Map<string, DigestAccount>();
+  try { accounts = readDigestAccounts(file, realm); } catch (e) { log('warn', `accounts not read, every RTSP request is refused: ${(e as Error).message}`); }
+  accountsRead = { key, accounts };
+  return accounts;
+}
+
+/**
+ * RTSP Digest (edge/access/digest.ts) for a request: true when it may go on. Otherwise answered
+ * here: 401 with a challenge (no or wrong credentials, stale nonce), 403 when the account's
+ * role is below the channel's (`auth.streams`, default 'viewer').
+ */
+function authorized(req: RtspReq, res: RtspRes, path: string): boolean {
+  const auth = cfg.auth!;
+  const addr = req.socket.remoteAddress ?? '';
+  const accounts = currentAccounts(auth.accountsFile, auth.realm);
+  const r = digest!.check(req.method, req.uri, req.headers.authorization, addr, (u) => accounts.get(u)?.ha1);
+  const channel = path.split('/')[1] ?? '';
+  if (!r.ok) {
+    // No Authorization is every player's first try: not worth a line. Stale: the right password.
+    if (r.reason !== 'missing' && r.reason !== 'stale') {
+      refusedLog.report('rtsp-auth-refused', addr, `user ${r.user ?? '?'} ${req.method} ${path}: ${r.reason}`, 'RTSP request refused (401)');
+    }
+    if (r.reason === 'unknown-user' && accounts.has(r.user ?? '')) {
+      refusedLog.report('rtsp-auth-no-ha1', addr, `user ${r.user}`, 'account has no RTSP credentials for this realm: set its password again');
+    }
+    count(`auth-401-${r.reason}`);
+    if (res.headersSent || res._writableState?.ended) return false;
+    res.statusCode = 401;
+    res.setHeader('WWW-Authenticate', digest!.challenge(addr, r.reason === 'stale'));
+    res.end();
+    return false;
+  }
+  const role = accounts.get(r.user)!.role;
+  const need = auth.streams[channel] ?? 'viewer';
+  if (!roleAtLeast(role, need)) {
+    refusedLog.report('rtsp-auth-forbidden', addr, `user ${r.user} (${role}) ${req.method} ${path}: needs ${need}`, 'RTSP request refused (403)');
+    reply(res, 403, 'auth-403');
+    return false;
+  }
+  return true;
+}
+
 function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res: RtspRes) => unknown)[]): void {
   try {
     const info = mountInfo(req.uri);
     if (!info) return reply(res, 400, 'bad-uri');
+    if (cfg.auth && req.method !== 'OPTIONS' && !authorized(req, res, info.path)) return;
     const session = req.headers.session?.split(';')[0];
     const known = session ? clientServer.clients[session] : undefined;
     if (req.method === 'DESCRIBE') {
