@@ -1,0 +1,101 @@
+/**
+ * RTSP Digest authentication with per-stream roles (#21), as a user of a real box sees it: a
+ * box with two channels, `endoscope` (any account: 'viewer') and `room` (clinician and up),
+ * `rtsp.auth.required`; accounts made with the account store in the box's data dir before it
+ * starts. Real ffmpeg (Digest with qop=auth) and real GStreamer rtspsrc (RFC 2069, no qop) are
+ * refused without credentials and with a wrong password (401), decode frames with the right
+ * ones, are refused (403) on the stream their role does not cover and allowed on the other. A
+ * password changed while the box runs is used at once (the child re-reads the accounts file).
+ * What is asserted is what a user sees: decoded frames, and the player's own error text.
+ */
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { AccountStore } from '../../edge/access/index.js';
+import { rtspRealm } from '../../edge/config/index.js';
+import { Supervisor } from '../../edge/supervisor/supervisor.js';
+import { freeTcpPort, GstPeer, testRtpPortStart } from '../rtp/gst-peers.js';
+import { streamsMounted, videoConfig } from './helpers.js';
+
+const FAST = { N: 1 << 10, r: 8, p: 1 };
+
+/** ffmpeg decoding 10 frames over TCP; its exit code and what it printed. */
+function ffmpeg(url: string): Promise<{ code: number; frames: number; text: string }> {
+  return new Promise((resolve) => {
+    execFile('ffmpeg', ['-hide_banner', '-nostdin', '-rtsp_transport', 'tcp', '-i', url, '-frames:v', '10', '-f', 'null', '-'], { timeout: 20_000 }, (err, _out, stderr) => {
+      const frames = [...stderr.matchAll(/frame=\s*(\d+)/g)].map((m) => Number(m[1])).pop() ?? 0;
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, frames, text: stderr });
+    });
+  });
+}
+
+/** rtspsrc -> rtph264depay -> avdec_h264 -> counting fakesink, over TCP, with credentials. */
+function rtspsrc(url: string, user?: string, pw?: string): GstPeer {
+  return new GstPeer([
+    'rtspsrc', `location=${url}`, 'protocols=tcp', 'latency=200', ...(user ? [`user-id=${user}`] : []), ...(pw ? [`user-pw=${pw}`] : []), '!',
+    'rtph264depay', '!', 'avdec_h264', '!', 'fakesink', 'silent=false', 'sync=false',
+  ]);
+}
+
+t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credentials (401), a role below the stream\'s refused (403), frames with the right ones', async (t) => {
+  const port = await freeTcpPort();
+  const channels = [{ name: 'endoscope', width: 640, height: 360, fps: 30 }, { name: 'room', width: 640, height: 360, fps: 30 }];
+  const base = videoConfig(port, channels);
+  const cfg = videoConfig(port, channels, {
+    box: { id: 'auth-test', room: 'Test OR', dataDir: base.box.dataDir },
+    api: { socket: base.api.socket },
+    rtsp: { host: '127.0.0.1', port, rtpPortStart: testRtpPortStart(), rtpPortCount: 200, auth: { required: true, streams: { room: 'clinician' } } },
+  });
+  const store = new AccountStore({ path: join(cfg.box.dataDir, 'access', 'accounts.json'), scrypt: FAST, digestRealms: [rtspRealm(cfg)] }).open();
+  await store.add('guest', 'viewer', 'guest-pass-1');
+  await store.add('surgeon', 'clinician', 'surgeon-pass-1');
+
+  const sup = new Supervisor(cfg);
+  t.teardown(() => sup.stop());
+  await sup.start();
+  const at = (user: string, path: string) => `rtsp://${user}@127.0.0.1:${port}${path}`;
+  const plain = (path: string) => `rtsp://127.0.0.1:${port}${path}`;
+  await streamsMounted(sup, [plain('/endoscope/hq'), plain('/room/hq')]);
+
+  // ffmpeg
+  const none = await ffmpeg(plain('/endoscope/hq'));
+  t.not(none.code, 0, 'ffmpeg without credentials fails');
+  t.match(none.text, /401 Unauthorized/, `ffmpeg without credentials: ${none.text.match(/.*401.*/)?.[0]}`);
+  const wrong = await ffmpeg(at('guest:not-the-pass', '/endoscope/hq'));
+  t.not(wrong.code, 0, 'ffmpeg with a wrong password fails');
+  t.match(wrong.text, /401 Unauthorized/, `ffmpeg with a wrong password: ${wrong.text.match(/.*401.*/)?.[0]}`);
+  const guest = await ffmpeg(at('guest:guest-pass-1', '/endoscope/hq'));
+  t.equal(guest.code, 0, 'ffmpeg as guest (viewer) on endoscope exits 0');
+  t.equal(guest.frames, 10, 'and decoded its 10 frames');
+  const guestRoom = await ffmpeg(at('guest:guest-pass-1', '/room/hq'));
+  t.not(guestRoom.code, 0, 'ffmpeg as guest on room (clinician) fails');
+  t.match(guestRoom.text, /403 Forbidden/, `ffmpeg as guest on room: ${guestRoom.text.match(/.*403.*/)?.[0]}`);
+  const surgeonRoom = await ffmpeg(at('surgeon:surgeon-pass-1', '/room/lq'));
+  t.equal(surgeonRoom.code, 0, 'ffmpeg as surgeon (clinician) on room/lq exits 0');
+  t.equal(surgeonRoom.frames, 10, 'and decoded its 10 frames');
+
+  // GStreamer rtspsrc (RFC 2069 Digest: no qop, nc or cnonce)
+  const refusal = async (name: string, p: GstPeer, code: RegExp): Promise<void> => {
+    const r = await p.done(20_000);
+    t.not(r.exitCode, 0, `rtspsrc ${name}: fails`);
+    t.equal(r.frames, 0, `rtspsrc ${name}: no frame`);
+    const text = r.allWarnings.join('\n') + r.stderrTail;
+    t.match(text, code, `rtspsrc ${name}: ${text.match(new RegExp(`.*${code.source}.*`))?.[0]?.slice(0, 200)}`);
+  };
+  await refusal('without credentials', rtspsrc(plain('/endoscope/hq')), /Unauthorized|401/);
+  await refusal('with a wrong password', rtspsrc(plain('/endoscope/hq'), 'guest', 'not-the-pass'), /Unauthorized|401/);
+  await refusal('as guest on room', rtspsrc(plain('/room/hq'), 'guest', 'guest-pass-1'), /Forbidden|403/);
+  for (const [user, pw, path] of [['guest', 'guest-pass-1', '/endoscope/hq'], ['surgeon', 'surgeon-pass-1', '/room/hq']] as const) {
+    const p = rtspsrc(plain(path), user, pw);
+    t.teardown(() => p.stop(2000));
+    t.ok(await p.waitFrames(10, 20_000) >= 10, `rtspsrc as ${user} on ${path}: 10 frames decoded`);
+    await p.stop(3000);
+  }
+
+  // A password changed while the box runs: the old one is refused, the new one works.
+  await store.setPassword('guest', 'guest-pass-2');
+  const old = await ffmpeg(at('guest:guest-pass-1', '/endoscope/hq'));
+  t.match(old.text, /401 Unauthorized/, 'ffmpeg with the old password after a change: 401');
+  const renewed = await ffmpeg(at('guest:guest-pass-2', '/endoscope/hq'));
+  t.equal(renewed.frames, 10, 'ffmpeg with the new password: 10 frames');
+});
