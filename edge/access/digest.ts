@@ -1,8 +1,10 @@
 /**
  * HTTP Digest authentication, server side, as RTSP clients implement it (RFC 7616, RFC 2617,
  * used by RTSP 1.0 per RFC 2326 §11): MD5, `qop="auth"` offered, and the RFC 2069 form without
- * qop accepted, because GStreamer's rtspsrc (gstrtspconnection.c) and VLC (live555) answer
- * without qop, nc or cnonce, while ffmpeg (libavformat/httpauth.c) answers with qop=auth.
+ * qop accepted, because GStreamer's rtspsrc (1.22, seen on the wire) answers without qop, nc or
+ * cnonce, as live555 (VLC) is said to (not tried here), while ffmpeg answers with qop=auth.
+ * The digest-uri must name the Request-URI (the same URL, or its path), so a response made for
+ * one stream is no key to another.
  *
  *   HA1 = MD5(user ":" realm ":" password)          (kept per account and realm, accounts.ts)
  *   HA2 = MD5(method ":" digest-uri)
@@ -13,10 +15,13 @@
  * client address) first 12 bytes). A nonce from another address, another process (the secret
  * is made per DigestServer) or older than `nonceTtlMs` is not ours; if the response is
  * right for it anyway, the client knows the password and is sent a fresh challenge with
- * `stale=true` (RFC 7616 §3.3: it retries without asking its user). With qop, each (nonce, nc)
- * is accepted once (a bounded memory of the nonces in use); without qop a captured request can be
- * replayed within the nonce's lifetime from the same address only: the cost of RFC 2069 clients.
+ * `stale=true` (RFC 7616 §3.3: it retries without asking its user). With qop, a nonce's nc must
+ * grow from request to request, so each (nonce, nc) is accepted once (remembered for the last
+ * `maxNonces` nonces used; one forgotten earlier is open to replay until its TTL ends); without
+ * qop a captured request can be replayed within the nonce's lifetime from the same address
+ * only: the cost of RFC 2069 clients.
  *
+ * Not done: SHA-256 (RFC 7616 §3.3; the players above use MD5), `opaque`, `auth-int`.
  * Pure: no I/O; time, secret and the HA1 lookup are injected. Runs wherever the server runs
  * (the RTSP server child, edge/net/rtsp/server-child.ts).
  */

@@ -25,6 +25,22 @@
  *    before its sessions close; players end the stream on it (ffmpeg returns end of file,
  *    rtspsrc sends EOS) instead of waiting on silence.
  *
+ * Authentication (ChildConfig.auth, from `rtsp.auth` when `required`): the package has none, so
+ * `guardRequest` checks every request but OPTIONS before the package sees it, with RTSP Digest
+ * (edge/access/digest.ts: qop=auth as ffmpeg answers, the RFC 2069 form as rtspsrc does; the
+ * nonce is bound to the client's address and lives 5 min, then a right response gets a new
+ * challenge with stale=true). No or wrong credentials: 401 with `WWW-Authenticate`; an account
+ * whose role is below the channel's (`auth.streams[channel]`, default 'viewer'; the channel is
+ * the mount path's first segment): 403. Accounts are read by this process from the accounts
+ * file (edge/access/accounts.ts `readDigestAccounts`: name, role, the HA1 for the realm; no
+ * scrypt), re-read when its inode, mtime or size changes (checked at each request: a `stat`); an
+ * unreadable file means no accounts, logged. Why the file and not the host's IPC: the control
+ * worker owns the accounts and the supervisor (which holds the host) does not see its changes,
+ * while the file is written atomically by the one store. Refusals are logged at warn with user,
+ * address, method and path (a missing Authorization, every player's first try, and stale nonces
+ * are only counted), at most 10 lines per kind and minute; passwords and HA1s never. With
+ * `unguarded` (a test hook) nothing is checked.
+ *
  * What the package lacked is fixed in the package itself, carried as patches (patches/README.md:
  * rtsp-stream, rtsp-server, rtsp-streaming-server): RTP/AVP/TCP interleaved play (RFC 2326
  * §10.12), and viewers' RTCP (receiver reports) relayed to the publisher's RTCP address. This

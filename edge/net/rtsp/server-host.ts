@@ -9,7 +9,8 @@
  * net-send incarnation gets a MessagePort from `attach()` and publishes through it (RtspOut).
  *
  * Owns: the child (fork, restart with capped exponential backoff and jitter, reaping, stop),
- * and the relay between the child's IPC channel and the current publisher's port. Request ids
+ * its configuration (checked here; `auth`, when given, is handed on as is: the child reads the
+ * accounts file itself, server-child.ts), and the relay between the child's IPC channel and the current publisher's port. Request ids
  * are renumbered here, so an answer to a publisher that died is dropped, never delivered to its
  * successor. One publisher at a time: `attach()` closes the previous port. What the child
  * keeps across publishers (mounts, viewers, RTP continuity) is written in server-child.ts.
