@@ -10,8 +10,9 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { AccountStore } from '../../edge/access/index.js';
+import { AccountStore, digestHa1, md5 } from '../../edge/access/index.js';
 import { rtspRealm } from '../../edge/config/index.js';
 import { Supervisor } from '../../edge/supervisor/supervisor.js';
 import { freeTcpPort, GstPeer, testRtpPortStart } from '../rtp/gst-peers.js';
@@ -35,6 +36,47 @@ function rtspsrc(url: string, user?: string, pw?: string): GstPeer {
     'rtspsrc', `location=${url}`, 'protocols=tcp', 'latency=200', ...(user ? [`user-id=${user}`] : []), ...(pw ? [`user-pw=${pw}`] : []), '!',
     'rtph264depay', '!', 'avdec_h264', '!', 'fakesink', 'silent=false', 'sync=false',
   ]);
+}
+
+/** A bare RTSP client on one connection: requests in turn, Digest (RFC 2069 form) once challenged. */
+class RawRtsp {
+  private buf = '';
+  private waiting: (() => void) | null = null;
+  private cseq = 0;
+  private nonce = '';
+  private realm = '';
+  constructor(private readonly sock: Socket) {
+    sock.setEncoding('utf8').on('data', (d: string) => { this.buf += d; this.waiting?.(); });
+  }
+  static open(port: number): Promise<RawRtsp> {
+    return new Promise((resolve, reject) => { const s = connect(port, '127.0.0.1', () => resolve(new RawRtsp(s))); s.once('error', reject); });
+  }
+  /** Sends a request (signed as `user` when given and challenged before); resolves with the status and headers. */
+  async request(method: string, url: string, headers: Record<string, string> = {}, cred?: [string, string]): Promise<{ status: number; headers: Record<string, string> }> {
+    const h: Record<string, string> = { CSeq: String(++this.cseq), ...headers };
+    if (cred && this.nonce) {
+      const r = md5(`${digestHa1(cred[0], this.realm, cred[1])}:${this.nonce}:${md5(`${method}:${url}`)}`);
+      h.Authorization = `Digest username="${cred[0]}", realm="${this.realm}", nonce="${this.nonce}", uri="${url}", response="${r}"`;
+    }
+    this.sock.write(`${method} ${url} RTSP/1.0\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const lines = this.buf.slice(0, end).split('\r\n');
+        const out: Record<string, string> = {};
+        for (const l of lines.slice(1)) { const i = l.indexOf(':'); out[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim(); }
+        const len = Number(out['content-length'] ?? 0);
+        if (this.buf.length >= end + 4 + len) {
+          this.buf = this.buf.slice(end + 4 + len);
+          const auth = out['www-authenticate'];
+          if (auth) { this.nonce = /nonce="([^"]+)"/.exec(auth)![1]!; this.realm = /realm="([^"]+)"/.exec(auth)![1]!; }
+          return { status: Number(lines[0]!.split(' ')[1]), headers: out };
+        }
+      }
+      await new Promise<void>((r) => { this.waiting = r; });
+    }
+  }
+  close(): void { this.sock.destroy(); }
 }
 
 t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credentials (401), a role below the stream\'s refused (403), frames with the right ones', async (t) => {
@@ -91,6 +133,24 @@ t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credential
     t.ok(await p.waitFrames(10, 20_000) >= 10, `rtspsrc as ${user} on ${path}: 10 frames decoded`);
     await p.stop(3000);
   }
+
+  // Every method but OPTIONS is guarded, and a session is its account's alone.
+  const raw = await RawRtsp.open(port);
+  t.teardown(() => raw.close());
+  const room = plain('/room/hq');
+  t.equal((await raw.request('OPTIONS', room)).status, 200, 'OPTIONS needs no credentials');
+  t.equal((await raw.request('SETUP', `${room}/streamid=0`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' })).status, 401, 'SETUP without credentials: 401');
+  t.match((await raw.request('DESCRIBE', room)).headers['www-authenticate'], /^Digest realm="orbox auth-test", nonce="[^"]+", algorithm=MD5, qop="auth"$/, 'the challenge names the box\'s realm');
+  const surgeon: [string, string] = ['surgeon', 'surgeon-pass-1'];
+  t.equal((await raw.request('DESCRIBE', room, {}, surgeon)).status, 200, 'DESCRIBE as surgeon (RFC 2069 form): 200');
+  const setup = await raw.request('SETUP', `${room}/streamid=0`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' }, surgeon);
+  t.equal(setup.status, 200, 'SETUP as surgeon: 200');
+  const session = setup.headers.session!.split(';')[0]!;
+  const other = await RawRtsp.open(port);
+  t.teardown(() => other.close());
+  await other.request('DESCRIBE', plain('/endoscope/hq'));
+  t.equal((await other.request('PLAY', plain('/endoscope/hq'), { Session: session }, ['guest', 'guest-pass-1'])).status, 454, 'guest playing the surgeon\'s session (on a URL guest may watch): 454');
+  t.equal((await raw.request('TEARDOWN', room, { Session: session }, surgeon)).status, 200, 'the surgeon tears it down');
 
   // A password changed while the box runs: the old one is refused, the new one works.
   await store.setPassword('guest', 'guest-pass-2');

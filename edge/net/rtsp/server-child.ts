@@ -110,6 +110,8 @@ interface PkgClientWrapper {
   keepaliveTimeout?: NodeJS.Timeout;
   // Ours (boundSessions): when it was set up and first played, and from where.
   setupAt?: number; playedAt?: number; remoteAddress?: string;
+  // Ours (auth): the account that set the session up; only it may use the session.
+  user?: string;
 }
 interface PkgClientServer { server: Server; clients: Record<string, PkgClientWrapper | undefined> }
 
@@ -448,9 +450,10 @@ function currentAccounts(file: string, realm: string): Map<string, DigestAccount
 /**
  * RTSP Digest (edge/access/digest.ts) for a request: true when it may go on. Otherwise answered
  * here: 401 with a challenge (no or wrong credentials, stale nonce), 403 when the account's
- * role is below the channel's (`auth.streams`, default 'viewer').
+ * role is below the channel's (`auth.streams`, default 'viewer') of the Request-URI or of the
+ * session's mount, 454 for a session another account set up (as for a session unknown).
  */
-function authorized(req: RtspReq, res: RtspRes, path: string): boolean {
+function authorized(req: RtspReq, res: RtspRes, path: string, session: PkgClientWrapper | undefined): string | null {
   const auth = cfg.auth!;
   const addr = req.socket.remoteAddress ?? '';
   const accounts = currentAccounts(auth.accountsFile, auth.realm);
@@ -465,29 +468,38 @@ function authorized(req: RtspReq, res: RtspRes, path: string): boolean {
       refusedLog.report('rtsp-auth-no-ha1', addr, `user ${r.user}`, 'account has no RTSP credentials for this realm: set its password again');
     }
     count(`auth-401-${r.reason}`);
-    if (res.headersSent || res._writableState?.ended) return false;
+    if (res.headersSent || res._writableState?.ended) return null;
     res.statusCode = 401;
     res.setHeader('WWW-Authenticate', digest!.challenge(addr, r.reason === 'stale'));
     res.end();
-    return false;
+    return null;
+  }
+  if (session?.user !== undefined && session.user !== r.user) {
+    refusedLog.report('rtsp-auth-other-session', addr, `user ${r.user} ${req.method} ${path}: a session of another account`, 'RTSP request refused (454)');
+    reply(res, 454, 'auth-454-other-account');
+    return null;
   }
   const role = accounts.get(r.user)!.role;
-  const need = auth.streams[channel] ?? 'viewer';
-  if (!roleAtLeast(role, need)) {
-    refusedLog.report('rtsp-auth-forbidden', addr, `user ${r.user} (${role}) ${req.method} ${path}: needs ${need}`, 'RTSP request refused (403)');
-    reply(res, 403, 'auth-403');
-    return false;
+  const channels = [channel, ...(session ? [session.mount.path.split('/')[1] ?? ''] : [])];
+  for (const ch of channels) {
+    const need = auth.streams[ch] ?? 'viewer';
+    if (!roleAtLeast(role, need)) {
+      refusedLog.report('rtsp-auth-forbidden', addr, `user ${r.user} (${role}) ${req.method} ${path}: ${ch} needs ${need}`, 'RTSP request refused (403)');
+      reply(res, 403, 'auth-403');
+      return null;
+    }
   }
-  return true;
+  return r.user;
 }
 
 function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res: RtspRes) => unknown)[]): void {
   try {
     const info = mountInfo(req.uri);
     if (!info) return reply(res, 400, 'bad-uri');
-    if (cfg.auth && req.method !== 'OPTIONS' && !authorized(req, res, info.path)) return;
     const session = req.headers.session?.split(';')[0];
     const known = session ? clientServer.clients[session] : undefined;
+    let user: string | null = null;
+    if (cfg.auth && req.method !== 'OPTIONS' && (user = authorized(req, res, info.path, known)) === null) return;
     if (req.method === 'DESCRIBE') {
       const mount = mounts.mounts[info.path];
       if (!mount) return reply(res, 404, 'describe-unknown-path');
@@ -539,6 +551,7 @@ function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res:
           const w = clientServer.clients[id];
           if (!w) return;
           w.remoteAddress ??= req.socket.remoteAddress ?? '';
+          if (user !== null) w.user ??= user;
           w.keepalive();
         }, (e: Error) => { settled(); badInput.report('request-rejected', req.socket?.remoteAddress ?? '', `${req.method} ${req.uri}: ${e.message}`); reply(res, 500, 'handler-rejected'); });
       } else settled();
