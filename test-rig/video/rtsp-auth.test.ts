@@ -14,6 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AccountStore, digestHa1, md5 } from '../../edge/access/index.js';
 import { rtspRealm } from '../../edge/config/index.js';
+import { createLogger } from '../../edge/lib/log.js';
 import { Supervisor } from '../../edge/supervisor/supervisor.js';
 import { freeTcpPort, GstPeer, testRtpPortStart } from '../rtp/gst-peers.js';
 import { streamsMounted, videoConfig } from './helpers.js';
@@ -92,7 +93,8 @@ t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credential
   await store.add('guest', 'viewer', 'guest-pass-1');
   await store.add('surgeon', 'clinician', 'surgeon-pass-1');
 
-  const sup = new Supervisor(cfg);
+  const logged: string[] = [];
+  const sup = new Supervisor(cfg, { log: createLogger('supervisor', { level: 'warn', destination: { write: (l: string) => { logged.push(l); process.stderr.write(l); } } }) });
   t.teardown(() => sup.stop());
   await sup.start();
   const at = (user: string, path: string) => `rtsp://${user}@127.0.0.1:${port}${path}`;
@@ -158,4 +160,14 @@ t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credential
   t.match(old.text, /401 Unauthorized/, 'ffmpeg with the old password after a change: 401');
   const renewed = await ffmpeg(at('guest:guest-pass-2', '/endoscope/hq'));
   t.equal(renewed.frames, 10, 'ffmpeg with the new password: 10 frames');
+
+  // Refusals are logged at warn with user, address and stream, throttled; no secret ever.
+  const refusals = logged.filter((l) => l.includes('RTSP request refused'));
+  t.ok(refusals.some((l) => /"level":"warn"/.test(l) && /user guest DESCRIBE \/endoscope\/hq: bad-response/.test(l) && l.includes('127.0.0.1')), 'a wrong password logged: user, address, stream');
+  t.ok(refusals.some((l) => /user guest \(viewer\) DESCRIBE \/room\/hq: room needs clinician/.test(l)), 'a 403 logged with the role wanted');
+  t.ok(refusals.length <= 3 * 10 + 3, `throttled: ${refusals.length} lines`);
+  const all = logged.join('');
+  for (const secret of ['guest-pass-1', 'guest-pass-2', 'surgeon-pass-1', 'not-the-pass', digestHa1('guest', rtspRealm(cfg), 'guest-pass-1'), digestHa1('surgeon', rtspRealm(cfg), 'surgeon-pass-1')]) {
+    t.notOk(all.includes(secret), `never logged: ${secret.length === 32 ? 'an HA1' : 'a password'}`);
+  }
 });
