@@ -29,7 +29,10 @@
  * `guardRequest` checks every request but OPTIONS before the package sees it, with RTSP Digest
  * (edge/access/digest.ts: qop=auth as ffmpeg answers, the RFC 2069 form as rtspsrc does; the
  * nonce is bound to the client's address and lives 5 min, then a right response gets a new
- * challenge with stale=true). No or wrong credentials: 401 with `WWW-Authenticate`; an account
+ * challenge with stale=true; the players' keepalive is OPTIONS, open, so a session outlives its
+ * nonce: seen with ffmpeg and rtspsrc, UDP and TCP, playing 90 s on a 2 s nonce lifetime; only
+ * their TEARDOWN then gets a 401, which they do not retry, and the session ends by its timeout
+ * or with its connection). No or wrong credentials: 401 with `WWW-Authenticate`; an account
  * whose role is below the channel's (`auth.streams[channel]`, default 'viewer'; the channel is
  * the mount path's first segment): 403. Accounts are read by this process from the accounts
  * file (edge/access/accounts.ts `readDigestAccounts`: name, role, the HA1 for the realm; no
