@@ -34,7 +34,9 @@
  * their TEARDOWN then gets a 401, which they do not retry, and the session ends by its timeout
  * or with its connection). No or wrong credentials: 401 with `WWW-Authenticate`; an account
  * whose role is below the channel's (`auth.streams[channel]`, default 'viewer'; the channel is
- * the mount path's first segment): 403. Accounts are read by this process from the accounts
+ * the mount path's first segment; checked for the Request-URI and for the mount of the
+ * request's session): 403. A session belongs to the account that set it up: another account's
+ * request on it gets 454, as an unknown session would. Accounts are read by this process from the accounts
  * file (edge/access/accounts.ts `readDigestAccounts`: name, role, the HA1 for the realm; no
  * scrypt), re-read when its inode, mtime or size changes (checked at each request: a `stat`); an
  * unreadable file means no accounts, logged. Why the file and not the host's IPC: the control
