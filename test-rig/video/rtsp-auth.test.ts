@@ -5,7 +5,10 @@
  * starts. Real ffmpeg (Digest with qop=auth) and real GStreamer rtspsrc (RFC 2069, no qop) are
  * refused without credentials and with a wrong password (401), decode frames with the right
  * ones, are refused (403) on the stream their role does not cover and allowed on the other. A
- * password changed while the box runs is used at once (the child re-reads the accounts file).
+ * password changed while the box runs is used at once (the child re-reads the accounts file);
+ * an account without an HA1 for the realm is refused until its password is set again. Every
+ * method but OPTIONS is guarded and a session is its account's alone (a bare client). Refusals
+ * are logged, throttled, without passwords or HA1s.
  * What is asserted is what a user sees: decoded frames, and the player's own error text.
  */
 import t from 'tap';
@@ -154,6 +157,15 @@ t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credential
   t.equal((await other.request('PLAY', plain('/endoscope/hq'), { Session: session }, ['guest', 'guest-pass-1'])).status, 454, 'guest playing the surgeon\'s session (on a URL guest may watch): 454');
   t.equal((await raw.request('TEARDOWN', room, { Session: session }, surgeon)).status, 200, 'the surgeon tears it down');
 
+  // An account made without the realm's HA1 (before RTSP auth, or by a store not told the
+  // realm) cannot watch until its password is set again; the log says so.
+  await new AccountStore({ path: store.path, scrypt: FAST }).open().add('legacy', 'admin', 'legacy-pass-1');
+  const legacy = await ffmpeg(at('legacy:legacy-pass-1', '/endoscope/hq'));
+  t.match(legacy.text, /401 Unauthorized/, 'an account without an HA1 for the realm: 401');
+  t.ok(logged.some((l) => l.includes('account has no RTSP credentials for this realm: set its password again') && l.includes('user legacy')), 'and the log says to set its password again');
+  await store.open().setPassword('legacy', 'legacy-pass-2');
+  t.equal((await ffmpeg(at('legacy:legacy-pass-2', '/endoscope/hq'))).frames, 10, 'after its password is set again: 10 frames');
+
   // A password changed while the box runs: the old one is refused, the new one works.
   await store.setPassword('guest', 'guest-pass-2');
   const old = await ffmpeg(at('guest:guest-pass-1', '/endoscope/hq'));
@@ -167,7 +179,7 @@ t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credential
   t.ok(refusals.some((l) => /user guest \(viewer\) DESCRIBE \/room\/hq: room needs clinician/.test(l)), 'a 403 logged with the role wanted');
   t.ok(refusals.length <= 3 * 10 + 3, `throttled: ${refusals.length} lines`);
   const all = logged.join('');
-  for (const secret of ['guest-pass-1', 'guest-pass-2', 'surgeon-pass-1', 'not-the-pass', digestHa1('guest', rtspRealm(cfg), 'guest-pass-1'), digestHa1('surgeon', rtspRealm(cfg), 'surgeon-pass-1')]) {
+  for (const secret of ['guest-pass-1', 'guest-pass-2', 'surgeon-pass-1', 'not-the-pass', 'legacy-pass-1', 'legacy-pass-2', digestHa1('guest', rtspRealm(cfg), 'guest-pass-1'), digestHa1('surgeon', rtspRealm(cfg), 'surgeon-pass-1')]) {
     t.notOk(all.includes(secret), `never logged: ${secret.length === 32 ? 'an HA1' : 'a password'}`);
   }
 });
