@@ -9,6 +9,8 @@
  * publisher's media socket (named by 'attach').
  */
 
+import type { Role } from '../../access/index.js';
+
 /** Configuration handed to the child as its single argv argument (JSON). */
 export interface ChildConfig {
   /** Address the RTSP TCP server listens on. */
@@ -45,7 +47,7 @@ export interface RtspAuthConfig {
   /** `<dataDir>/access/accounts.json` (accounts.ts), re-read when it changes. */
   accountsFile: string;
   /** Least role per channel (the first segment of a mount path); others need 'viewer'. */
-  streams: Record<string, 'viewer' | 'clinician' | 'engineer' | 'admin'>;
+  streams: Record<string, Role>;
 }
 
 /** A mount's RTP stream as the child saw it: what a restarted publisher continues from. */
