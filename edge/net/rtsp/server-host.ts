@@ -73,7 +73,7 @@ export interface RtspServerOptions {
   log?: LogSink;
   /** Test hook: run the package without guards. */
   unguarded?: boolean;
-  /** Digest authentication (every request but OPTIONS; server-child.ts). Default none. */
+  /** Digest authentication (every request but OPTIONS; server-child.ts). Default none; not applied with `unguarded`. */
   auth?: RtspAuthConfig;
 }
 
