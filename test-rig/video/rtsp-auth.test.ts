@@ -6,7 +6,8 @@
  * refused without credentials and with a wrong password (401), decode frames with the right
  * ones, are refused (403) on the stream their role does not cover and allowed on the other. A
  * password changed while the box runs is used at once (the child re-reads the accounts file);
- * an account without an HA1 for the realm is refused until its password is set again. Every
+ * an account without an HA1 for the realm is refused until its password is set again; an
+ * account removed while it watches has its players' streams ended (they exit by themselves). Every
  * method but OPTIONS is guarded and a session is its account's alone (a bare client). Refusals
  * are logged, throttled, without passwords or HA1s.
  * What is asserted is what a user sees: decoded frames, and the player's own error text.
@@ -20,7 +21,8 @@ import { rtspRealm } from '../../edge/config/index.js';
 import { createLogger } from '../../edge/lib/log.js';
 import { Supervisor } from '../../edge/supervisor/supervisor.js';
 import { freeTcpPort, GstPeer, testRtpPortStart } from '../rtp/gst-peers.js';
-import { streamsMounted, videoConfig } from './helpers.js';
+import { FfmpegViewer } from '../rtp/players.js';
+import { sleep, streamsMounted, videoConfig } from './helpers.js';
 
 const FAST = { N: 1 << 10, r: 8, p: 1 };
 
@@ -173,13 +175,25 @@ t.test('RTSP Digest: ffmpeg and rtspsrc refused without or with wrong credential
   const renewed = await ffmpeg(at('guest:guest-pass-2', '/endoscope/hq'));
   t.equal(renewed.frames, 10, 'ffmpeg with the new password: 10 frames');
 
+  // An account removed while it watches: its viewers' streams end (RTCP BYE), the players exit.
+  await store.add('nurse', 'viewer', 'nurse-pass-1');
+  const watching = [new FfmpegViewer(at('nurse:nurse-pass-1', '/endoscope/hq'), 'tcp'), rtspsrc(plain('/endoscope/lq'), 'nurse', 'nurse-pass-1')] as const;
+  t.teardown(() => Promise.all(watching.map((p) => p.stop(2000))));
+  await Promise.all(watching.map((p) => p.waitFrames(20, 20_000)));
+  store.remove('nurse');
+  const t0 = performance.now();
+  const ended = await Promise.all(watching.map((p) => Promise.race([p.ended().then(() => Math.round(performance.now() - t0)), sleep(8000).then(() => -1)])));
+  t.ok(ended[0]! >= 0, `ffmpeg (TCP) of a removed account ended by itself, ${ended[0]} ms after the removal`);
+  t.ok(ended[1]! >= 0, `rtspsrc (UDP) of a removed account ended by itself, ${ended[1]} ms after the removal`);
+  t.ok(logged.some((l) => l.includes('RTSP session of nurse on /endoscope/hq ended: account removed')), 'the log names the account and the stream');
+
   // Refusals are logged at warn with user, address and stream, throttled; no secret ever.
   const refusals = logged.filter((l) => l.includes('RTSP request refused'));
   t.ok(refusals.some((l) => /"level":"warn"/.test(l) && /user guest DESCRIBE \/endoscope\/hq: bad-response/.test(l) && l.includes('127.0.0.1')), 'a wrong password logged: user, address, stream');
   t.ok(refusals.some((l) => /user guest \(viewer\) DESCRIBE \/room\/hq: room needs clinician/.test(l)), 'a 403 logged with the role wanted');
   t.ok(refusals.length <= 3 * 10 + 3, `throttled: ${refusals.length} lines`);
   const all = logged.join('');
-  for (const secret of ['guest-pass-1', 'guest-pass-2', 'surgeon-pass-1', 'not-the-pass', 'legacy-pass-1', 'legacy-pass-2', digestHa1('guest', rtspRealm(cfg), 'guest-pass-1'), digestHa1('surgeon', rtspRealm(cfg), 'surgeon-pass-1')]) {
+  for (const secret of ['guest-pass-1', 'guest-pass-2', 'surgeon-pass-1', 'not-the-pass', 'legacy-pass-1', 'legacy-pass-2', 'nurse-pass-1', digestHa1('guest', rtspRealm(cfg), 'guest-pass-1'), digestHa1('surgeon', rtspRealm(cfg), 'surgeon-pass-1')]) {
     t.notOk(all.includes(secret), `never logged: ${secret.length === 32 ? 'an HA1' : 'a password'}`);
   }
 });

@@ -36,7 +36,9 @@
  * whose role is below the channel's (`auth.streams[channel]`, default 'viewer'; the channel is
  * the mount path's first segment; checked for the Request-URI and for the mount of the
  * request's session): 403. A session belongs to the account that set it up: another account's
- * request on it gets 454, as an unknown session would. Accounts are read by this process from the accounts
+ * request on it gets 454, as an unknown session would. A session whose account is removed, gets
+ * a new password or a role below its channel's is ended within a second (revokeSessions: an
+ * RTCP BYE, then closed), as the console ends an account's sessions. Accounts are read by this process from the accounts
  * file (edge/access/accounts.ts `readDigestAccounts`: name, role, the HA1 for the realm; no
  * scrypt), re-read when its inode, mtime or size changes (checked at each request: a `stat`); an
  * unreadable file means no accounts, logged. Why the file and not the host's IPC: the control
@@ -115,8 +117,9 @@ interface PkgClientWrapper {
   keepaliveTimeout?: NodeJS.Timeout;
   // Ours (boundSessions): when it was set up and first played, and from where.
   setupAt?: number; playedAt?: number; remoteAddress?: string;
-  // Ours (auth): the account that set the session up; only it may use the session.
-  user?: string;
+  // Ours (auth): the account that set the session up (only it may use the session), its HA1
+  // then, and whether the session was ended because the account changed (revokeSessions).
+  user?: string; ha1?: string; revoked?: boolean;
 }
 interface PkgClientServer { server: Server; clients: Record<string, PkgClientWrapper | undefined> }
 
@@ -146,6 +149,8 @@ setInterval(() => badInput.flush(), 60_000).unref();
 const refusedLog = new BadInputLog({ warn: (o, msg) => log('warn', `${msg ?? 'refused'} ${JSON.stringify(o)}`) }, { burst: 10 });
 setInterval(() => refusedLog.flush(), 60_000).unref();
 const digest = cfg.auth ? new DigestServer({ realm: cfg.auth.realm }) : undefined;
+/** How often playing sessions are checked against the accounts (ms). */
+const REVOKE_CHECK_MS = 1000;
 
 // The parent is gone: nothing may outlive it (no stale mounts).
 process.on('disconnect', () => process.exit(0));
@@ -189,6 +194,8 @@ if (!cfg.unguarded) {
     s.on('error', () => undefined);
   });
 }
+
+if (cfg.auth && !cfg.unguarded) setInterval(revokeSessions, REVOKE_CHECK_MS).unref();
 
 server.once('error', (e: Error) => { send({ t: 'fatal', message: `listen: ${e.message}` }); process.exit(2); });
 server.listen(cfg.port, cfg.host, () => {
@@ -334,15 +341,43 @@ function removeMount(path: string): void {
  * stream's SSRC, on the viewer's RTCP path (its UDP RTCP port, or interleaved on its connection).
  */
 function sayBye(mount: PkgMount, ssrc: number): void {
+  const bye = byePacket(ssrc);
+  for (const s of Object.values(mount.streams)) {
+    for (const c of Object.values(s.clients)) {
+      try { c.sendRtcp(bye); count('bye-sent'); } catch { /* a viewer already gone */ }
+    }
+  }
+}
+
+function byePacket(ssrc: number): Buffer {
   const bye = Buffer.alloc(16);
   bye.writeUInt32BE(0x80c90001, 0); // V=2, RC=0, PT=201 (RR), length 1
   bye.writeUInt32BE(ssrc >>> 0, 4);
   bye.writeUInt32BE(0x81cb0001, 8); // V=2, SC=1, PT=203 (BYE), length 1
   bye.writeUInt32BE(ssrc >>> 0, 12);
-  for (const s of Object.values(mount.streams)) {
-    for (const c of Object.values(s.clients)) {
-      try { c.sendRtcp(bye); count('bye-sent'); } catch { /* a viewer already gone */ }
-    }
+  return bye;
+}
+
+/**
+ * Sessions whose account was removed, has a new password, or has a role below its channel's
+ * now are ended, as a removed mount's are: an RTCP BYE to the session's viewers, then closed.
+ * Checked every REVOKE_CHECK_MS (a `stat` of the accounts file; read only when it changed).
+ */
+function revokeSessions(): void {
+  const auth = cfg.auth!;
+  const accounts = currentAccounts(auth.accountsFile, auth.realm);
+  for (const w of Object.values(clientServer.clients)) {
+    if (!w || w.user === undefined || w.revoked) continue;
+    const a = accounts.get(w.user);
+    const channel = w.mount.path.split('/')[1] ?? '';
+    const need = auth.streams[channel] ?? 'viewer';
+    if (a && a.ha1 === w.ha1 && roleAtLeast(a.role, need)) continue;
+    w.revoked = true;
+    count('auth-session-revoked');
+    log('warn', `RTSP session of ${w.user} on ${w.mount.path} ended: ${!a ? 'account removed' : a.ha1 !== w.ha1 ? 'password changed' : `role ${a.role} below ${need}`}`);
+    const st = mountStates.get(w.mount.path);
+    if (st?.seen) for (const c of Object.values(w.clients)) { try { c.sendRtcp(byePacket(st.ssrc)); count('bye-sent'); } catch { /* gone */ } }
+    setTimeout(() => { try { w.close(); } catch { /* closed already */ } }, BYE_GRACE_MS);
   }
 }
 
@@ -556,7 +591,7 @@ function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res:
           const w = clientServer.clients[id];
           if (!w) return;
           w.remoteAddress ??= req.socket.remoteAddress ?? '';
-          if (user !== null) w.user ??= user;
+          if (user !== null && w.user === undefined) { w.user = user; w.ha1 = currentAccounts(cfg.auth!.accountsFile, cfg.auth!.realm).get(user)?.ha1; }
           w.keepalive();
         }, (e: Error) => { settled(); badInput.report('request-rejected', req.socket?.remoteAddress ?? '', `${req.method} ${req.uri}: ${e.message}`); reply(res, 500, 'handler-rejected'); });
       } else settled();
