@@ -5,9 +5,14 @@
  * cut leaves the old file or the new one, never half of one.
  *
  * Passwords are stored as scrypt hashes (Node's crypto.scrypt; salt, N, r, p kept per account so
- * the cost can be raised later without breaking old hashes). Each account has a `digest` map
- * (realm -> HA1) kept empty here: RTSP Digest (#21) needs an HA1 per realm beside the hash,
- * computed when a password is set; that is #21's to fill.
+ * the cost can be raised later without breaking old hashes), for the console. RTSP Digest
+ * (digest.ts) cannot use them: it needs HA1 = MD5(name:realm:password), so each account also has
+ * a `digest` map (realm -> HA1) filled, when a password is set or an account made, for each realm
+ * in `digestRealms` (the box's RTSP realm, `rtspRealm()` in edge/config). A password change
+ * replaces the whole map; an account made before its realm was configured has no HA1 for it and
+ * cannot use RTSP until its password is set again. An HA1 is password-equivalent for that realm:
+ * the file stays 0600 and HA1s are never logged. Readers besides this store: the RTSP server
+ * child (edge/net/rtsp/server-child.ts) reads name, role and `digest` from the file.
  *
  * Lifecycle: open() reads the file (absent = no accounts); every change writes it before it
  * resolves. Errors: AccountError with a code (`exists`, `unknown`, `invalid`, `last-admin`,
@@ -16,6 +21,7 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { digestHa1, REALM } from './digest.js';
 
 export const ROLES = ['viewer', 'clinician', 'engineer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -39,7 +45,7 @@ interface StoredAccount {
   name: string;
   role: Role;
   scrypt: ScryptParams & { salt: string; hash: string };
-  /** RTSP Digest HA1 per realm (#21); empty until that lands. */
+  /** RTSP Digest HA1 (hex MD5) per realm, for the `digestRealms` the password was set with. */
   digest: Record<string, string>;
   createdAt: string;
   passwordChangedAt: string;
@@ -52,6 +58,8 @@ export interface AccountStoreOptions {
   /** scrypt cost for new hashes (tests lower it). */
   scrypt?: ScryptParams;
   now?: () => Date;
+  /** Realms an HA1 is kept for when a password is set (RTSP Digest). Default none. */
+  digestRealms?: readonly string[];
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -76,6 +84,7 @@ export class AccountStore {
     this.params = opts.scrypt ?? DEFAULT_SCRYPT;
     if (!Number.isInteger(Math.log2(this.params.N)) || this.params.N < 2) throw new AccountError('invalid', `account store: scrypt N ${this.params.N} must be a power of two`);
     this.now = opts.now ?? (() => new Date());
+    for (const r of opts.digestRealms ?? []) if (!REALM.test(r)) throw new AccountError('invalid', `account store: digest realm "${r}": 1 to 128 printable characters without " or \\`);
     this.dummy = this.hash(randomBytes(16).toString('hex'));
     this.dummy.catch(() => undefined);
   }
@@ -83,18 +92,7 @@ export class AccountStore {
   get path(): string { return this.opts.path; }
 
   open(): this {
-    if (!existsSync(this.opts.path)) { this.accounts = []; return this; }
-    let doc: { version?: unknown; accounts?: unknown };
-    try { doc = JSON.parse(readFileSync(this.opts.path, 'utf8')); } catch (err) {
-      throw new AccountError('corrupt', `accounts file ${this.opts.path} is not JSON: ${(err as Error).message}`);
-    }
-    if (doc.version !== 1 || !Array.isArray(doc.accounts)) throw new AccountError('corrupt', `accounts file ${this.opts.path}: expected {"version": 1, "accounts": [...]}`);
-    this.accounts = (doc.accounts as StoredAccount[]).map((a, i) => {
-      if (typeof a?.name !== 'string' || !ROLES.includes(a.role) || typeof a.scrypt?.hash !== 'string') {
-        throw new AccountError('corrupt', `accounts file ${this.opts.path}: account #${i} is malformed`);
-      }
-      return { ...a, digest: a.digest ?? {} };
-    });
+    this.accounts = readAccountsFile(this.opts.path);
     return this;
   }
 
@@ -112,7 +110,7 @@ export class AccountStore {
     checkPassword(name, password);
     if (this.find(name)) throw new AccountError('exists', `account "${name}" exists already`);
     const at = this.now().toISOString();
-    const a: StoredAccount = { name, role, scrypt: await this.hash(password), digest: {}, createdAt: at, passwordChangedAt: at };
+    const a: StoredAccount = { name, role, scrypt: await this.hash(password), digest: this.ha1s(name, password), createdAt: at, passwordChangedAt: at };
     if (this.find(name)) throw new AccountError('exists', `account "${name}" exists already`); // added while we hashed
     this.write([...this.accounts, a]);
     return this.get(name)!;
@@ -123,8 +121,8 @@ export class AccountStore {
     if (!this.find(name)) throw new AccountError('unknown', `no account "${name}"`);
     const h = await this.hash(password);
     const at = this.now().toISOString();
-    // Digest HA1s were computed from the old password: dropped, #21 recomputes them.
-    this.write(this.accounts.map((a) => (a.name === name ? { ...a, scrypt: h, digest: {}, passwordChangedAt: at } : a)));
+    // HA1s of realms no longer configured were made from the old password: dropped with it.
+    this.write(this.accounts.map((a) => (a.name === name ? { ...a, scrypt: h, digest: this.ha1s(name, password), passwordChangedAt: at } : a)));
   }
 
   remove(name: string): void {
@@ -146,6 +144,13 @@ export class AccountStore {
     return ok && a ? this.get(a.name)! : null;
   }
 
+  /** HA1 per configured realm. */
+  private ha1s(name: string, password: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const r of this.opts.digestRealms ?? []) out[r] = digestHa1(name, r, password);
+    return out;
+  }
+
   private find(name: string): StoredAccount | undefined { return this.accounts.find((a) => a.name === name); }
 
   private async hash(password: string): Promise<StoredAccount['scrypt']> {
@@ -158,6 +163,38 @@ export class AccountStore {
     writeFileAtomic(this.opts.path, JSON.stringify({ version: 1, accounts: next }, null, 2) + '\n', 0o600);
     this.accounts = next;
   }
+}
+
+/** The accounts of a file (absent: none). @throws AccountError 'corrupt'. */
+function readAccountsFile(path: string): StoredAccount[] {
+  if (!existsSync(path)) return [];
+  let doc: { version?: unknown; accounts?: unknown };
+  try { doc = JSON.parse(readFileSync(path, 'utf8')); } catch (err) {
+    throw new AccountError('corrupt', `accounts file ${path} is not JSON: ${(err as Error).message}`);
+  }
+  if (doc.version !== 1 || !Array.isArray(doc.accounts)) throw new AccountError('corrupt', `accounts file ${path}: expected {"version": 1, "accounts": [...]}`);
+  return (doc.accounts as StoredAccount[]).map((a, i) => {
+    if (typeof a?.name !== 'string' || !ROLES.includes(a.role) || typeof a.scrypt?.hash !== 'string') {
+      throw new AccountError('corrupt', `accounts file ${path}: account #${i} is malformed`);
+    }
+    return { ...a, digest: a.digest && typeof a.digest === 'object' ? a.digest : {} };
+  });
+}
+
+/** What RTSP Digest needs of an account: its role and its HA1 for one realm. */
+export interface DigestAccount { role: Role; ha1: string | undefined }
+
+/**
+ * The accounts of a file as RTSP Digest sees them, for `realm` (no scrypt work: the RTSP child
+ * reads the file this way). Absent file: none. @throws AccountError 'corrupt'.
+ */
+export function readDigestAccounts(path: string, realm: string): Map<string, DigestAccount> {
+  const out = new Map<string, DigestAccount>();
+  for (const a of readAccountsFile(path)) {
+    const h = a.digest[realm];
+    out.set(a.name, { role: a.role, ha1: typeof h === 'string' && /^[0-9a-f]{32}$/.test(h) ? h : undefined });
+  }
+  return out;
 }
 
 function checkPassword(name: string, password: string): void {

@@ -1,4 +1,5 @@
-/** Accounts, sessions and sign-in throttling of the box (web console now, RTSP Digest with #21). */
+/** Accounts, sessions and sign-in throttling of the box (web console), and RTSP Digest (#21). */
 export * from './accounts.js';
+export * from './digest.js';
 export * from './sessions.js';
 export * from './throttle.js';

@@ -8,7 +8,7 @@
  *   channel set CHANNEL [--hq-bitrate KBPS] [--lq-bitrate KBPS]   run-time settings
  *   record start [--case ID] | stop [--case ID]      a case (recording session)
  *   users list | add NAME --role R [--password-stdin] | remove NAME | passwd NAME [--password-stdin]
- *                                 the box's accounts (web console; RTSP with #21)
+ *                                 the box's accounts (web console; RTSP Digest with rtsp.auth)
  *   cameras discover [--json] [--to HOST:PORT]        ONVIF cameras on the LAN (edge/onvif/cli.ts)
  *   provision IMAGE TARGET --serial S --ca DIR --config FILE   flash and give a box its identity (provision/cli.ts)
  *   image build, fleet ca init|sign|revoke|list       disk images and the device CA at the bench
@@ -140,7 +140,7 @@ async function stdinPassword(use?: boolean): Promise<string | undefined> {
 }
 
 function registerUsersCommands(program: Command): void {
-  const users = program.command('users').description('accounts of the box (web console sign-in; roles viewer, clinician, engineer, admin)');
+  const users = program.command('users').description('accounts of the box (web console sign-in and RTSP Digest; roles viewer, clinician, engineer, admin)');
   const box = (c: Command) => c.option('-c, --config <file>', 'configuration of the box').option('-s, --socket <path>', 'local API socket of the box');
   box(users.command('list').description('list the accounts and their roles'))
     .action(async (opts: { socket?: string; config?: string }) => {

@@ -11,6 +11,7 @@ import { DevicesConfigSchema } from '../devices/config.js';
 import { FleetLinkConfigSchema } from '../fleet/config.js';
 import { OtaConfigSchema } from './ota.js';
 import { UPLINK_PORT_BLOCK, UplinkConfigSchema } from './uplink.js';
+import { REALM, ROLES } from '../access/index.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a lower-case name of letters, digits, - or _ (at most 32)');
 
@@ -157,9 +158,20 @@ const configSchemaBase = z.object({
      *  RTP on the even port, RTCP on the one after it. */
     rtpPortStart: z.number().int().min(1024).max(65532).refine((n) => n % 2 === 0, 'must be even: RTP takes the even port, RTCP the one after it').default(20000),
     rtpPortCount: z.number().int().min(4).max(20_000).default(2000),
+    /**
+     * RTSP Digest authentication (edge/net/rtsp/server-child.ts, edge/access/digest.ts). Off by
+     * default. `realm`: default `orbox <box.id>` (rtspRealm()); HA1s are kept per realm, so a
+     * changed realm needs every password set again. `streams`: the least role that may watch a
+     * channel (both its hq and lq streams); a channel not listed needs 'viewer'.
+     */
+    auth: z.object({
+      required: z.boolean().default(false),
+      realm: z.string().regex(REALM, '1 to 128 printable characters without " or \\').optional(),
+      streams: z.record(z.string(), z.enum(ROLES)).default({}),
+    }).strict().default({ required: false, streams: {} }),
   }).strict()
     .refine((r) => r.rtpPortStart + r.rtpPortCount <= 65536, { message: 'the range rtpPortStart + rtpPortCount goes past port 65535', path: ['rtpPortCount'] })
-    .default({ host: '0.0.0.0', port: 8554, rtpPortStart: 20000, rtpPortCount: 2000 }),
+    .default({ host: '0.0.0.0', port: 8554, rtpPortStart: 20000, rtpPortCount: 2000, auth: { required: false, streams: {} } }),
   /**
    * The web console over HTTPS (edge/web/, hosted by the control worker). Off unless enabled;
    * loopback by default. `certFile`/`keyFile`: the box's certificate (from the device CA);
@@ -280,6 +292,7 @@ export const configSchema = configSchemaBase.superRefine((cfg, ctx) => {
   checkSnapshots(cfg.channels, ctx);
   checkChannelAudio(cfg, ctx);
   checkUplink(cfg, ctx);
+  checkRtspStreams(cfg, ctx);
   const v = cfg.voice.input;
   if (v !== undefined && !cfg.audio.inputs.some((a) => a.name === v)) {
     ctx.addIssue({ code: 'custom', path: ['voice', 'input'], message: `no audio input "${v}" (audio inputs: ${cfg.audio.inputs.map((a) => a.name).join(', ') || 'none'})` });
@@ -294,6 +307,19 @@ function checkChannelAudio(cfg: z.output<typeof configSchemaBase>, ctx: z.Refine
       ctx.addIssue({ code: 'custom', path: ['channels', i, 'audio'], message: `channel "${c.name}" names audio input "${c.audio}", which is not in audio.inputs (inputs: ${inputs.join(', ') || 'none'})` });
     }
   });
+}
+
+/** rtsp.auth.streams names configured channels. */
+function checkRtspStreams(cfg: z.output<typeof configSchemaBase>, ctx: z.RefinementCtx): void {
+  const names = cfg.channels.map((c) => c.name);
+  for (const ch of Object.keys(cfg.rtsp.auth.streams)) {
+    if (!names.includes(ch)) ctx.addIssue({ code: 'custom', path: ['rtsp', 'auth', 'streams', ch], message: `no channel "${ch}" (channels: ${names.join(', ') || 'none'})` });
+  }
+}
+
+/** The box's RTSP Digest realm: `rtsp.auth.realm`, else `orbox <box.id>`. */
+export function rtspRealm(cfg: { box: { id: string }; rtsp: { auth: { realm?: string } } }): string {
+  return cfg.rtsp.auth.realm ?? `orbox ${cfg.box.id}`;
 }
 
 /** Uplink receivers name configured channels, and the box's uplink ports stay clear of RTSP's. */

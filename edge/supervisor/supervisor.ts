@@ -20,7 +20,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { BoxConfig } from '../config/index.js';
+import { join } from 'node:path';
+import { rtspRealm, type BoxConfig } from '../config/index.js';
 import { BoxClock, takeAnchor, type ClockAnchor } from '../lib/clock.js';
 import { Fault, HealthTable, WORKER_NAMES, WorkerState, createHealthTable, type WorkerName } from '../lib/health.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -105,7 +106,10 @@ export class Supervisor extends EventEmitter {
     if (this.cpuLatency.state.error) this.log.warn({ error: this.cpuLatency.state.error }, 'running without the CPU wake-up latency request: ring hops wait on deep CPU idle states');
     if (this.config.channels.length > 0) {
       const r = this.config.rtsp;
-      this.rtspHost = new RtspServerHost({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: this.log });
+      const auth = r.auth.required
+        ? { realm: rtspRealm(this.config), accountsFile: join(this.config.box.dataDir, 'access', 'accounts.json'), streams: r.auth.streams }
+        : undefined;
+      this.rtspHost = new RtspServerHost({ host: r.host, port: r.port, rtpPortStart: r.rtpPortStart, rtpPortCount: r.rtpPortCount, log: this.log, ...(auth ? { auth } : {}) });
       this.rtspHost.run(); // net-send waits for it to listen; a taken port is retried
     }
     for (const spec of planRings(this.config)) {

@@ -60,6 +60,7 @@ import type { CommandBody } from '../fleet/codec.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { drainInputs, runWorker, type WorkerContext } from '../runtime/index.js';
 import { join } from 'node:path';
+import { rtspRealm } from '../config/index.js';
 import { randomUUID } from 'node:crypto';
 import { AccountStore, FailureThrottle, SessionStore, ensureFirstAdmin, randomPassword, type Role } from '../access/index.js';
 import { decodeVitalSample } from '../devices/index.js';
@@ -479,7 +480,9 @@ runWorker({
         return { state: 'invalid', message: (err as Error).message };
       }
     });
-    accounts = new AccountStore({ path: join(ctx.config.box.dataDir, 'access', 'accounts.json') }).open();
+    // HA1s for the RTSP realm are kept whether or not RTSP auth is on, so turning it on later
+    // works for every password set since (edge/access/accounts.ts).
+    accounts = new AccountStore({ path: join(ctx.config.box.dataDir, 'access', 'accounts.json'), digestRealms: [rtspRealm(ctx.config)] }).open();
     const table = methods(ctx);
     api = new LocalApi(ctx.config.api.socket, table);
     await api.listen();

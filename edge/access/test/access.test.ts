@@ -17,7 +17,7 @@ t.test('accounts: add, verify, passwd, remove, persisted 0600 and reopened', asy
   t.equal(statSync(path).mode & 0o777, 0o600, 'the accounts file is 0600');
   const raw = readFileSync(path, 'utf8');
   t.notMatch(raw, /correct horse/, 'no password in the file');
-  t.same(JSON.parse(raw).accounts[0].digest, {}, 'room for the Digest HA1 per realm (#21)');
+  t.same(JSON.parse(raw).accounts[0].digest, {}, 'no digestRealms: no HA1 kept');
   t.equal((await s.verify('nurse', 'correct horse'))?.role, 'clinician');
   t.equal(await s.verify('nurse', 'correct hors'), null, 'wrong password refused');
   t.equal(await s.verify('nobody', 'correct horse'), null, 'unknown name refused');

@@ -1,12 +1,14 @@
 // `orbox users` against a running box (real supervisor, real CLI process over the local API):
 // add with a generated password and with --password-stdin, list, passwd, remove; refusals in
-// the box's words with exit code 1; the accounts file is 0600 and the passwords work.
+// the box's words with exit code 1; the accounts file is 0600 and the passwords work; the
+// box keeps each password's RTSP Digest HA1 for its realm.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBox, testConfig } from '../../supervisor/test/harness.js';
-import { AccountStore } from '../../access/index.js';
+import { AccountStore, digestHa1, readDigestAccounts } from '../../access/index.js';
+import { rtspRealm } from '../../config/index.js';
 
 const cli = new URL('../../../../bin/orbox.js', import.meta.url).pathname;
 
@@ -43,4 +45,5 @@ t.test('orbox users add|list|passwd|remove', async (t) => {
   t.same(store.list().map((a) => a.name), ['nurse1']);
   t.ok(await store.verify('nurse1', 'a new nurse passphrase'), 'the new password is the one stored');
   t.equal(await store.verify('nurse1', pw!), null, 'the old one no more');
+  t.same(readDigestAccounts(path, rtspRealm(cfg)).get('nurse1'), { role: 'clinician', ha1: digestHa1('nurse1', rtspRealm(cfg), 'a new nurse passphrase') }, 'the RTSP HA1 of the new password, for the box\'s realm');
 });

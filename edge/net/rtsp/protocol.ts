@@ -9,6 +9,8 @@
  * publisher's media socket (named by 'attach').
  */
 
+import type { Role } from '../../access/index.js';
+
 /** Configuration handed to the child as its single argv argument (JSON). */
 export interface ChildConfig {
   /** Address the RTSP TCP server listens on. */
@@ -34,6 +36,18 @@ export interface ChildConfig {
   maxSessionsPerClient: number;
   /** Test hook: run the package without the guards (to show what they prevent). */
   unguarded?: boolean;
+  /** RTSP Digest authentication of every request but OPTIONS; absent: none (server-child.ts). */
+  auth?: RtspAuthConfig;
+}
+
+/** Who may watch what: read by the child, which reads the accounts file itself. */
+export interface RtspAuthConfig {
+  /** The Digest realm; accounts need an HA1 for it (accounts.ts `digestRealms`). */
+  realm: string;
+  /** `<dataDir>/access/accounts.json` (accounts.ts), re-read when it changes. */
+  accountsFile: string;
+  /** Least role per channel (the first segment of a mount path); others need 'viewer'. */
+  streams: Record<string, Role>;
 }
 
 /** A mount's RTP stream as the child saw it: what a restarted publisher continues from. */

@@ -25,6 +25,29 @@
  *    before its sessions close; players end the stream on it (ffmpeg returns end of file,
  *    rtspsrc sends EOS) instead of waiting on silence.
  *
+ * Authentication (ChildConfig.auth, from `rtsp.auth` when `required`): the package has none, so
+ * `guardRequest` checks every request but OPTIONS before the package sees it, with RTSP Digest
+ * (edge/access/digest.ts: qop=auth as ffmpeg answers, the RFC 2069 form as rtspsrc does; the
+ * nonce is bound to the client's address and lives 5 min, then a right response gets a new
+ * challenge with stale=true; the players' keepalive is OPTIONS, open, so a session outlives its
+ * nonce: seen with ffmpeg and rtspsrc, UDP and TCP, playing 90 s on a 2 s nonce lifetime; only
+ * their TEARDOWN then gets a 401, which they do not retry, and the session ends by its timeout
+ * or with its connection). No or wrong credentials: 401 with `WWW-Authenticate`; an account
+ * whose role is below the channel's (`auth.streams[channel]`, default 'viewer'; the channel is
+ * the mount path's first segment; checked for the Request-URI and for the mount of the
+ * request's session): 403. A session belongs to the account that set it up: another account's
+ * request on it gets 454, as an unknown session would. A session whose account is removed, gets
+ * a new password or a role below its channel's is ended within a second (revokeSessions: an
+ * RTCP BYE, then closed), as the console ends an account's sessions. Accounts are read by this process from the accounts
+ * file (edge/access/accounts.ts `readDigestAccounts`: name, role, the HA1 for the realm; no
+ * scrypt), re-read when its inode, mtime or size changes (checked at each request: a `stat`); an
+ * unreadable file means no accounts, logged. Why the file and not the host's IPC: the control
+ * worker owns the accounts and the supervisor (which holds the host) does not see its changes,
+ * while the file is written atomically by the one store. Refusals are logged at warn with user,
+ * address, method and path (a missing Authorization, every player's first try, and stale nonces
+ * are only counted), at most 10 lines per kind and minute; passwords and HA1s never. With
+ * `unguarded` (a test hook) nothing is checked.
+ *
  * What the package lacked is fixed in the package itself, carried as patches (patches/README.md:
  * rtsp-stream, rtsp-server, rtsp-streaming-server): RTP/AVP/TCP interleaved play (RFC 2326
  * §10.12), and viewers' RTCP (receiver reports) relayed to the publisher's RTCP address. This
@@ -76,6 +99,8 @@ import type { ChildConfig, ChildMessage, MountRtpState, MountStats, ParentMessag
 import { appendViewerLabel, stripViewerLabels } from '../../rtp/receiver-reports.js';
 import { BadInputLog } from '../../lib/bad-input.js';
 import { startsKeyframe } from '../../rtp/h264.js';
+import { statSync } from 'node:fs';
+import { DigestServer, readDigestAccounts, roleAtLeast, type DigestAccount } from '../../access/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -92,6 +117,9 @@ interface PkgClientWrapper {
   keepaliveTimeout?: NodeJS.Timeout;
   // Ours (boundSessions): when it was set up and first played, and from where.
   setupAt?: number; playedAt?: number; remoteAddress?: string;
+  // Ours (auth): the account that set the session up (only it may use the session), its HA1
+  // then, and whether the session was ended because the account changed (revokeSessions).
+  user?: string; ha1?: string; revoked?: boolean;
 }
 interface PkgClientServer { server: Server; clients: Record<string, PkgClientWrapper | undefined> }
 
@@ -117,6 +145,12 @@ const count = (what: string): void => { guarded[what] = (guarded[what] ?? 0) + 1
 // Bad input from viewers: escaped, bounded, rate-limited per kind (the parent logs what we send).
 const badInput = new BadInputLog({ warn: (o, msg) => log('warn', `${msg ?? 'bad input'} ${JSON.stringify(o)}`) });
 setInterval(() => badInput.flush(), 60_000).unref();
+// Refused sign-ins: user, address and stream, a few lines per minute (never a password or HA1).
+const refusedLog = new BadInputLog({ warn: (o, msg) => log('warn', `${msg ?? 'refused'} ${JSON.stringify(o)}`) }, { burst: 10 });
+setInterval(() => refusedLog.flush(), 60_000).unref();
+const digest = cfg.auth ? new DigestServer({ realm: cfg.auth.realm }) : undefined;
+/** How often playing sessions are checked against the accounts (ms). */
+const REVOKE_CHECK_MS = 1000;
 
 // The parent is gone: nothing may outlive it (no stale mounts).
 process.on('disconnect', () => process.exit(0));
@@ -160,6 +194,8 @@ if (!cfg.unguarded) {
     s.on('error', () => undefined);
   });
 }
+
+if (cfg.auth && !cfg.unguarded) setInterval(revokeSessions, REVOKE_CHECK_MS).unref();
 
 server.once('error', (e: Error) => { send({ t: 'fatal', message: `listen: ${e.message}` }); process.exit(2); });
 server.listen(cfg.port, cfg.host, () => {
@@ -305,15 +341,43 @@ function removeMount(path: string): void {
  * stream's SSRC, on the viewer's RTCP path (its UDP RTCP port, or interleaved on its connection).
  */
 function sayBye(mount: PkgMount, ssrc: number): void {
+  const bye = byePacket(ssrc);
+  for (const s of Object.values(mount.streams)) {
+    for (const c of Object.values(s.clients)) {
+      try { c.sendRtcp(bye); count('bye-sent'); } catch { /* a viewer already gone */ }
+    }
+  }
+}
+
+function byePacket(ssrc: number): Buffer {
   const bye = Buffer.alloc(16);
   bye.writeUInt32BE(0x80c90001, 0); // V=2, RC=0, PT=201 (RR), length 1
   bye.writeUInt32BE(ssrc >>> 0, 4);
   bye.writeUInt32BE(0x81cb0001, 8); // V=2, SC=1, PT=203 (BYE), length 1
   bye.writeUInt32BE(ssrc >>> 0, 12);
-  for (const s of Object.values(mount.streams)) {
-    for (const c of Object.values(s.clients)) {
-      try { c.sendRtcp(bye); count('bye-sent'); } catch { /* a viewer already gone */ }
-    }
+  return bye;
+}
+
+/**
+ * Sessions whose account was removed, has a new password, or has a role below its channel's
+ * now are ended, as a removed mount's are: an RTCP BYE to the session's viewers, then closed.
+ * Checked every REVOKE_CHECK_MS (a `stat` of the accounts file; read only when it changed).
+ */
+function revokeSessions(): void {
+  const auth = cfg.auth!;
+  const accounts = currentAccounts(auth.accountsFile, auth.realm);
+  for (const w of Object.values(clientServer.clients)) {
+    if (!w || w.user === undefined || w.revoked) continue;
+    const a = accounts.get(w.user);
+    const channel = w.mount.path.split('/')[1] ?? '';
+    const need = auth.streams[channel] ?? 'viewer';
+    if (a && a.ha1 === w.ha1 && roleAtLeast(a.role, need)) continue;
+    w.revoked = true;
+    count('auth-session-revoked');
+    log('warn', `RTSP session of ${w.user} on ${w.mount.path} ended: ${!a ? 'account removed' : a.ha1 !== w.ha1 ? 'password changed' : `role ${a.role} below ${need}`}`);
+    const st = mountStates.get(w.mount.path);
+    if (st?.seen) for (const c of Object.values(w.clients)) { try { c.sendRtcp(byePacket(st.ssrc)); count('bye-sent'); } catch { /* gone */ } }
+    setTimeout(() => { try { w.close(); } catch { /* closed already */ } }, BYE_GRACE_MS);
   }
 }
 
@@ -406,12 +470,76 @@ function mountInfo(uri: string): { path: string; streamId: number } | null {
   return m ? { path: m[1], streamId: Number(m[2]) } : { path: url.pathname, streamId: -1 };
 }
 
+/** The accounts file as last read, and what identified that version of it. */
+let accountsRead: { key: string; accounts: Map<string, DigestAccount> } | undefined;
+
+/**
+ * The accounts, re-read when the file changed (its inode, mtime or size: the store replaces
+ * it by a rename). Unreadable or corrupt: no account (every request refused), logged.
+ */
+function currentAccounts(file: string, realm: string): Map<string, DigestAccount> {
+  let key = 'absent';
+  try { const st = statSync(file); key = `${st.ino}:${st.mtimeMs}:${st.size}`; } catch { /* absent: no accounts */ }
+  if (accountsRead?.key === key) return accountsRead.accounts;
+  let accounts = new Map<string, DigestAccount>();
+  try { accounts = readDigestAccounts(file, realm); } catch (e) { log('warn', `accounts not read, every RTSP request is refused: ${(e as Error).message}`); }
+  accountsRead = { key, accounts };
+  return accounts;
+}
+
+/**
+ * RTSP Digest (edge/access/digest.ts) for a request: true when it may go on. Otherwise answered
+ * here: 401 with a challenge (no or wrong credentials, stale nonce), 403 when the account's
+ * role is below the channel's (`auth.streams`, default 'viewer') of the Request-URI or of the
+ * session's mount, 454 for a session another account set up (as for a session unknown).
+ */
+function authorized(req: RtspReq, res: RtspRes, path: string, session: PkgClientWrapper | undefined): string | null {
+  const auth = cfg.auth!;
+  const addr = req.socket.remoteAddress ?? '';
+  const accounts = currentAccounts(auth.accountsFile, auth.realm);
+  const r = digest!.check(req.method, req.uri, req.headers.authorization, addr, (u) => accounts.get(u)?.ha1);
+  const channel = path.split('/')[1] ?? '';
+  if (!r.ok) {
+    // No Authorization is every player's first try: not worth a line. Stale: the right password.
+    if (r.reason !== 'missing' && r.reason !== 'stale') {
+      refusedLog.report('rtsp-auth-refused', addr, `user ${r.user ?? '?'} ${req.method} ${path}: ${r.reason}`, 'RTSP request refused (401)');
+    }
+    if (r.reason === 'unknown-user' && accounts.has(r.user ?? '')) {
+      refusedLog.report('rtsp-auth-no-ha1', addr, `user ${r.user}`, 'account has no RTSP credentials for this realm: set its password again');
+    }
+    count(`auth-401-${r.reason}`);
+    if (res.headersSent || res._writableState?.ended) return null;
+    res.statusCode = 401;
+    res.setHeader('WWW-Authenticate', digest!.challenge(addr, r.reason === 'stale'));
+    res.end();
+    return null;
+  }
+  if (session?.user !== undefined && session.user !== r.user) {
+    refusedLog.report('rtsp-auth-other-session', addr, `user ${r.user} ${req.method} ${path}: a session of another account`, 'RTSP request refused (454)');
+    reply(res, 454, 'auth-454-other-account');
+    return null;
+  }
+  const role = accounts.get(r.user)!.role;
+  const channels = [channel, ...(session ? [session.mount.path.split('/')[1] ?? ''] : [])];
+  for (const ch of channels) {
+    const need = auth.streams[ch] ?? 'viewer';
+    if (!roleAtLeast(role, need)) {
+      refusedLog.report('rtsp-auth-forbidden', addr, `user ${r.user} (${role}) ${req.method} ${path}: ${ch} needs ${need}`, 'RTSP request refused (403)');
+      reply(res, 403, 'auth-403');
+      return null;
+    }
+  }
+  return r.user;
+}
+
 function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res: RtspRes) => unknown)[]): void {
   try {
     const info = mountInfo(req.uri);
     if (!info) return reply(res, 400, 'bad-uri');
     const session = req.headers.session?.split(';')[0];
     const known = session ? clientServer.clients[session] : undefined;
+    let user: string | null = null;
+    if (cfg.auth && req.method !== 'OPTIONS' && (user = authorized(req, res, info.path, known)) === null) return;
     if (req.method === 'DESCRIBE') {
       const mount = mounts.mounts[info.path];
       if (!mount) return reply(res, 404, 'describe-unknown-path');
@@ -463,6 +591,7 @@ function guardRequest(req: RtspReq, res: RtspRes, handlers: ((req: RtspReq, res:
           const w = clientServer.clients[id];
           if (!w) return;
           w.remoteAddress ??= req.socket.remoteAddress ?? '';
+          if (user !== null && w.user === undefined) { w.user = user; w.ha1 = currentAccounts(cfg.auth!.accountsFile, cfg.auth!.realm).get(user)?.ha1; }
           w.keepalive();
         }, (e: Error) => { settled(); badInput.report('request-rejected', req.socket?.remoteAddress ?? '', `${req.method} ${req.uri}: ${e.message}`); reply(res, 500, 'handler-rejected'); });
       } else settled();

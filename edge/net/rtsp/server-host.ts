@@ -9,7 +9,8 @@
  * net-send incarnation gets a MessagePort from `attach()` and publishes through it (RtspOut).
  *
  * Owns: the child (fork, restart with capped exponential backoff and jitter, reaping, stop),
- * and the relay between the child's IPC channel and the current publisher's port. Request ids
+ * its configuration (checked here; `auth`, when given, is handed on as is: the child reads the
+ * accounts file itself, server-child.ts), and the relay between the child's IPC channel and the current publisher's port. Request ids
  * are renumbered here, so an answer to a publisher that died is dropped, never delivered to its
  * successor. One publisher at a time: `attach()` closes the previous port. What the child
  * keeps across publishers (mounts, viewers, RTP continuity) is written in server-child.ts.
@@ -27,7 +28,8 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Backoff } from '../../lib/backoff.js';
 import type { LogSink } from '../../lib/log.js';
-import type { ChildConfig, ChildMessage, HostMessage, ParentMessage } from './protocol.js';
+import { REALM, ROLES } from '../../access/index.js';
+import type { ChildConfig, ChildMessage, HostMessage, ParentMessage, RtspAuthConfig } from './protocol.js';
 
 export class RtspOutOptionError extends Error {
   override readonly name = 'RtspOutOptionError';
@@ -71,10 +73,12 @@ export interface RtspServerOptions {
   log?: LogSink;
   /** Test hook: run the package without guards. */
   unguarded?: boolean;
+  /** Digest authentication (every request but OPTIONS; server-child.ts). Default none; not applied with `unguarded`. */
+  auth?: RtspAuthConfig;
 }
 
 export type RtspHostState = 'new' | 'starting' | 'running' | 'restarting' | 'closed';
-type ServerConfig = Required<Omit<RtspServerOptions, 'random' | 'log'>>;
+type ServerConfig = Required<Omit<RtspServerOptions, 'random' | 'log' | 'auth'>> & { auth?: RtspAuthConfig };
 
 const childProgram = fileURLToPath(new URL('./server-child.js', import.meta.url));
 
@@ -93,8 +97,14 @@ export function serverConfig(opts: RtspServerOptions): ServerConfig {
     if (!Number.isFinite(x) || x <= 0) throw new RtspOutOptionError(name, `${x} must be > 0`);
     return x;
   };
+  const auth = opts.auth;
+  if (auth) {
+    if (!REALM.test(auth.realm)) throw new RtspOutOptionError('auth.realm', `"${auth.realm}": 1 to 128 printable characters without " or \\`);
+    if (!auth.accountsFile) throw new RtspOutOptionError('auth.accountsFile', 'a path is required');
+    for (const [ch, role] of Object.entries(auth.streams)) if (!ROLES.includes(role)) throw new RtspOutOptionError(`auth.streams.${ch}`, `"${role}" is not one of ${ROLES.join(', ')}`);
+  }
   return {
-    host, port, rtpPortStart, rtpPortCount,
+    host, port, rtpPortStart, rtpPortCount, ...(auth ? { auth: { realm: auth.realm, accountsFile: auth.accountsFile, streams: { ...auth.streams } } } : {}),
     maxConnections: pos('maxConnections', opts.maxConnections, 64),
     maxSessions: pos('maxSessions', opts.maxSessions, 64),
     idleTimeoutMs: pos('idleTimeoutMs', opts.idleTimeoutMs, 120_000),
@@ -223,6 +233,7 @@ export class RtspServerHost {
       maxConnections: this.cfg.maxConnections, maxSessions: this.cfg.maxSessions,
       idleTimeoutMs: this.cfg.idleTimeoutMs, unguarded: this.cfg.unguarded,
       unplayedSessionMs: this.cfg.unplayedSessionMs, sessionTimeoutMs: this.cfg.sessionTimeoutMs, maxSessionsPerClient: this.cfg.maxSessionsPerClient,
+      ...(this.cfg.auth ? { auth: this.cfg.auth } : {}),
     };
     const child = fork(childProgram, [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
     this.child = child;

@@ -65,6 +65,9 @@ t.test('lifecycle: constructor validates, states, idempotent close, no use after
   t.throws(() => new RtspOut({ port: 70000 }), { name: 'RtspOutOptionError', option: 'port' });
   t.throws(() => new RtspOut({ rtpPortStart: 20001 }), { name: 'RtspOutOptionError', option: 'rtpPortStart' });
   t.throws(() => new RtspOut({ host: 'a b' }), { name: 'RtspOutOptionError', option: 'host' });
+  t.throws(() => new RtspServerHost({ auth: { realm: 'a"b', accountsFile: '/x', streams: {} } }), { name: 'RtspOutOptionError', option: 'auth.realm' });
+  t.throws(() => new RtspServerHost({ auth: { realm: 'r', accountsFile: '', streams: {} } }), { name: 'RtspOutOptionError', option: 'auth.accountsFile' });
+  t.throws(() => new RtspServerHost({ auth: { realm: 'r', accountsFile: '/x', streams: { room: 'surgeon' as 'viewer' } } }), { name: 'RtspOutOptionError', option: 'auth.streams.room' });
   const out = await mkOut();
   t.equal(out.state, 'new');
   t.throws(() => out.addStream('or1', 'hq', { sps, pps }), { name: 'RtspOutStateError' });
