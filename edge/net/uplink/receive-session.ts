@@ -14,8 +14,8 @@
  * - Feedback: a receiver report (RFC 3550; raw loss **before** repair, what the box's stream
  *   choice reads) every `rrIntervalMs` (100), NACKs as soon as a gap is seen (or `fecWaitMs`
  *   later when FEC is on) and repeated every `retryMs` until the deadline. They go to where the
- *   box's RTCP comes from (symmetric RTP), or, before any came, to the RTP source address at
- *   the RTP source port + 1.
+ *   box's RTCP comes from (symmetric RTP), or, before any came, from the RTP socket back to
+ *   the box's RTP source (the box reads RTCP multiplexed on its RTP port, RFC 5761).
  * - The box's sender reports are passed on to `onSenderReport` (the re-served stream keeps its
  *   lip sync).
  * - Lifecycle: start() binds (throws if a port is taken); tick(nowMs) from the owner's timer;
@@ -201,8 +201,11 @@ export class ReceiveSession {
     const rtcpApp: PacketSink = (pkt, len) => this.onBoxRtcp(pkt, len);
     this.inRtcp = mediaSrtp ? mediaSrtp.bindRtcpReader!(rtcpApp) : rtcpApp;
     const wire: PacketSink = (pkt, len) => {
-      const to = this.boxRtcp ?? (this.box ? { address: this.box.address, port: this.box.port + 1 } : null);
-      if (to) this.sockets.rtcp!.send(pkt, 0, len, to.port, to.address);
+      if (this.boxRtcp) this.sockets.rtcp!.send(pkt, 0, len, this.boxRtcp.port, this.boxRtcp.address);
+      // Before the box's first RTCP: back where its RTP came from, from the socket it came to
+      // (symmetric RTP, RFC 4961), which the box reads RTCP on too (RFC 5761 §4). Port + 1 of
+      // the RTP source was a guess a NAT or a relay breaks: the first second's NACKs were lost.
+      else if (this.box) this.sockets.rtp!.send(pkt, 0, len, this.box.port, this.box.address);
     };
     const protectedWire = mediaSrtp ? mediaSrtp.bindRtcpWriter!(wire) : wire;
     this.rtcpOut = protectedWire;
