@@ -161,6 +161,10 @@ export function ingestDescription(url: string, transport: 'tcp' | 'udp', latency
     `! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! ${tail}`;
 }
 
+/** Access units whose capture time is kept for their decoded frame: two seconds at 60 fps,
+ *  more than the decode queue (60) holds. */
+const AU_TIMES_KEPT = 120;
+
 export class RtspIngest {
   readonly name: string;
   readonly camera: string;
@@ -308,8 +312,13 @@ export class RtspIngest {
       this.lost(gen, `camera ${this.camera}: start: ${(e as Error).message}`);
       return;
     }
-    void this.pullLoop(gen, p);
-    if (this.decode) void this.rawLoop(gen, p);
+    // The capture time each access unit was given, by PTS, for its decoded frame: both must
+    // carry the same one, and captureMono's plausibility check, made twice at different
+    // arrival times, could decide differently for the same PTS (measured: 17-22 of 119 frames
+    // while the jitterbuffer's skew estimate settles and put early PTSs in the future).
+    const auTimes = new Map<number, bigint>();
+    void this.pullLoop(gen, p, this.decode ? auTimes : undefined);
+    if (this.decode) void this.rawLoop(gen, p, auTimes);
   }
 
   private onPipelineError(gen: number, message: string): void {
@@ -366,7 +375,7 @@ export class RtspIngest {
     }
   }
 
-  private async pullLoop(gen: number, p: GstPipeline): Promise<void> {
+  private async pullLoop(gen: number, p: GstPipeline, auTimes?: Map<number, bigint>): Promise<void> {
     const sink = p.appsink('au');
     const ring = this.opts.ring;
     // One buffer for every access unit of this connection; nothing allocated per AU.
@@ -390,6 +399,10 @@ export class RtspIngest {
       let mono = this.captureMono(p, s.ptsNs, arrival);
       if (mono <= this.lastStampMono) mono = this.lastStampMono + 1000n;
       this.lastStampMono = mono;
+      if (auTimes && s.ptsNs !== null) {
+        auTimes.set(s.ptsNs, mono);
+        if (auTimes.size > AU_TIMES_KEPT) auTimes.delete(auTimes.keys().next().value!);
+      }
       ring.write(RECORD_KIND_H264_AU, s.keyframe ? FLAG_SYNC : 0, this.opts.clock.toWall(mono), mono, scratch.subarray(0, s.size));
       this.st.aus++;
       this.st.bytes += s.size;
@@ -399,9 +412,10 @@ export class RtspIngest {
 
   /**
    * Decoded frames -> raw.<channel>, each copied by the binding straight into a claimed slot
-   * (as capture.ts does), stamped with its access unit's capture time (same PTS, same mapping).
+   * (as capture.ts does), stamped with the capture time its access unit was given (looked up
+   * by PTS; computed the same way when the access unit was not seen).
    */
-  private async rawLoop(gen: number, p: GstPipeline): Promise<void> {
+  private async rawLoop(gen: number, p: GstPipeline, auTimes: Map<number, bigint>): Promise<void> {
     const sink = p.appsink('raw');
     const ring = this.opts.raw!;
     const len = frameBytes(this.decode!);
@@ -418,7 +432,7 @@ export class RtspIngest {
       if (!claim) { this.st.decodeDropped++; continue; }
       this.slateOff();
       if (got.size < len) into.fill(0, got.size);
-      let mono = this.captureMono(p, got.ptsNs, arrival);
+      let mono = (got.ptsNs !== null ? auTimes.get(got.ptsNs) : undefined) ?? this.captureMono(p, got.ptsNs, arrival);
       if (mono <= this.lastRawMono) mono = this.lastRawMono + 1000n;
       this.lastRawMono = mono;
       ring.publish(claim, len, { kind: FRAME_KIND_RAW, flags: 0, wallNs: this.opts.clock.toWall(mono), monoNs: mono, user0: this.decode!.width, user1: this.decode!.height });
