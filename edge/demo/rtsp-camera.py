@@ -6,11 +6,12 @@ that the box refuses them), optionally behind Digest/Basic authentication.
 Usage: rtsp-camera.py --port P [--path /stream] [--user U --password W] [--codec h264|h265|mjpeg]
                       [--width 640 --height 360 --fps 30 --gop 30]
 Prints one line `ready <port>` on stdout when it listens, and on SIGTERM/SIGINT
-`frames <n>` (the access units its encoder made, all clients together) before exiting.
+`frames <n>` (the access units its encoder made, all clients together) before exiting; it
+also exits when the process that started it is gone.
 The media is shared: every client sees the same encoded stream, so a test can read the
 camera's own SPS with a second, direct client.
 """
-import argparse, signal, sys
+import argparse, os, signal, sys
 import gi
 gi.require_version('Gst', '1.0')
 gi.require_version('GstRtspServer', '1.0')
@@ -77,9 +78,21 @@ if server.attach(None) == 0:
 
 loop = GLib.MainLoop()
 def bye(*_):
-    print(f'frames {frames}', flush=True)
+    try:
+        print(f'frames {frames}', flush=True)
+    except OSError:
+        pass  # the reader is gone; exit all the same
     loop.quit()
 GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, bye)
 GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, bye)
+# A camera outlives no box: when the process that started it dies without a SIGTERM (kill -9,
+# an abort), the camera is re-parented and exits within a second instead of streaming forever.
+parent = os.getppid()
+def orphaned():
+    if os.getppid() != parent:
+        bye()
+        return False
+    return True
+GLib.timeout_add_seconds(1, orphaned)
 print(f'ready {a.port}', flush=True)
 loop.run()

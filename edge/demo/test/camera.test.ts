@@ -1,10 +1,14 @@
 /**
  * The demo's camera: startDemoCamera() serves H.264 over RTSP that an independent client
  * (ffprobe) reads at the announced size, the demo configuration with it validates and has the
- * `field` rtsp channel with decode, and close() ends the camera (the port refuses afterwards).
+ * `field` rtsp channel with decode, and close() ends the camera (the port refuses afterwards);
+ * a box that dies without closing it (kill -9) leaves no camera behind.
  */
 import t from 'tap';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { demoConfig } from '../../config/demo.js';
 import { startDemoCamera } from '../camera.js';
@@ -25,4 +29,29 @@ t.test('demo camera: H.264 over RTSP, a decoding rtsp channel in the demo config
   await cam.close();
   const after = await run('ffprobe', ['-v', 'error', '-rtsp_transport', 'tcp', cam.url], { timeout: 5000 }).then(() => 'answered', () => 'refused');
   t.equal(after, 'refused', 'closed: the camera is gone');
+});
+
+t.test('demo camera: a box killed without a word (kill -9, an abort) leaves no camera running', async (t) => {
+  // The box is a child process here, so it can be killed; the camera is its child.
+  const box = spawn(process.execPath, ['--input-type=module', '-e',
+    `const { startDemoCamera } = await import(${JSON.stringify(new URL('../camera.js', import.meta.url).href)});
+     const cam = await startDemoCamera(); console.log('unavailable' in cam ? 'unavailable' : cam.url); setInterval(() => {}, 1000);`],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { box.kill('SIGKILL'); });
+  const [line] = (await once(createInterface({ input: box.stdout! }), 'line')) as [string];
+  const port = /:(\d+)\//.exec(line)?.[1];
+  if (!port) throw new Error(`the camera did not start: ${line}`);
+  const cameraPid = (): number | null => {
+    for (const e of readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try { if (readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ').includes(`rtsp-camera.py --port ${port} `)) return Number(e); } catch { /* gone */ }
+    }
+    return null;
+  };
+  const pid = cameraPid();
+  t.ok(pid, `the camera runs (pid ${pid})`);
+  box.kill('SIGKILL');
+  const until = Date.now() + 5000;
+  while (cameraPid() !== null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  t.equal(cameraPid(), null, 'the camera exited after its box was killed');
 });
