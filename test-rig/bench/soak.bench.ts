@@ -19,10 +19,11 @@
  * Prints `BENCH soak duration_s=… rss_start_mb=… rss_end_mb=… rss_growth_pct=… fds_start=… fds_end=… joins=… goal_met=…`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { memoryAndFds, processTable } from '../procfs.js';
 import { FfmpegViewer } from '../rtp/players.js';
 import { sleep } from '../video/helpers.js';
 
@@ -33,29 +34,6 @@ if (SOAK_S <= 0) {
   process.exit(0);
 }
 const orbox = fileURLToPath(new URL('../../../bin/orbox.js', import.meta.url));
-
-/** RSS (MB) and open descriptors of one process, or null when it is gone. */
-function usage(pid: number): { rss: number; fds: number } | null {
-  try {
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-    return { rss: kb / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
-  } catch {
-    return null;
-  }
-}
-
-/** The box's RTSP server child: a child of `pid` running edge/net/rtsp/server-child. */
-function rtspChild(pid: number): number | null {
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const ppid = Number(readFileSync(`/proc/${e}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
-      if (ppid !== pid) continue;
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('server-child')) return Number(e);
-    } catch { /* gone meanwhile */ }
-  }
-  return null;
-}
 
 const base = mkdtempSync(join(tmpdir(), 'orbox-soak-'));
 const env = { ...process.env, MALLOC_ARENA_MAX: '2', ORBOX_RUNTIME_DIR: join(base, 'run'), ORBOX_DATA_DIR: join(base, 'data') };
@@ -76,12 +54,13 @@ try {
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`no stream from the demo in 60 s: ${stderr.slice(-1500)}`);
   }
-  const server = rtspChild(box.pid!);
+  // The box's RTSP server child (edge/net/rtsp/server-child).
+  const server = processTable().find((p) => p.ppid === box.pid && p.cmdline.includes('server-child'))?.pid;
   if (!server) throw new Error('the demo has no RTSP server child');
   const boxUsage = (): { rss: number; fds: number } => {
-    const a = usage(box.pid!), b = usage(server);
+    const a = memoryAndFds(box.pid!), b = memoryAndFds(server);
     if (!a || !b) throw new Error(`the box lost a process (supervisor ${a ? 'up' : 'gone'}, RTSP server ${b ? 'up' : 'gone'}): ${stderr.slice(-1500)}`);
-    return { rss: a.rss + b.rss, fds: a.fds + b.fds };
+    return { rss: a.rssMb + b.rssMb, fds: a.fds + b.fds };
   };
   const steady = [
     new FfmpegViewer(url('endoscope', 'hq'), 'udp'), new FfmpegViewer(url('endoscope', 'lq'), 'tcp'),

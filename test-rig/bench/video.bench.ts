@@ -23,7 +23,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,9 +31,9 @@ import { validateConfig, type ChannelConfig } from '../../edge/config/index.js';
 import { buildChannelPipeline, probeProfile, toLaunchArgv } from '../../gst-pipelines/index.js';
 import { channelProfile } from '../../edge/video/profile.js';
 import { freeTcpPort, testRtpPortStart } from '../rtp/gst-peers.js';
+import { processTree } from '../procfs.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const WINDOW_S = Number(process.env.VIDEO_BENCH_WINDOW_S ?? 20);
 /**
  * (a) is the median of this many consecutive windows: on a shared machine a burst of someone
@@ -52,23 +52,7 @@ const bin = fileURLToPath(new URL('../../../bin/orbox.js', import.meta.url));
 
 /** CPU seconds used so far by `pid` and all its descendants. */
 function treeCpuS(pid: number): number {
-  const kids = new Map<number, number[]>();
-  let total = 0;
-  const stat = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      const ppid = Number(f[1]);
-      stat.set(Number(d), (Number(f[11]) + Number(f[12])) / TICK);
-      if (!kids.has(ppid)) kids.set(ppid, []);
-      kids.get(ppid)!.push(Number(d));
-    } catch { /* gone */ }
-  }
-  const walk = (p: number): void => { total += stat.get(p) ?? 0; for (const k of kids.get(p) ?? []) walk(k); };
-  walk(pid);
-  return total;
+  return processTree(pid).reduce((sum, p) => sum + p.cpuS, 0);
 }
 
 async function cpuOver(pid: number, seconds: number): Promise<number> {

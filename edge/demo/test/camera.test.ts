@@ -7,11 +7,11 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { demoConfig } from '../../config/demo.js';
 import { startDemoCamera } from '../camera.js';
+import { processTable } from '../../../test-rig/procfs.js';
 
 const run = promisify(execFile);
 
@@ -41,13 +41,7 @@ t.test('demo camera: a box killed without a word (kill -9, an abort) leaves no c
   const [line] = (await once(createInterface({ input: box.stdout! }), 'line')) as [string];
   const port = /:(\d+)\//.exec(line)?.[1];
   if (!port) throw new Error(`the camera did not start: ${line}`);
-  const cameraPid = (): number | null => {
-    for (const e of readdirSync('/proc')) {
-      if (!/^\d+$/.test(e)) continue;
-      try { if (readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ').includes(`rtsp-camera.py --port ${port} `)) return Number(e); } catch { /* gone */ }
-    }
-    return null;
-  };
+  const cameraPid = (): number | null => processTable().find((p) => p.cmdline.includes(`rtsp-camera.py --port ${port} `))?.pid ?? null;
   const pid = cameraPid();
   t.ok(pid, `the camera runs (pid ${pid})`);
   box.kill('SIGKILL');
