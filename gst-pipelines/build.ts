@@ -252,8 +252,8 @@ export function buildChannelPipeline(profile: Profile, opts: ChannelPipelineOpti
 export interface SegmentPipeline {
   readonly description: string;
   /** The appsrc the hq access units are pushed into, the muxer, and (with `audio`) the
-   *  appsrc the recording's PCM is pushed into. */
-  readonly names: { readonly source: string; readonly muxer: string; readonly audio?: string };
+   *  appsrc the recording's PCM is pushed into, and (with `vitals`) the text track's appsrc. */
+  readonly names: { readonly source: string; readonly muxer: string; readonly audio?: string; readonly vitals?: string };
 }
 
 export interface SegmentTarget {
@@ -261,6 +261,9 @@ export interface SegmentTarget {
   readonly path: string;
   /** An audio track: PCM pushed into the appsrc `<ch>-rec-audio-src`, AAC-LC encoded, muxed with the video. */
   readonly audio?: RecordingAudio;
+  /** A text track (Matroska S_TEXT/UTF8): UTF-8 cues pushed into the appsrc `<ch>-rec-vitals-src`
+   *  (edge/video/record-vitals.ts feeds one per frame). Matroska only: MPEG-TS carries no text. */
+  readonly vitals?: boolean;
 }
 
 /**
@@ -270,6 +273,7 @@ export interface SegmentTarget {
  *
  *   appsrc <ch>-rec-src -> h264parse -> caps -> <muxer> <ch>-rec-mux -> filesink (unbuffered)
  *   [audio] appsrc <ch>-rec-audio-src -> queue -> audioconvert -> AAC-LC -> aacparse -> <ch>-rec-mux
+ *   [vitals] appsrc <ch>-rec-vitals-src (text/x-raw utf8) -> <ch>-rec-mux.subtitle_%u
  *
  * Why no splitmuxsink: it holds the open GOP in memory until the next keyframe (it must know
  * whether the GOP still fits the segment), so a crash lost a whole GOP. Here every access unit
@@ -292,6 +296,7 @@ export function buildSegmentPipeline(profile: Profile, channel: string, seg: Seg
   if (typeof seg.path !== 'string' || seg.path === '' || /["\\]/.test(seg.path)) throw new BuildError('segment.path', `a file path without quotes or backslashes, got ${JSON.stringify(seg.path)}`);
   if (seg.audio) checkRecordingAudio(seg.audio);
   const mkv = profile.recording.muxer === 'matroskamux';
+  if (seg.vitals && !mkv) throw new BuildError('segment.vitals', `a text track needs Matroska; profile "${profile.id}" records with ${profile.recording.muxer}`);
   const source = `${channel}-rec-src`;
   const muxer = `${channel}-rec-mux`;
   const muxProps = Object.entries(profile.recording.muxerProps).map(([k, v]) => ` ${k}=${String(v)}`).join('');
@@ -305,9 +310,13 @@ export function buildSegmentPipeline(profile: Profile, channel: string, seg: Seg
   ].join(' ! ');
   const lines = [video];
   if (seg.audio) lines.push(recordingAudioBranch(channel, seg.audio, `${muxer}.`));
+  const vitals = `${channel}-rec-vitals-src`;
+  // The pad is named: linking by caps alone fails to negotiate (matroskamux offers its
+  // subtitle template only on request by name).
+  if (seg.vitals) lines.push(`appsrc name=${vitals} format=time is-live=true do-timestamp=false block=false max-bytes=0 max-buffers=0 max-time=3000000000 leaky-type=upstream caps="text/x-raw,format=utf8" ! ${muxer}.subtitle_%u`);
   return {
     description: lines.join('  '),
-    names: { source, muxer, ...(seg.audio ? { audio: `${channel}-rec-audio-src` } : {}) },
+    names: { source, muxer, ...(seg.audio ? { audio: `${channel}-rec-audio-src` } : {}), ...(seg.vitals ? { vitals } : {}) },
   };
 }
 

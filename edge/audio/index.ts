@@ -11,4 +11,4 @@ export { AudioEncoder, LOOKAHEAD_NS, encoderDescription, type AudioEncoderOption
 export { LevelMeter, FLOOR_DBFS, type AudioLevels } from './levels.js';
 export { AlsaPathError, PCM_SINK, SND_BY_PATH, parseAudioDevice, resolveAlsaPath, sourceDescription, type AudioSource } from './source.js';
 export * from './tone.js';
-export { AAC_ENCODERS, PcmFanout, RecordingAudioFeed, type PcmSubscriber, type AacEncoder, type RecordingAudioFeedOptions, type RecordingAudioStats } from './record-feed.js';
+export { AAC_ENCODERS, RecordingAudioFeed, type AacEncoder, type RecordingAudioFeedOptions, type RecordingAudioStats } from './record-feed.js';

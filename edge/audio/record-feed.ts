@@ -12,8 +12,8 @@
  *
  * Contract
  * - Owns: the silence filler of one recorded channel's audio. Records come through write()
- *   (PcmFanout below reads `pcm.<input>` once per worker and hands each record to every
- *   channel recording that input: one ring cursor per worker).
+ *   (the worker's RecordFanout of `pcm.<input>`, edge/lib/ring/fanout.ts, hands each record to
+ *   every channel recording that input: one ring cursor per worker).
  * - Time: a PCM record's PTS is its capture time (monotonic) minus the video's `baseMono`
  *   (running time 0 of the channel's pipeline) minus the AAC encoder's delay (AAC_ENCODERS:
  *   the priming samples every decoder outputs first, measured), so that the decoded audio of a
@@ -37,8 +37,6 @@ import type { GstAppSrc } from '../gst/index.js';
 export type AudioSink = Pick<GstAppSrc, 'push'>;
 import type { BoxClock } from '../lib/clock.js';
 import { AUDIO_FLAG_GAP } from '../lib/record-kinds.js';
-import { READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
-import type { Logger } from '../lib/log.js';
 
 export type AacEncoder = 'avenc_aac' | 'voaacenc';
 
@@ -169,46 +167,5 @@ export class RecordingAudioFeed {
   private push(data: Uint8Array, pts: number, dur: number): void {
     if (!this.src!.push(data, { ptsNs: pts, durationNs: dur })) this.st.pushRefused++;
     this.nextPts = pts + dur;
-  }
-}
-
-export type PcmSubscriber = (pcm: Uint8Array, flags: number, wallNs: bigint, monoNs: bigint) => void;
-
-/**
- * `pcm.<input>` read once in a worker, each record handed to every subscriber in turn (valid
- * during the call). A subscriber that throws is logged and detached. run() until stop().
- */
-export class PcmFanout {
-  private readonly subs = new Set<PcmSubscriber>();
-  private running = true;
-
-  constructor(readonly name: string, private readonly ring: RingConsumer, private readonly log?: Logger) {}
-
-  subscribe(fn: PcmSubscriber): () => void {
-    this.subs.add(fn);
-    return () => this.subs.delete(fn);
-  }
-
-  async run(): Promise<void> {
-    const c = this.ring;
-    const buf = new Uint8Array(c.maxPayload);
-    while (this.running) {
-      const n = c.readInto(buf);
-      if (n === READ_EMPTY) { await c.wait(); continue; }
-      const { flags, wallNs, monoNs } = c.meta;
-      for (const fn of this.subs) {
-        try {
-          fn(buf.subarray(0, n), flags, wallNs, monoNs);
-        } catch (err) {
-          this.subs.delete(fn);
-          this.log?.error({ err, ring: this.name }, 'a PCM subscriber failed; it is detached');
-        }
-      }
-    }
-  }
-
-  stop(): void {
-    this.running = false;
-    this.ring.wake();
   }
 }

@@ -220,7 +220,10 @@ const configSchemaBase = z.object({
     segmentS: z.number().int().min(1).max(3600).default(60),
     fsyncMs: z.number().int().min(10).max(1000).default(250),
     maxLossMs: z.number().int().min(100).max(60_000).default(1000),
-  }).strict().default({ segmentS: 60, fsyncMs: 250, maxLossMs: 1000 }),
+    /** With a patient monitor configured (`devices.ports`), every recorded channel's segments
+     *  carry its numerics as a text track (edge/video/record-vitals.ts). */
+    vitalsTrack: z.boolean().default(true),
+  }).strict().default({ segmentS: 60, fsyncMs: 250, maxLossMs: 1000, vitalsTrack: true }),
   /**
    * Upload of closed segments to the hospital's S3-compatible store (edge/upload); off when
    * absent. The credentials are a JSON file {accessKeyId, secretAccessKey}, never the config.
@@ -348,6 +351,12 @@ function checkUplink(cfg: z.output<typeof configSchemaBase>, ctx: z.RefinementCt
  */
 export function recordingLossMs(fps: number, fsyncMs: number): number {
   return fsyncMs + (2 * 1000) / fps;
+}
+
+/** Whether channel `ch`'s recording carries the vitals text track: it records, the box has a
+ *  monitor, the track is not turned off. (video-encode then reads the `vitals` ring.) */
+export function recordsVitals(cfg: Pick<BoxConfig, 'recording' | 'devices'>, ch: Pick<BoxConfig['channels'][number], 'record'>): boolean {
+  return ch.record && cfg.recording.vitalsTrack && cfg.devices.ports.length > 0;
 }
 
 /** The longest hq GOP a recorded channel may use, s: a segment is cut at the first keyframe

@@ -115,7 +115,9 @@ export async function exportCase(o: { dataDir: string; boxId: string; caseUid: s
     writeFileSync(vttPath, vtt);
     try {
       await ffmpeg(['-y', '-f', 'concat', '-safe', '0', '-i', list, ...(cues ? ['-i', vttPath] : []),
-        '-map', '0', ...(cues ? ['-map', '1', '-c:s', 'srt', '-metadata:s:s:0', 'title=vitals', '-metadata:s:s:0', 'language=und'] : []),
+        // The segments' own text track (a cue per frame) is left out: the export's cues, one
+        // per change at 1 s steps from the vitals tracks, suit an editor's timeline better.
+        '-map', '0:v', '-map', '0:a?', ...(cues ? ['-map', '1', '-c:s', 'srt', '-metadata:s:s:0', 'title=vitals', '-metadata:s:s:0', 'language=und'] : []),
         '-c:v', 'copy', '-c:a', 'copy', '-metadata', `title=${c.uid} ${ch}`, tmp]);
       renameSync(tmp, join(o.outDir, name));
     } finally {

@@ -5,6 +5,7 @@
  * WebVTT times are relative to the video's first frame, given as its box wall time
  * (`videoStartWallNs`), which lines up because video and vitals are stamped by the same clock.
  */
+import { DEFAULT_STALE_MS, VitalsDisplay } from './display.js';
 import type { VitalSample } from './sample.js';
 
 function iso(ns: bigint): string {
@@ -78,59 +79,22 @@ function escapeVtt(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/-->/g, '--&gt;');
 }
 
-function fmt(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return '--';
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
-}
-
 /**
- * WebVTT with one cue per step in which the shown text changes. The text: current numerics
- * (NIBP as SYS/DIA (MEAN)), active alarms, and "NO DATA (<reason>)" during a gap.
+ * WebVTT with one cue per step in which the shown text changes (VitalsDisplay's text: fresh
+ * numerics, NIBP, active alarms, "NO DATA <port> (<reason>)" during a gap).
  */
 export function toWebVtt(samples: readonly VitalSample[], opts: VttOptions): string {
   const stepNs = BigInt(opts.stepMs ?? 1000) * 1_000_000n;
-  const staleNs = BigInt(opts.staleMs ?? 15_000) * 1_000_000n;
   const events = samples.filter((s) => s.kind !== 'wave' && s.hostWallNs >= opts.videoStartWallNs).sort((a, b) => (a.hostWallNs < b.hostWallNs ? -1 : a.hostWallNs > b.hostWallNs ? 1 : 0));
-  const latest = new Map<string, { s: VitalSample; at: bigint }>();
-  const alarms = new Map<string, VitalSample>();
-  const openGaps = new Map<string, VitalSample>();
+  const display = new VitalsDisplay(opts.staleMs ?? DEFAULT_STALE_MS);
   const cues: { from: bigint; to: bigint; text: string }[] = [];
   let i = 0;
   if (!events.length) return 'WEBVTT\n';
   const last = events[events.length - 1]!.hostWallNs;
   let prevText = '';
   for (let t = opts.videoStartWallNs; t <= last + stepNs; t += stepNs) {
-    while (i < events.length && events[i]!.hostWallNs < t + stepNs) {
-      const s = events[i++]!;
-      if (s.kind === 'numeric') latest.set(`${s.port}/${s.label}`, { s, at: s.hostWallNs });
-      else if (s.kind === 'alarm') {
-        if (s.alarmPriority === 'none' || !s.alarmText) for (const k of [...alarms.keys()]) { if (k.startsWith(`${s.port}/`)) alarms.delete(k); }
-        else alarms.set(`${s.port}/${s.alarmText}`, s);
-      } else if (s.kind === 'gap') {
-        if (s.gapEndNs === 0n) openGaps.set(s.port, s);
-        else openGaps.delete(s.port);
-      }
-    }
-    const parts: string[] = [];
-    const shown = (label: string) => {
-      const e = [...latest.values()].find((x) => x.s.label === label);
-      if (!e) return undefined;
-      if (!label.startsWith('NIBP') && t - e.at > staleNs) return undefined;
-      return e.s;
-    };
-    for (const [k, e] of latest) {
-      const s = e.s;
-      if (s.label.startsWith('NIBP')) continue;
-      if (t - e.at > staleNs) continue;
-      void k;
-      parts.push(`${s.label} ${fmt(s.value)}${s.unit ? ' ' + s.unit : ''}`);
-    }
-    const sys = shown('NIBP_SYS');
-    if (sys) parts.push(`NIBP ${fmt(sys.value)}/${fmt(shown('NIBP_DIA')?.value)} (${fmt(shown('NIBP_MEAN')?.value)}) ${sys.unit}`);
-    const lines = [parts.join('  ')];
-    for (const a of alarms.values()) lines.push(`ALARM ${a.alarmPriority.toUpperCase()}: ${a.alarmText}`);
-    for (const g of openGaps.values()) lines.push(`NO DATA ${g.port} (${g.gapReason})`);
-    const text = lines.filter(Boolean).join('\n');
+    while (i < events.length && events[i]!.hostWallNs < t + stepNs) display.apply(events[i++]!);
+    const text = display.text(t);
     if (text !== prevText) {
       const from = t - opts.videoStartWallNs;
       if (cues.length) cues[cues.length - 1]!.to = from;

@@ -33,6 +33,7 @@ export type { CommandState, TerminalCommandState } from './driver.js';
 export { encodeVitalSample, decodeVitalSample, sampleToJson } from './vitals-codec.js';
 export { VitalsTrackWriter, readVitalsTrack, parseVitalsTrack, type VitalsTrackInfo } from './track.js';
 export { toCsv, toCsvLines, toWebVtt } from './export.js';
+export { VitalsDisplay, DEFAULT_STALE_MS } from './display.js';
 export { replayCapture, registerDevicesCommands } from './replay.js';
 export type { PortTransport, TransportFactory } from './transport.js';
 export { UdpTransport } from './udp-transport.js';

@@ -13,45 +13,28 @@
  * Runs on: net-send.
  */
 import type { Logger } from '../lib/log.js';
-import { FLAG_SYNC, READ_EMPTY, type RingConsumer } from '../lib/ring/index.js';
+import { FLAG_SYNC, RecordFanout, type RingConsumer } from '../lib/ring/index.js';
 import { RECORD_KIND_H264_AU } from '../lib/record-kinds.js';
 
 export type AccessUnitSubscriber = (au: Uint8Array, keyframe: boolean, wallNs: bigint, monoNs: bigint) => void;
 
+/** The ring's RecordFanout, H.264 access units only, SYNC read as keyframe. */
 export class AccessUnitFanout {
-  private readonly subs = new Set<AccessUnitSubscriber>();
-  private running = true;
+  private readonly fan: RecordFanout;
 
-  constructor(readonly name: string, private readonly ring: RingConsumer, private readonly log?: Logger) {}
-
-  subscribe(fn: AccessUnitSubscriber): () => void {
-    this.subs.add(fn);
-    return () => this.subs.delete(fn);
+  constructor(readonly name: string, ring: RingConsumer, log?: Logger) {
+    this.fan = new RecordFanout(name, ring, log, RECORD_KIND_H264_AU);
   }
 
-  async run(): Promise<void> {
-    const ring = this.ring;
-    const buf = new Uint8Array(ring.maxPayload);
-    while (this.running) {
-      const n = ring.readInto(buf);
-      if (n === READ_EMPTY) { await ring.wait(); continue; }
-      if (ring.meta.kind !== RECORD_KIND_H264_AU) continue;
-      const au = buf.subarray(0, n);
-      const key = (ring.meta.flags & FLAG_SYNC) !== 0;
-      const { wallNs, monoNs } = ring.meta;
-      for (const fn of this.subs) {
-        try {
-          fn(au, key, wallNs, monoNs);
-        } catch (err) {
-          this.subs.delete(fn);
-          this.log?.error({ err, stream: this.name }, 'a sender failed on an access unit; it is detached');
-        }
-      }
-    }
+  subscribe(fn: AccessUnitSubscriber): () => void {
+    return this.fan.subscribe((au, flags, wallNs, monoNs) => fn(au, (flags & FLAG_SYNC) !== 0, wallNs, monoNs));
+  }
+
+  run(): Promise<void> {
+    return this.fan.run();
   }
 
   stop(): void {
-    this.running = false;
-    this.ring.wake();
+    this.fan.stop();
   }
 }

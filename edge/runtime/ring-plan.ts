@@ -16,7 +16,7 @@
  * A consumer's index in a ring is its position in `consumers`, fixed for the life of the
  * box, so a restarted worker attaches to the same cursor.
  */
-import type { BoxConfig } from '../config/index.js';
+import { recordsVitals, type BoxConfig } from '../config/index.js';
 import { WORKER_NAMES, type WorkerName } from '../lib/health.js';
 import { snapshotRingBytes } from '../video/snapshot.js';
 
@@ -73,6 +73,8 @@ export function planRings(cfg: BoxConfig): RingSpec[] {
     rings.push({ name: `pcm.${a.name}`, type: 'record', producer: 'audio-capture', consumers, bytes: sizeFor((a.rate * a.channels * 16) / 1000, 4) });
     rings.push({ name: `audio.${a.name}`, type: 'record', producer: 'audio-encode', consumers: ['net-send'], bytes: 256 * KiB });
   }
-  rings.push({ name: 'vitals', type: 'record', producer: 'device-data', consumers: ['net-send', 'control'], bytes: 1 * MiB });
+  // video-encode last, as for pcm: it reads the vitals only for recordings' text tracks.
+  const vitalsConsumers: WorkerName[] = cfg.channels.some((c) => recordsVitals(cfg, c)) ? ['net-send', 'control', 'video-encode'] : ['net-send', 'control'];
+  rings.push({ name: 'vitals', type: 'record', producer: 'device-data', consumers: vitalsConsumers, bytes: 1 * MiB });
   return rings;
 }

@@ -84,10 +84,12 @@ export class ChannelEncoder {
         clock: opts.clock, log: opts.log, onEvent: opts.onEvent,
         requestKeyframe: () => { this.requestKeyframe('hq'); },
         audio: opts.audio ? { input: opts.audio.input, rate: opts.audio.rate, channels: opts.audio.channels } : undefined,
+        vitals: opts.vitals ? { fps: opts.channel.source.fps } : undefined,
         ...opts.recorder,
       });
       const r = this.recorder;
       opts.audio?.pcm.subscribe((pcm, flags, wall, mono) => r.writeAudio(pcm, flags, wall, mono));
+      opts.vitals?.subscribe((s) => r.writeVitals(s));
     }
     const rec = this.recorder;
     // A decoded camera's hq drain has a ring of its own nobody reads (it never runs: no hq branch).

@@ -7,7 +7,9 @@ import type { H264Role, Profile } from '../../gst-pipelines/index.js';
 import type { BoxClock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { RingProducer, SlotConsumer } from '../lib/ring/index.js';
-import type { PcmFanout, RecordingAudioStats } from '../audio/index.js';
+import type { RecordingAudioStats } from '../audio/index.js';
+import type { RecordFanout } from '../lib/ring/index.js';
+import type { VitalSample } from '../devices/index.js';
 import type { ChannelConfig } from '../config/index.js';
 
 export interface EncoderRecording {
@@ -39,8 +41,10 @@ export interface EncoderOptions {
   clock: BoxClock;
   recording?: EncoderRecording;
   /** The channel's audio input (`channels[].audio`), recorded as AAC-LC next to the video: its
-   *  PCM records come from the worker's PcmFanout of `pcm.<input>`. */
-  audio?: { input: string; pcm: PcmFanout; rate: number; channels: number };
+   *  PCM records come from the worker's RecordFanout of `pcm.<input>`. */
+  audio?: { input: string; pcm: RecordFanout; rate: number; channels: number };
+  /** The monitors' samples, recorded as the segments' text track (record-vitals.ts). */
+  vitals?: VitalsFeed;
   log?: Logger;
   onEvent?: (e: EncoderEvent) => void;
   onError?: (e: Error) => void;
@@ -102,3 +106,8 @@ export interface RecordingStatus {
   skipped: number;
 }
 
+
+/** The worker's patient-monitor samples (the `vitals` ring, decoded once), for recordings' text tracks. */
+export interface VitalsFeed {
+  subscribe(fn: (s: VitalSample) => void): () => void;
+}

@@ -27,7 +27,7 @@ import type { Logger } from '../lib/log.js';
 import type { ChannelConfig } from '../config/index.js';
 import { recordingLocation, type SegmentExtension } from '../recording/index.js';
 import { ChannelRecorder, type RecordingStatus } from './recorder.js';
-import type { EncoderEvent, EncoderRecording } from './encoder-types.js';
+import type { EncoderEvent, EncoderRecording, VitalsFeed } from './encoder-types.js';
 
 export interface PassthroughRecorderOptions {
   channel: ChannelConfig;
@@ -39,6 +39,8 @@ export interface PassthroughRecorderOptions {
   log?: Logger;
   onEvent?: (e: EncoderEvent) => void;
   onError?: (e: Error) => void;
+  /** The monitors' samples, recorded as the segments' text track. */
+  vitals?: VitalsFeed;
 }
 
 export class PassthroughRecorder {
@@ -56,7 +58,10 @@ export class PassthroughRecorder {
       clock: opts.clock, log: opts.log, onEvent: opts.onEvent,
       // The camera's keyframes come when they come (rtsp-ingest owns the camera).
       requestKeyframe: () => undefined,
+      vitals: opts.vitals ? { fps: opts.channel.source.fps } : undefined,
     });
+    const r = this.recorder;
+    opts.vitals?.subscribe((s) => r.writeVitals(s));
   }
 
   stats(): { aus: number; segmentsClosed: number; recording: RecordingStatus } {

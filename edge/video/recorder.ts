@@ -39,6 +39,10 @@
  *   the old segment, the rest to the new one; the old segment's audio ends at the first
  *   sample past the cut (or after `AUDIO_CUT_WAIT_MS`). A failure ends it with the video, a
  *   resume starts a new one.
+ * - Vitals (`vitals`, a Matroska profile): each segment pipeline has a text track, a cue per
+ *   frame pushed right after it with what the monitors showed at its capture time
+ *   (record-vitals.ts; samples through writeVitals()). The display state outlives segments
+ *   and recordings (an NIBP taken before a cut is still shown after it).
  * - Lifecycle: start(baseMono) once the stream runs; push() per hq access unit; close(deadlineMs)
  *   sends end-of-stream so the open segment is finalised. Idempotent.
  * - Errors: never thrown to the caller (push is on the live path); logged and reported as state.
@@ -50,7 +54,9 @@ import { GstPipeline, type GstAppSrc, type GstError, type PushOptions } from '..
 import { Backoff } from '../lib/backoff.js';
 import { prepareRecordingDir, recordingLocation, scanSegment, type RecordingLocation, type SegmentExtension } from '../recording/index.js';
 import { RecordingAudioFeed, type RecordingAudioStats } from '../audio/index.js';
+import type { VitalSample } from '../devices/index.js';
 import { RecordingSegments } from './segments.js';
+import { RecordingVitalsText, cueDurationNs } from './record-vitals.js';
 import type { EncoderOptions, EncoderRecording, EncoderStats, RecorderState, RecordingStatus } from './encoder-types.js';
 
 export type { RecorderState, RecordingStatus } from './encoder-types.js';
@@ -70,6 +76,8 @@ export interface ChannelRecorderOptions extends Pick<EncoderOptions, 'clock' | '
   pollMs?: number;
   /** The channel's audio input, recorded as AAC-LC next to the video (PCM through writeAudio()). */
   audio?: { input: string; rate: number; channels: number };
+  /** The monitors' numerics as a text track (samples through writeVitals()); `fps` sets the cue length. */
+  vitals?: { fps: number };
 }
 
 /** Access units held while the folder is made (a couple of seconds at 60 fps). */
@@ -87,6 +95,7 @@ interface Segment {
   readonly pipeline: GstPipeline;
   readonly src: GstAppSrc;
   readonly audioSrc: GstAppSrc | undefined;
+  readonly vitalsSrc: GstAppSrc | undefined;
   audioEnded: boolean;
   /** Closed by a failure or close(): finalising stops, the failure handler owns its bookkeeping. */
   aborted: boolean;
@@ -125,9 +134,15 @@ export class ChannelRecorder {
   private readonly retry = new Backoff({ minMs: 1000, maxMs: 30_000, jitter: 0.2 });
   private readonly resumeFree: number;
   private readonly st: RecordingStatus = { state: 'off', reason: null, freeBytes: null, starts: 0, failures: 0, discarded: 0, skipped: 0 };
+  private readonly vitals: RecordingVitalsText | undefined;
+  private readonly cueNs: number;
 
   constructor(private readonly opts: ChannelRecorderOptions) {
     this.resumeFree = opts.resumeFreeBytes ?? 8 * 1024 * 1024;
+    const mkv = opts.profile.recording.muxer === 'matroskamux';
+    if (opts.vitals && !mkv) opts.log?.warn({ channel: opts.channel, muxer: opts.profile.recording.muxer }, 'recording without the vitals text track: this profile records MPEG-TS, which carries no text');
+    this.vitals = opts.vitals && mkv ? new RecordingVitalsText() : undefined;
+    this.cueNs = cueDurationNs(opts.vitals?.fps ?? 30);
     if (!Number.isInteger(this.resumeFree) || this.resumeFree < 0) throw new RangeError(`recorder ${opts.channel}: resumeFreeBytes must be a non-negative integer (got ${opts.resumeFreeBytes})`);
     if (opts.pollMs !== undefined && !(opts.pollMs >= 10)) throw new RangeError(`recorder ${opts.channel}: pollMs must be >= 10 (got ${opts.pollMs})`);
   }
@@ -154,6 +169,11 @@ export class ChannelRecorder {
   /** One PCM record of the audio input (valid during the call); dropped unless recording. */
   writeAudio(pcm: Uint8Array, flags: number, wallNs: bigint, monoNs: bigint): void {
     this.audioFeed?.write(pcm, flags, wallNs, monoNs);
+  }
+
+  /** One monitor sample (numerics, alarms, gaps; waves are not shown); dropped without a vitals track. */
+  writeVitals(s: VitalSample): void {
+    this.vitals?.write(s);
   }
 
   /** Begins recording at the next keyframe; PTS of pushed units count from `baseMono`. */
@@ -202,6 +222,8 @@ export class ChannelRecorder {
     this.lastRt = rt;
     try {
       if (!seg.src.push(au, { ptsNs: rt, keyframe })) this.st.skipped++;
+      // Right after the frame, so the muxer never waits on the text pad.
+      if (seg.vitalsSrc) seg.vitalsSrc.push(this.vitals!.cueFor(this.opts.clock.toWall(this.baseMono + BigInt(rt))), { ptsNs: rt, durationNs: this.cueNs });
     } catch {
       this.st.skipped++; // closed under us by a failure: its handler reports it
     }
@@ -256,7 +278,7 @@ export class ChannelRecorder {
     const a = this.opts.audio;
     let p: GstPipeline | undefined;
     try {
-      const built = buildSegmentPipeline(this.opts.profile, this.opts.channel, { path, ...(a ? { audio: { rate: a.rate, channels: a.channels } } : {}) });
+      const built = buildSegmentPipeline(this.opts.profile, this.opts.channel, { path, ...(a ? { audio: { rate: a.rate, channels: a.channels } } : {}), vitals: this.vitals !== undefined });
       p = new GstPipeline(built.description, { label: `record ${this.opts.channel} #${seq}` });
       p.on('error', (e) => this.fail(e));
       p.start();
@@ -266,6 +288,7 @@ export class ChannelRecorder {
       const seg: Segment = {
         seq, path, startRt: rt, pipeline: p, src: p.appsrc(built.names.source),
         audioSrc: built.names.audio ? p.appsrc(built.names.audio) : undefined,
+        vitalsSrc: built.names.vitals ? p.appsrc(built.names.vitals) : undefined,
         audioEnded: false, aborted: false, ended, wake,
       };
       this.keyframeAsked = false;
@@ -288,7 +311,7 @@ export class ChannelRecorder {
       clearTimeout(this.audioCutTimer);
       this.audioCutTimer = setTimeout(() => this.endOldAudio(), AUDIO_CUT_WAIT_MS);
     }
-    try { seg.src.endOfStream(); } catch { /* closed by a failure */ }
+    this.endVideoOf(seg);
     void this.finalise(seg, endRt, FINALISE_MS);
   }
 
@@ -327,6 +350,11 @@ export class ChannelRecorder {
     const old = this.audioOld;
     this.audioOld = undefined;
     if (old) this.endAudioOf(old);
+  }
+
+  /** A segment's video ends, and its text track with it (the text follows the frames). */
+  private endVideoOf(seg: Segment): void {
+    try { seg.src.endOfStream(); seg.vitalsSrc?.endOfStream(); } catch { /* closed by a failure */ }
   }
 
   /** A segment's audio pad ends (the muxer finalises once all its pads have). */
@@ -452,7 +480,7 @@ export class ChannelRecorder {
       // finalises only once every one of its pads has ended.
       this.endAudio();
       this.endAudioOf(cur);
-      try { cur.src.endOfStream(); } catch { /* closed by a failure */ }
+      this.endVideoOf(cur);
       finishing.push(this.finalise(cur, this.lastRt, Math.max(200, deadlineMs - 600)));
     }
     this.cur = undefined;

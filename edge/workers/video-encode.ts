@@ -2,7 +2,8 @@
  * video-encode worker: per channel, raw frames from `raw.<channel>` through the board's H.264
  * encoder (the probed gst-pipelines profile) into `video.<channel>.hq|lq`, the channel's
  * hq recording into crash-safe segments (with the channel's audio input as AAC-LC, read from
- * `pcm.<input>`), and JPEG stills with thumbnails into
+ * `pcm.<input>`, and the monitors' numerics as a text track, read from `vitals`: one reader
+ * each, fanned out to the channels), and JPEG stills with thumbnails into
  * `snap.<channel>` when the channel takes them (edge/video/encode.ts, snapshot.ts). A
  * passthrough (rtsp) channel has no encoder: its hq ring, written by video-capture, is
  * recorded as it is (edge/video/passthrough-recorder.ts); with `decode` its decoded frames
@@ -29,8 +30,11 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { probeProfile, type H264Role, type Profile } from '../../gst-pipelines/index.js';
 import { ChannelEncoder } from '../video/encode.js';
-import { PcmFanout } from '../audio/index.js';
 import { PassthroughRecorder } from '../video/passthrough-recorder.js';
+import { RecordFanout } from '../lib/ring/index.js';
+import { recordsVitals } from '../config/index.js';
+import { decodeVitalSample, type VitalSample } from '../devices/index.js';
+import type { VitalsFeed } from '../video/encoder-types.js';
 import { runWorker, type WorkerContext } from '../runtime/index.js';
 
 const encoders = new Map<string, ChannelEncoder>();
@@ -39,17 +43,35 @@ const recorders = new Map<string, PassthroughRecorder>();
 let statsTimer: NodeJS.Timeout | undefined;
 let context: WorkerContext | undefined;
 /** pcm.<input> read once here, for every recorded channel that names the input. */
-const pcmFanouts = new Map<string, PcmFanout>();
-const pcmLoops: Promise<unknown>[] = [];
+const pcmFanouts = new Map<string, RecordFanout>();
+const fanoutLoops: Promise<unknown>[] = [];
+/** The `vitals` ring, read and decoded once here for every recording's text track. */
+let vitalsFanout: RecordFanout | undefined;
+const vitalsSubs = new Set<(s: VitalSample) => void>();
 
-function pcmFanout(ctx: WorkerContext, input: string): PcmFanout {
+function pcmFanout(ctx: WorkerContext, input: string): RecordFanout {
   let f = pcmFanouts.get(input);
   if (!f) {
-    f = new PcmFanout(`pcm.${input}`, ctx.consumer(`pcm.${input}`), ctx.log);
+    f = new RecordFanout(`pcm.${input}`, ctx.consumer(`pcm.${input}`), ctx.log);
     pcmFanouts.set(input, f);
-    pcmLoops.push(f.run());
+    fanoutLoops.push(f.run());
   }
   return f;
+}
+
+function vitalsOf(ctx: WorkerContext, ch: WorkerContext['config']['channels'][number]): VitalsFeed | undefined {
+  if (!recordsVitals(ctx.config, ch)) return undefined;
+  if (!vitalsFanout) {
+    const f = vitalsFanout = new RecordFanout('vitals', ctx.consumer('vitals'), ctx.log);
+    f.subscribe((payload) => {
+      let s: VitalSample;
+      try { s = decodeVitalSample(payload); } catch (err) { ctx.log.debug({ err: String(err) }, 'vitals record not decoded'); return; }
+      if (s.kind === 'wave') return;
+      for (const fn of vitalsSubs) fn(s);
+    });
+    fanoutLoops.push(f.run());
+  }
+  return { subscribe: (fn) => { vitalsSubs.add(fn); return () => vitalsSubs.delete(fn); } };
 }
 
 /** Probes the profile and starts the encoders; runs right after the worker is ready (a
@@ -67,6 +89,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
         if (!ch.record) continue;
         const r = new PassthroughRecorder({
           channel: ch, profile, input: ctx.consumer(`video.${ch.name}.hq`), clock: ctx.clock, log: ctx.log,
+          vitals: vitalsOf(ctx, ch),
           recording: { root: join(ctx.config.box.dataDir, 'recordings'), segmentNs: BigInt(rec.segmentS) * 1_000_000_000n, fsyncMs: rec.fsyncMs },
           onEvent: (e) => ctx.emit(e),
           onError: (err) => {
@@ -86,6 +109,7 @@ async function setup(ctx: WorkerContext): Promise<void> {
         snapshot: ch.snapshot.enabled ? ctx.producer(`snap.${ch.name}`) : undefined,
         clock: ctx.clock, log: ctx.log,
         audio: audioOf(ctx, ch),
+        vitals: vitalsOf(ctx, ch),
         recording: { root: join(ctx.config.box.dataDir, 'recordings'), segmentNs: BigInt(rec.segmentS) * 1_000_000_000n, fsyncMs: rec.fsyncMs },
         onEvent: (e) => ctx.emit(e),
         onError: (err) => {
@@ -146,7 +170,8 @@ runWorker({
     clearInterval(statsTimer);
     await Promise.all([...encoders.values(), ...recorders.values()].map((e) => e.close(Math.max(300, deadlineMs - 300))));
     for (const f of pcmFanouts.values()) f.stop();
-    await Promise.race([Promise.all(pcmLoops), new Promise((r) => setTimeout(r, 200))]);
+    vitalsFanout?.stop();
+    await Promise.race([Promise.all(fanoutLoops), new Promise((r) => setTimeout(r, 200))]);
   },
   onMessage(msg) {
     if (msg.type === 'keyframe') {

@@ -102,6 +102,11 @@ t.test('builder: names, caps, the segment pipeline, errors', async (t) => {
   t.match(seg.description, /stream-format=avc,alignment=au" ! matroskamux name=endoscope-rec-mux/, 'Matroska gets AVC');
   t.match(seg.description, /filesink name=endoscope-rec-file location="\/rec\/endoscope-00003\.mkv" buffer-mode=2/, 'unbuffered file');
   t.throws(() => buildSegmentPipeline(p, 'endoscope', { path: '/rec/"x".mkv' }), BuildError);
+  const withVitals = buildSegmentPipeline(p, 'endoscope', { path: '/rec/endoscope-00003.mkv', vitals: true });
+  t.equal(withVitals.names.vitals, 'endoscope-rec-vitals-src');
+  t.match(withVitals.description, /appsrc name=endoscope-rec-vitals-src .*caps="text\/x-raw,format=utf8" ! endoscope-rec-mux\.subtitle_%u/, 'the text track on a subtitle pad');
+  const ts = allProfiles().find((x) => x.recording.muxer === 'mpegtsmux')!;
+  t.throws(() => buildSegmentPipeline(ts, 'endoscope', { path: '/rec/endoscope-00003.ts', vitals: true }), /segment\.vitals: a text track needs Matroska/, 'MPEG-TS carries no text: refused by name');
   const rk = allProfiles().find((x) => x.id === 'rk3588')!;
   t.match(buildChannelPipeline(rk, { channel: 'c', input: { kind: 'appsrc', width: 1920, height: 1080, fps: 30 }, roles: ['lq'] }).description,
     /mpph264enc name=c-lq-enc bps=1500000 gop=15 .*width=1280 height=720/, 'encoder-side scaling');
@@ -190,8 +195,8 @@ t.test('every profile parse-checks (absent elements replaced by a stand-in)', as
     });
     const r = await parseCheck(b.description);
     t.ok(r.ok, `${p.id} parses${absent.size ? ` (stand-in for ${[...absent].join(', ')})` : ' (all elements real)'}${r.error ? `: ${r.error}` : ''}`);
-    const seg = await parseCheck(buildSegmentPipeline(p, 'endoscope', { path: join(tmpdir(), `orbox-parse-00000.${p.recording.extension}`), audio: { rate: 48000, channels: 1 } }).description);
-    t.ok(seg.ok, `${p.id}: its recording segment (${p.recording.muxer}, with AAC audio) parses${seg.error ? `: ${seg.error}` : ''}`);
+    const seg = await parseCheck(buildSegmentPipeline(p, 'endoscope', { path: join(tmpdir(), `orbox-parse-00000.${p.recording.extension}`), audio: { rate: 48000, channels: 1 }, vitals: p.recording.muxer === 'matroskamux' }).description);
+    t.ok(seg.ok, `${p.id}: its recording segment (${p.recording.muxer}, with AAC audio${p.recording.muxer === 'matroskamux' ? ' and the vitals text' : ''}) parses${seg.error ? `: ${seg.error}` : ''}`);
   }
   // The check has teeth: a wrong property on a real element fails.
   const bad = await parseCheck('videotestsrc ! x264enc bitrat=100 ! fakesink');

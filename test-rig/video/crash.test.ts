@@ -1,7 +1,7 @@
 /**
  * kill -9 of the whole box (`orbox run` as a child process) mid-recording, ten times, on one
- * data folder, with a 2 s hq GOP: every segment opens in ffprobe and in GStreamer (the one
- * each kill cut short too), the loss per kill is at most the fsync period + 2 frames, after
+ * data folder, with a 2 s hq GOP and a simulated patient monitor: every segment opens in
+ * ffprobe and in GStreamer with its vitals text track (the one each kill cut short too), the loss per kill is at most the fsync period + 2 frames, after
  * the kill itself and after a simulated power cut at the same instant; the next start's
  * catalog recovery leaves no segment open.
  *
@@ -22,56 +22,30 @@
  * flight (encoder, pipeline) and a power cut also the time since the last fsync.
  */
 import t from 'tap';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Catalog, parseSegmentPath } from '../../edge/recording/index.js';
 import { freeTcpPort } from '../rtp/gst-peers.js';
-import { ffprobeFrames, ffprobeLastPts, segmentFiles, sleep, videoConfig } from './helpers.js';
+import { startDemoIntelliVue } from '../devices/index.js';
+import { ffprobeCodecs, ffprobeFrames, ffprobeLastPts, gstPlays, segmentFiles, sleep, spawnBox, videoConfig } from './helpers.js';
 
-const run = promisify(execFile);
 const KILLS = 10;
 const FPS = 30;
 const GOP_S = 2;
-const bin = fileURLToPath(new URL('../../../bin/orbox.js', import.meta.url));
 
 interface SyncLine { path: string; bytes: number; atNs: bigint }
 
 function startBox(cfgPath: string, syncs: SyncLine[]): { child: ChildProcess; running: Promise<void> } {
-  const child = spawn(process.execPath, [bin, 'run', '--config', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let partial = '';
-  const running = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`box did not start: ${out.slice(-500)}`)), 20_000);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; if (out.includes(' running:')) { clearTimeout(timer); resolve(); } });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      const lines = (partial + d).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) {
-        if (!l.includes('"segment synced"')) { if (!l.includes('"level":20')) out += l + '\n'; continue; }
-        try {
-          const j = JSON.parse(l) as { path: string; bytes: number; atNs: string };
-          syncs.push({ path: j.path, bytes: j.bytes, atNs: BigInt(j.atNs) });
-        } catch { /* a torn line: ignored (the test then uses an older sync, which can only cost more) */ }
-      }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error(`box exited: ${out.slice(-500)}`)); });
-  });
-  running.catch(() => undefined);
-  return { child, running };
-}
-
-/** GStreamer opens and plays the file to its end (decodebin picks demuxer and decoder). */
-async function gstPlays(path: string): Promise<boolean> {
-  try {
-    await run('gst-launch-1.0', ['-q', 'filesrc', `location=${path}`, '!', 'decodebin', '!', 'fakesink'], { timeout: 30_000 });
+  return spawnBox(cfgPath, (l) => {
+    if (!l.includes('"segment synced"')) return false;
+    try {
+      const j = JSON.parse(l) as { path: string; bytes: number; atNs: string };
+      syncs.push({ path: j.path, bytes: j.bytes, atNs: BigInt(j.atNs) });
+    } catch { /* a torn line: ignored (the test then uses an older sync, which can only cost more) */ }
     return true;
-  } catch {
-    return false;
-  }
+  });
 }
 
 const dist = (xs: number[]): string => {
@@ -86,8 +60,12 @@ t.test(`10 x kill -9 of orbox run mid-recording with a ${GOP_S} s hq GOP: every 
   // ORBOX_CRASH_AUDIO=1: the channel records the test tone too (the muxer then writes a frame
   // once the audio for its time has come, which the loss includes).
   const withAudio = process.env.ORBOX_CRASH_AUDIO === '1';
+  // A patient monitor too, as in an OR: every segment carries its numerics as a text track.
+  const monitor = await startDemoIntelliVue();
+  t.teardown(() => monitor.close());
   const cfg = videoConfig(port, [{ name: 'endoscope', width: 320, height: 240, gop: GOP_S * FPS, ...(withAudio ? { audio: 'room-mic' } : {}) }], {
     recording: rec,
+    devices: { ports: [{ name: 'monitor', path: monitor.path, protocol: 'intellivue' }] },
     ...(withAudio ? { audio: { inputs: [{ name: 'room-mic', device: 'test-tone', rate: 48000, channels: 1 }] } } : {}),
   });
   const cfgPath = join(cfg.box.dataDir, 'box.json');
@@ -127,10 +105,10 @@ t.test(`10 x kill -9 of orbox run mid-recording with a ${GOP_S} s hq GOP: every 
     const lastFrames = (await ffprobeFrames(last)) ?? 0;
     for (const f of files) {
       if (f === last && lastFrames === 0 && statSync(f).size < 1024) { t.comment(`kill ${i + 1}: ${basename(f)} cut before its first frame`); continue; }
-      if (!((await ffprobeFrames(f)) ?? 0) || !(await gstPlays(f))) bad++;
+      if (!((await ffprobeFrames(f)) ?? 0) || !(await gstPlays(f)) || !(await ffprobeCodecs(f)).includes('subrip')) bad++;
       else played++;
     }
-    t.equal(bad, 0, `kill ${i + 1}: all ${files.length} segments open in ffprobe and GStreamer`);
+    t.equal(bad, 0, `kill ${i + 1}: all ${files.length} segments open in ffprobe and GStreamer, with their vitals track`);
 
     const start = parseSegmentPath(last)!.recordingStartNs;
     const prev = files[files.length - 2];

@@ -1,9 +1,11 @@
 /**
  * Helpers for the video path's tests with external peers: a box configuration with video
- * channels, ffprobe frame counts, segment listings, JPEG decoding (ffprobe + jpegdec), and
- * waiting for worker events of a box running in-process (edge/supervisor/test/harness.ts).
+ * channels, ffprobe frame counts, segment listings, JPEG decoding (ffprobe + jpegdec),
+ * waiting for worker events of a box running in-process (edge/supervisor/test/harness.ts), and
+ * `orbox run` as a child process (for kill -9) with GStreamer playing a file to its end.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +64,12 @@ export async function ffprobeFrames(path: string): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+/** The codec of each stream of a file, in stream order (e.g. ['h264', 'aac', 'subrip']). */
+export async function ffprobeCodecs(path: string): Promise<string[]> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', path]);
+  return stdout.trim().split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 /** PTS (s) of the last video packet ffprobe finds in a file, null when unreadable. */
@@ -137,4 +145,40 @@ export async function decodeJpeg(path: string): Promise<DecodedJpeg> {
   let sum = 0;
   for (let i = 0; i < lumaBytes; i++) sum += buf[i];
   return { codec: st.codec_name, width: st.width, height: st.height, meanLuma: sum / lumaBytes };
+}
+
+const bin = fileURLToPath(new URL('../../../bin/orbox.js', import.meta.url));
+
+/**
+ * `orbox run --config <cfgPath>` as a child; `running` resolves when it says it runs and
+ * rejects if it exits first (with the tail of its output). `onLine` sees each stderr line
+ * (log records) and returns true for those it consumed; the rest, debug records excepted,
+ * are kept for the failure message.
+ */
+export function spawnBox(cfgPath: string, onLine?: (line: string) => boolean): { child: ChildProcess; running: Promise<void> } {
+  const child = spawn(process.execPath, [bin, 'run', '--config', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let partial = '';
+  const running = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`box did not start: ${out.slice(-500)}`)), 20_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; if (out.includes(' running:')) { clearTimeout(timer); resolve(); } });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      const lines = (partial + d).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (!onLine?.(l) && !l.includes('"level":20')) out += l + '\n';
+    });
+    child.on('exit', () => { clearTimeout(timer); reject(new Error(`box exited: ${out.slice(-500)}`)); });
+  });
+  running.catch(() => undefined);
+  return { child, running };
+}
+
+/** GStreamer opens and plays the file to its end (decodebin picks demuxer and decoders). */
+export async function gstPlays(path: string): Promise<boolean> {
+  try {
+    await run('gst-launch-1.0', ['-q', 'filesrc', `location=${path}`, '!', 'decodebin', '!', 'fakesink'], { timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }

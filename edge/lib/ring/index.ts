@@ -10,3 +10,4 @@ export * from './producer.js';
 export * from './consumer.js';
 export * from './stats.js';
 export * from './slot-ring.js';
+export * from './fanout.js';
