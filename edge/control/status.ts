@@ -10,6 +10,7 @@ import type { RingSpec } from '../runtime/index.js';
 import type { PairStats } from '../net/uplink/pair-sender.js';
 import type { ViewerReport } from '../rtp/receiver-reports.js';
 import type { DeviceStatus } from './devices.js';
+import type { UploaderStatus } from '../upload/index.js';
 
 export interface RingStatus {
   name: string;
@@ -31,6 +32,8 @@ export interface BoxStatus {
   cpu?: CpuLatencyState;
   /** Configured device ports (edge/control/devices.ts). */
   devices?: DeviceStatus[];
+  /** Segment upload and retention (edge/upload), when configured. */
+  upload?: UploaderStatus;
   /** The video path (control/recordings.ts): probed pipeline profile, recording, stream stats. */
   video?: {
     profile: { id: string; encoder: string; board: string } | null; recordingRoot: string; openSegments: number; segmentsClosed: number; net?: unknown;
@@ -123,6 +126,12 @@ export function formatStatus(s: BoxStatus): string {
     // A recording that stopped says why (a full disk names the folder and the free bytes).
     for (const [ch, r] of Object.entries(s.video.recording ?? {})) if (r.reason) lines.push(`  ${ch}: ${r.reason}`);
     if (s.video.catalogDeferred) lines.push(`  catalog: ${s.video.catalogDeferred} transitions wait for room on the disk`);
+  }
+  if (s.upload) {
+    const u = s.upload;
+    lines.push('');
+    lines.push(`uploads: ${u.queued} waiting, ${u.verified} verified on the box, ${u.deletedLocal} deleted after verification${u.paused ? `; held: ${u.paused}` : ''}${u.lastError ? `; last error: ${u.lastError}` : ''}`);
+    if (u.alarm) lines.push(`  STORAGE ALARM: ${u.alarm}`);
   }
   if (s.devices?.length) {
     lines.push('');

@@ -31,6 +31,7 @@ export function consolePage(box: { id: string; room: string }, s: Session): stri
 <header><h1>orbox <span id="box">${esc(box.id)}</span> <small>${esc(box.room)}</small></h1>
 <span id="health" class="badge">…</span>
 <span class="who">${esc(s.account)} (${esc(s.role)}) <button id="signout">Sign out</button></span></header>
+<div id="alerts" role="alert"></div>
 <section id="recording"><h2>Case</h2><span id="rec-state">…</span>
 <button id="rec-start">Start case</button> <button id="rec-stop">Stop case</button> <span id="rec-message"></span></section>
 <section><h2>Channels</h2><div id="tiles"></div></section>

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.ORBOX_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -27,4 +27,14 @@ export async function launchChromium(extraArgs: string[] = []): Promise<{ contex
     context,
     close: async () => { await context.close().catch(() => undefined); rmSync(profile, { recursive: true, force: true }); },
   };
+}
+
+/** A new page of `context` signed in to the console at `url` (https://host:port) as `user`; it is on the console page when this resolves. */
+export async function signedInPage(context: BrowserContext, url: string, user: string, password: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${url}/signin`);
+  await page.fill('#user', user);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${url}/`), page.click('#signin')]);
+  return page;
 }

@@ -86,6 +86,11 @@ async function refreshStatus() {
   const s = await api('/api/status');
   $('#health').textContent = s.box.healthy ? 'healthy' : 'unhealthy';
   $('#health').className = 'badge ' + (s.box.healthy ? 'ok' : 'bad');
+  // What a nurse or engineer must act on: the storage alarm, a recording that stopped.
+  const alerts = [];
+  if (s.upload?.alarm) alerts.push(`Storage alarm: ${s.upload.alarm}`);
+  for (const [ch, r] of Object.entries(s.video?.recording ?? {})) if (r.reason) alerts.push(`${ch}: ${r.reason}`);
+  $('#alerts').replaceChildren(...alerts.map((a) => el('div', { class: 'alert' }, a)));
   rows('#workers', s.workers, (w) => [w.name, w.stateName + (w.lastFault && w.lastFault !== 'none' ? ` (${w.lastFault})` : ''), w.restarts, w.heartbeatAgeMs !== undefined ? `${w.heartbeatAgeMs} ms` : '']);
   rows('#rings', s.rings, (r) => [r.name, r.producer, `${Math.round(r.fill * 100)} %`, r.records, r.consumers.reduce((a, c) => a + c.overruns, 0)]);
   rows('#uplink', s.video?.uplink ?? [], (p) => [p.receiver, p.channel, p.sending ?? 'none', `${p.packets} packets, ${p.rtxPackets} rtx, srtp ${p.srtp}`]);

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { startBox, testConfig } from '../../../edge/supervisor/test/harness.js';
-import { launchChromium } from '../browser.js';
+import { launchChromium, signedInPage } from '../browser.js';
 
 declare const RTCPeerConnection: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -23,12 +23,8 @@ t.test('WHEP from a real box: the lq stream decodes at the channel frame rate', 
   t.teardown(() => sup.stop());
   const b = await launchChromium(['--disable-features=WebRtcHideLocalIpsWithMdns']);
   t.teardown(() => b.close());
-  const page = await b.context.newPage();
   const url = `https://127.0.0.1:${port}`;
-  await page.goto(`${url}/signin`);
-  await page.fill('#user', 'admin');
-  await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL(`${url}/`), page.click('#signin')]);
+  const page = await signedInPage(b.context, url, 'admin', PASSWORD);
 
   const result = await page.evaluate(async () => {
     const noToken = (await fetch('/whep/cam/lq', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: 'v=0' })).status;
