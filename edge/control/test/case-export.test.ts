@@ -1,10 +1,11 @@
 /**
  * `orbox case export` on what a real box recorded (issue #20): a channel and a simulated
  * IntelliVue monitor, a case of a few seconds over 2 s segments. The exported file is checked
- * with tools the project did not write: ffprobe sees the video and a subtitle stream, its
- * duration covers the case, the subtitles hold the monitor's heart rate, and ffmpeg's subtitles
- * filter (what ffplay's -vf subtitles= uses) draws them onto the picture; the manifest's
- * checksums are the files'.
+ * with tools the project did not write: ffprobe sees the video, the channel's audio and a
+ * subtitle stream, its duration covers the case, the subtitles hold the monitor's heart rate,
+ * ffmpeg's subtitles filter (what ffplay's -vf subtitles= uses) draws them onto the picture,
+ * GStreamer plays the file to its end, and the test tone's click lands within 20 ms of the
+ * test pattern's flash across the joined segments; the manifest's checksums are the files'.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -17,6 +18,8 @@ import { callLocalApi } from '../local-api.js';
 import { sha256File, type ExportManifest } from '../case-export.js';
 import { startDemoIntelliVue } from '../../../test-rig/devices/index.js';
 import { startBox, testConfig } from '../../supervisor/test/harness.js';
+import { measureAvSync } from '../../../test-rig/audio/av-sync.js';
+import { gstPlays } from '../../../test-rig/video/helpers.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../../../bin/orbox.js', import.meta.url));
@@ -27,6 +30,7 @@ t.test('a recorded case exports to one file per channel with the vitals as subti
   const base = testConfig();
   const cfg = testConfig({
     box: { id: 'or-5', room: 'OR 5', dataDir: base.box.dataDir }, api: { socket: base.api.socket },
+    channels: [{ ...base.channels[0], audio: 'mic' }],
     recording: { segmentS: 2, fsyncMs: 250, maxLossMs: 1000 },
     devices: { ports: [{ name: 'monitor', path: monitor.path, protocol: 'intellivue' }] },
   });
@@ -50,7 +54,9 @@ t.test('a recorded case exports to one file per channel with the vitals as subti
   t.ok(f.segments.length >= 3, `${f.segments.length} segments joined`);
   const probe = JSON.parse((await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file])).stdout) as { streams: { codec_type: string; codec_name: string }[]; format: { duration: string } };
   t.ok(probe.streams.some((s) => s.codec_type === 'video' && s.codec_name === 'h264'), 'ffprobe: an H.264 video stream');
+  t.ok(probe.streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'), 'the channel\'s AAC audio');
   t.ok(probe.streams.some((s) => s.codec_type === 'subtitle' && s.codec_name === 'subrip'), 'and a SubRip subtitle stream');
+  t.equal(probe.streams.filter((s) => s.codec_type === 'subtitle').length, 1, 'one: the export\'s cues, not also the segments\' own track');
   t.ok(Number(probe.format.duration) >= 5, `duration ${probe.format.duration} s covers the case`);
   const subs = (await run('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:s:0', '-f', 'srt', '-'])).stdout;
   t.match(subs, /HR \d+/, 'the subtitles carry the monitor\'s heart rate');
@@ -61,4 +67,11 @@ t.test('a recorded case exports to one file per channel with the vitals as subti
   let changed = 0;
   for (let i = 0; i < plain.length; i++) if (Math.abs(plain[i]! - drawn[i]!) > 40) changed++;
   t.ok(changed > 200, `the subtitles filter drew the vitals: ${changed} pixels changed`);
+
+  t.ok(await gstPlays(file), 'GStreamer plays the exported file to its end');
+  const av = await measureAvSync(file, base.channels[0].source.width, base.channels[0].source.height);
+  const worst = Math.max(...av.offsetsMs.map(Math.abs));
+  t.comment(`exported A/V: offsets ms ${av.offsetsMs.join(' ')}`);
+  t.ok(av.offsetsMs.length >= 4, `${av.offsetsMs.length} flash/click pairs across the joined segments`);
+  t.ok(worst <= 20, `audio in sync: worst offset ${worst} ms (bound 20)`);
 });
