@@ -11,10 +11,15 @@
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+
+/** The front's TLS: PEM files of its certificate (chained to a test CA) and key. */
+export interface StoreTls { cert: string; key: string }
 
 export interface TestStore {
   endpoint: string;
@@ -61,8 +66,9 @@ export async function getObject(s: TestStore, bucket: string, key: string): Prom
   const aws4 = (await import('aws4')).default;
   const path = `/${bucket}/${key}`;
   const o = aws4.sign({ host: `127.0.0.1:${s.port}`, path, service: 's3', region: 'us-east-1', headers: { 'X-Amz-Content-Sha256': sha256('') } }, s.credentials);
+  const tls = s.endpoint.startsWith('https:');
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: s.port, path, headers: o.headers as http.OutgoingHttpHeaders }, (res) => {
+    (tls ? https : http).get({ host: '127.0.0.1', port: s.port, path, headers: o.headers as http.OutgoingHttpHeaders, ...(tls ? { rejectUnauthorized: false } : {}) }, (res) => {
       const c: Buffer[] = [];
       res.on('data', (d: Buffer) => c.push(d));
       res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(c)) : reject(new Error(`GET ${key}: ${res.statusCode}`))));
@@ -72,11 +78,11 @@ export async function getObject(s: TestStore, bucket: string, key: string): Prom
 
 const s3ErrorXml = (code: string, message: string): string => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
-export async function startS3Store(bucket: string, dir = mkdtempSync(join(tmpdir(), 'orbox-s3-')), port = 0): Promise<TestStore> {
+export async function startS3Store(bucket: string, dir = mkdtempSync(join(tmpdir(), 'orbox-s3-')), port = 0, tls?: StoreTls): Promise<TestStore> {
   const srv = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] });
   const inner = ((await srv.run()) as { port: number }).port;
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  const front = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -95,11 +101,12 @@ export async function startS3Store(bucket: string, dir = mkdtempSync(join(tmpdir
       up.on('error', (e) => refuse(502, 'InternalError', e.message));
       up.end(body);
     });
-  });
+  };
+  const front = tls ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler) : http.createServer(handler);
   await new Promise<void>((r) => front.listen(port, '127.0.0.1', r));
   const addr = (front.address() as { port: number }).port;
   return {
-    endpoint: `http://127.0.0.1:${addr}`, port: addr, dir, credentials,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${addr}`, port: addr, dir, credentials,
     close: async () => { front.closeAllConnections(); await new Promise((r) => front.close(r)); await srv.close(); },
   };
 }

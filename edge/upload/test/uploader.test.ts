@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { MIN_PART_BYTES, Uploader, type UploadEvent } from '../index.js';
 import { getObject, startCuttingRelay, type TestStore } from '../../../test-rig/upload/s3-store.js';
 import { startS3StoreProcess } from '../../../test-rig/upload/s3-store-main.js';
+import { TestPki } from '../../../test-rig/fleet/index.js';
 
 const startS3Store = (bucket: string, dir = mkdtempSync(join(tmpdir(), 'orbox-s3-')), port = 0) => startS3StoreProcess(bucket, dir, port);
 
@@ -38,10 +39,10 @@ const until = async (what: string, ok: () => boolean, ms = 30_000): Promise<void
   }
 };
 
-function setup(t: { teardown(fn: () => unknown): void }, store: { endpoint: string; credentials: TestStore['credentials'] }, root: string, files: { path: string; bytes: number }[], extra: Partial<ConstructorParameters<typeof Uploader>[0]> = {}) {
+function setup(t: { teardown(fn: () => unknown): void }, store: { endpoint: string; credentials: TestStore['credentials'] }, root: string, files: { path: string; bytes: number }[], extra: Partial<ConstructorParameters<typeof Uploader>[0]> = {}, target: { ca?: string } = {}) {
   const events: UploadEvent[] = [];
   const u = new Uploader({
-    target: { endpoint: store.endpoint, bucket: BUCKET, region: 'us-east-1', credentials: store.credentials, timeoutMs: 5000 },
+    target: { endpoint: store.endpoint, bucket: BUCKET, region: 'us-east-1', credentials: store.credentials, timeoutMs: 5000, ...target },
     prefix: 'or-12/', recordingsRoot: root, journalPath: join(root, '..', 'upload', 'uploads.db'),
     candidates: () => files, partBytes: PART, retry: { minMs: 100, maxMs: 400, jitter: 0 }, keepLocalHours: 1000,
     onEvent: (e) => events.push(e), ...extra,
@@ -68,6 +69,30 @@ t.test('closed segments reach the store byte for byte, verified by size and mult
   t.equal(u.rows().length, 2, 'the empty segment was never queued');
   t.equal(u.status().bytesSent, a.bytes + b.bytes, 'each byte sent once');
   t.ok(existsSync(a.path) && existsSync(b.path), 'kept locally (keepLocalHours not reached)');
+});
+
+t.test('over TLS: a store whose certificate chains to the hospital CA (ca) gets the segment; one that does not is refused, saying why', async (t) => {
+  const pki = new TestPki(mkdtempSync(join(tmpdir(), 'orbox-s3-pki-')));
+  const other = new TestPki(mkdtempSync(join(tmpdir(), 'orbox-s3-pki-other-')));
+  const store = await startS3StoreProcess(BUCKET, mkdtempSync(join(tmpdir(), 'orbox-s3-')), 0, pki.server);
+  t.teardown(() => store.close());
+  t.match(store.endpoint, /^https:/);
+  const root = join(mkdtempSync(join(tmpdir(), 'orbox-up-')), 'recordings');
+  const a = segment(root, 'endoscope-20261203T110000.000Z-00001.mkv', PART + 777);
+  const good = setup(t, store, root, [a], {}, { ca: readFileSync(pki.caPath, 'utf8') });
+  good.u.start();
+  await until('verified over TLS', () => good.events.some((e) => e.type === 'verified'));
+  const got = await getObject(store, BUCKET, good.u.keyOf(a.path));
+  t.equal(createHash('sha256').update(got).digest('hex'), a.sha, 'the store holds the bytes sent over TLS');
+
+  const root2 = join(mkdtempSync(join(tmpdir(), 'orbox-up-')), 'recordings');
+  const b = segment(root2, 'endoscope-20261203T120000.000Z-00001.mkv', 1000);
+  const wrong = setup(t, store, root2, [b], {}, { ca: readFileSync(other.caPath, 'utf8') });
+  wrong.u.start();
+  await until('refused', () => wrong.u.status().lastError !== null);
+  t.match(wrong.u.status().lastError, /certificate|self.signed|unable to verify/i, `refused: ${wrong.u.status().lastError}`);
+  t.notOk(wrong.events.some((e) => e.type === 'verified'), 'nothing reached a store the box cannot authenticate');
+  t.ok(existsSync(b.path), 'and the segment stays');
 });
 
 t.test('a link cut mid-part: retried after backoff, the parts stored before the cut are not sent again', async (t) => {
