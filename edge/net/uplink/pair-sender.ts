@@ -68,6 +68,8 @@ export interface PairSenderOptions {
   /** PLI/FIR from the receiver: the caller rate-limits across receivers. */
   onKeyframeRequest: (role: StreamRole, kind: 'pli' | 'fir') => void;
   log?: Logger;
+  /** Where the pair's sockets listen. Default: the loopback address for a receiver on
+   *  loopback (a lab, the demo: nothing is opened on the box's network), else all interfaces. */
   bindAddress?: string;
   random?: () => number;
 }
@@ -166,7 +168,7 @@ export class UplinkPairSender {
     return new Promise((resolve, reject) => {
       const s = createSocket({ type: family, reuseAddr: false });
       s.once('error', reject);
-      s.bind(port, this.o.bindAddress, () => {
+      s.bind(port, this.o.bindAddress ?? (isLoopback(this.host) ? this.host : undefined), () => {
         s.off('error', reject);
         s.on('error', (err) => this.o.log?.warn({ err, pair: this.name, port }, 'uplink socket error'));
         // An IDR leaves as one burst; a send buffer smaller than it drops its tail at the source.
@@ -409,4 +411,9 @@ export class UplinkPairSender {
     for (const s of Object.values(this.sockets)) { try { s.close(); } catch { /* already closed */ } }
     this.sockets = {};
   }
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1' || /^::ffff:127\./i.test(address);
 }
