@@ -23,6 +23,8 @@ import type { Socket } from 'node:net';
 import { roleAtLeast, type AccountStore, type FailureThrottle, type Role, type Session, type SessionStore } from '../access/index.js';
 import { consolePage, signInPage } from './pages.js';
 import { staticAsset } from './static.js';
+import { hlsPlaylist, remuxToTs } from './hls.js';
+import type { CaseMedia } from '../control/case-media.js';
 
 export const COOKIE = 'orbox_session';
 /** Largest request body read, bytes (sign-in form, JSON commands). */
@@ -60,6 +62,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: /^\/api\/status$/, role: 'viewer', api: 'status' },
   { method: 'GET', path: /^\/api\/vitals$/, role: 'viewer', api: 'vitals' },
   { method: 'GET', path: /^\/api\/cases$/, role: 'viewer', api: 'cases' },
+  // A recorded case is patient record: clinicians and up. Its media under /media/ (HLS).
+  { method: 'GET', path: /^\/api\/cases\/(\d{1,12})\/media$/, role: 'clinician', api: 'caseMedia', params: (m) => ({ caseId: Number(m[1]) }) },
+  { method: 'GET', path: /^\/api\/cases\/(\d{1,12})\/vitals$/, role: 'clinician', api: 'caseVitals', params: (m) => ({ caseId: Number(m[1]) }) },
   { method: 'GET', path: /^\/api\/stills\/([a-z0-9_-]{1,32})\.jpg$/, role: 'viewer', api: 'snapshot', params: (m) => ({ channel: m[1] }), jpeg: true },
   { method: 'POST', path: /^\/api\/stills\/([a-z0-9_-]{1,32})$/, role: 'clinician', api: 'snapshot', params: (m) => ({ channel: m[1], save: true }) },
   { method: 'POST', path: /^\/api\/record\/start$/, role: 'clinician', api: 'recordingStart', params: (_m, b) => ({ caseId: b.caseId }) },
@@ -120,7 +125,8 @@ export class WebConsole {
     const address = req.socket.remoteAddress ?? 'unknown';
     res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' blob:; style-src 'self'; frame-ancestors 'none'");
+    // media-src blob: the recorded-case player feeds the video element through MSE.
+    res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' blob:; media-src 'self' blob:; style-src 'self'; frame-ancestors 'none'");
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Referrer-Policy', 'no-referrer');
 
@@ -152,7 +158,36 @@ export class WebConsole {
       return json(res, 200, { token: this.opts.sessions.create(account, 'whep') });
     }
     if (path.startsWith('/api/')) return this.api(req, res, path, session, address);
+    if (path.startsWith('/media/') && req.method === 'GET') return this.media(res, path, session, address);
     return json(res, 404, { error: `nothing at ${path}` });
+  }
+
+  /**
+   * GET /media/cases/<id>/<channel>.m3u8: the channel's HLS playlist of the case (each fetch a
+   * `recording.play` in the audit log); GET /media/cases/<id>/segments/<segment id>.ts: one
+   * recorded segment remuxed to MPEG-TS (hls.ts). Clinicians and up, as the case's API.
+   */
+  private async media(res: ServerResponse, path: string, session: Session, address: string): Promise<void> {
+    if (!roleAtLeast(session.role, 'clinician')) return json(res, 403, { error: `recorded cases need the clinician role; ${session.account} is ${session.role}` });
+    const caller = { account: session.account, role: session.role, address };
+    const pl = /^\/media\/cases\/(\d{1,12})\/([a-z0-9][a-z0-9_-]{0,31})\.m3u8$/.exec(path);
+    const seg = /^\/media\/cases\/(\d{1,12})\/segments\/(\d{1,12})\.ts$/.exec(path);
+    try {
+      if (pl) {
+        const media = (await this.opts.backend.call('caseMedia', { caseId: Number(pl[1]) }, caller)) as CaseMedia;
+        const ch = media.channels.find((c) => c.channel === pl[2]);
+        if (!ch) return json(res, 404, { error: `case ${pl[1]} has no recorded segment of channel ${pl[2]}` });
+        this.opts.audit?.({ actor: `web:${session.account}`, from: address, action: 'recording.play', outcome: 'finished', detail: `case ${media.case.uid} channel ${ch.channel}` });
+        return send(res, 200, 'application/vnd.apple.mpegurl', hlsPlaylist(ch.segments, (id) => `segments/${id}.ts`));
+      }
+      if (seg) {
+        const { path: file } = (await this.opts.backend.call('segmentFile', { caseId: Number(seg[1]), segmentId: Number(seg[2]) }, caller)) as { path: string };
+        return remuxToTs(file, res);
+      }
+    } catch (err) {
+      return json(res, 404, { error: (err as Error).message });
+    }
+    return json(res, 404, { error: `no media at ${path}` });
   }
 
   private async api(req: IncomingMessage, res: ServerResponse, path: string, session: Session, address: string): Promise<void> {

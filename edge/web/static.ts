@@ -1,6 +1,6 @@
 /**
- * The console's static files: edge/web/static/ (plain JS and CSS, no build step) and uPlot's
- * browser build from node_modules. Read once per name and kept; names are a fixed list, so no
+ * The console's static files: edge/web/static/ (plain JS and CSS, no build step), and uPlot's
+ * and hls.js's browser builds from node_modules. Read once per name and kept; names are a fixed list, so no
  * path from a URL ever reaches the file system.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,6 +25,8 @@ const FILES: Record<string, { type: string; path: () => string }> = {
   'app.css': { type: 'text/css; charset=utf-8', path: () => join(staticDir(), 'app.css') },
   'uplot.js': { type: 'text/javascript; charset=utf-8', path: () => join(dirname(require.resolve('uplot')), 'uPlot.iife.min.js') },
   'uplot.css': { type: 'text/css; charset=utf-8', path: () => join(dirname(require.resolve('uplot')), 'uPlot.min.css') },
+  // hls.js's light build (no subtitles, alternate audio or DRM): the recorded-case player.
+  'hls.js': { type: 'text/javascript; charset=utf-8', path: () => join(dirname(require.resolve('hls.js')), 'hls.light.min.js') },
 };
 const cache = new Map<string, { type: string; body: Buffer }>();
 

@@ -65,6 +65,7 @@ import { randomUUID } from 'node:crypto';
 import { AccountStore, FailureThrottle, SessionStore, ensureFirstAdmin, randomPassword, type Role } from '../access/index.js';
 import { decodeVitalSample } from '../devices/index.js';
 import { VitalsView } from '../control/vitals.js';
+import { caseMedia, caseVitals, segmentPath } from '../control/case-media.js';
 import { CommandLog } from '../control/command-log.js';
 import { WebConsole, loadOrMakeCert } from '../web/index.js';
 
@@ -248,10 +249,15 @@ function methods(ctx: WorkerContext) {
       const cat = recordings!.catalog;
       return {
         cases: cat.listCases(now - 30n * 86_400n * 1_000_000_000n, now + 1n).map((c) => ({
-          uid: c.uid, state: c.state, startNs: String(c.startNs), endNs: c.endNs === null ? null : String(c.endNs), segments: cat.segmentsOfCase(c.id).length,
+          id: c.id, uid: c.uid, state: c.state, startNs: String(c.startNs), endNs: c.endNs === null ? null : String(c.endNs), segments: cat.segmentsOfCase(c.id).length,
         })),
       };
     },
+    /** A recorded case's segments per channel (ids and times, no paths) for the console's player. */
+    caseMedia: (p: Record<string, unknown>) => caseMedia(recordings!.catalog, Number(p.caseId)),
+    /** The file of one of a case's closed segments (the console's remux; no route gives it to a browser). */
+    segmentFile: (p: Record<string, unknown>) => ({ path: segmentPath(recordings!.catalog, Number(p.caseId), Number(p.segmentId)) }),
+    caseVitals: (p: Record<string, unknown>) => caseVitals(ctx.config.box.dataDir, caseMedia(recordings!.catalog, Number(p.caseId)), ctx.clock.wallNs()),
     commandLog: () => ({ entries: commandLog.list() }),
     usersList: () => ({ accounts: accounts!.list() }),
     usersAdd: async (p: Record<string, unknown>) => {
@@ -325,7 +331,7 @@ async function audited<T>(ctx: WorkerContext, action: string, target: string, f:
 }
 
 /** Methods the web console may call (by route, edge/web/server.ts ROUTES); the rest stay local. */
-const WEB_METHODS = ['status', 'vitals', 'cases', 'snapshot', 'recordingStart', 'recordingStop', 'commandLog', 'usersList', 'uplinkSdp'] as const;
+const WEB_METHODS = ['status', 'vitals', 'cases', 'caseMedia', 'segmentFile', 'caseVitals', 'snapshot', 'recordingStart', 'recordingStop', 'commandLog', 'usersList', 'uplinkSdp'] as const;
 
 async function startWeb(ctx: WorkerContext, table: ReturnType<typeof methods>): Promise<void> {
   const cfg = ctx.config.web;

@@ -102,7 +102,125 @@ async function refreshCases() {
   const cur = c.cases.find((x) => x.state === 'recording');
   $('#rec-state').textContent = cur ? `recording ${cur.uid}` : 'not recording';
   $('#rec-state').dataset.state = cur ? 'recording' : 'idle';
-  rows('#cases', c.cases.slice().reverse(), (x) => [x.uid, x.state, fmtTime(x.startNs), fmtTime(x.endNs), x.segments]);
+  rows('#cases', c.cases.slice().reverse(), (x) => [x.uid, x.state, fmtTime(x.startNs), fmtTime(x.endNs), x.segments, '']);
+  if (!canPlay()) return;
+  $('#cases tbody').querySelectorAll('tr').forEach((tr, i) => {
+    const x = c.cases[c.cases.length - 1 - i];
+    if (!x.segments) return;
+    const b = el('button', { class: 'play-case', 'data-case': String(x.id) }, 'Play');
+    b.addEventListener('click', () => openCase(x.id, x.uid).catch((e) => { $('#pb-time').textContent = e.message; }));
+    tr.lastChild.append(b);
+  });
+}
+
+// ---- recorded cases: every channel of a case side by side on one timeline, its vitals under
+// them. Each channel plays its HLS playlist (/media/cases/<id>/<channel>.m3u8, the segments
+// remuxed to MPEG-TS by the box) through hls.js; the timeline is the box's wall clock, mapped to
+// each channel's playlist time through its segments' times (a new recording restarts a
+// channel's timeline; its playlist marks the discontinuity). ----
+const canPlay = () => ['clinician', 'engineer', 'admin'].includes(document.body.dataset.role);
+let player = null;
+window.orboxPlayer = () => player; // tests read the player's state
+
+function wallToMedia(ch, wallMs) {
+  for (const s of ch.segs) if (wallMs < s.wallMs + s.d * 1000) return s.at + Math.max(0, wallMs - s.wallMs) / 1000;
+  return ch.duration;
+}
+function mediaToWall(ch, t) {
+  for (const s of ch.segs) if (t < s.at + s.d) return s.wallMs + (t - s.at) * 1000;
+  const last = ch.segs[ch.segs.length - 1];
+  return last.wallMs + last.d * 1000;
+}
+
+async function openCase(id, uid) {
+  closeCase();
+  const [m, v] = await Promise.all([api(`/api/cases/${id}/media`), api(`/api/cases/${id}/vitals`)]);
+  $('#pb-case').textContent = uid;
+  const chans = m.channels.map((c) => {
+    let at = 0;
+    const segs = c.segments.map((s) => { const d = Number(BigInt(s.endNs) - BigInt(s.startNs)) / 1e9; const x = { wallMs: Number(BigInt(s.startNs) / 1000000n), at, d }; at += d; return x; });
+    const video = el('video', { class: 'recorded', playsinline: '', 'data-channel': c.channel });
+    video.muted = true;
+    const still = el('button', { class: 'still-dl', 'data-channel': c.channel }, 'Download still');
+    still.addEventListener('click', () => downloadStill(uid, c.channel, video));
+    $('#pb-videos').append(el('figure', {}, video, el('figcaption', {}, c.channel, ' ', still)));
+    const hls = new Hls({ enableWorker: false });
+    hls.loadSource(`/media/cases/${id}/${c.channel}.m3u8`);
+    hls.attachMedia(video);
+    return { channel: c.channel, video, hls, segs, duration: at };
+  }).filter((c) => c.segs.length);
+  if (!chans.length) throw new Error('nothing of this case is on the box any more');
+  const t0 = Math.min(...chans.map((c) => c.segs[0].wallMs));
+  const t1 = Math.max(...chans.map((c) => { const l = c.segs[c.segs.length - 1]; return l.wallMs + l.d * 1000; }));
+  const range = $('#pb-timeline');
+  range.max = String(t1 - t0);
+  range.value = '0';
+  player = { id, t0, t1, chans, nowMs: t0, plot: null };
+  const master = chans[0];
+  master.video.addEventListener('timeupdate', () => {
+    if (!player) return;
+    player.nowMs = mediaToWall(master, master.video.currentTime);
+    range.value = String(player.nowMs - t0);
+    showTime();
+    // Keep the others on the master's clock (each drifts by its own buffering).
+    for (const c of chans.slice(1)) {
+      const want = wallToMedia(c, player.nowMs);
+      if (!c.video.seeking && Math.abs(c.video.currentTime - want) > 0.3) c.video.currentTime = want;
+    }
+  });
+  range.addEventListener('input', () => seekCase(t0 + Number(range.value)));
+  // The vitals under the videos, on the same timeline (x: seconds since its start).
+  const caseStartMs = Number(BigInt(m.case.startNs) / 1000000n);
+  const key = Object.keys(v.series).find((k) => k.endsWith('/HR')) ?? Object.keys(v.series)[0];
+  if (key && window.uPlot) {
+    const s = v.series[key];
+    const data = [s.t.map((t) => (caseStartMs + t - t0) / 1000), s.v];
+    const cursorLine = (u) => {
+      const x = u.valToPos((player.nowMs - t0) / 1000, 'x', true);
+      u.ctx.save(); u.ctx.strokeStyle = '#06c'; u.ctx.lineWidth = 2; u.ctx.beginPath();
+      u.ctx.moveTo(x, u.bbox.top); u.ctx.lineTo(x, u.bbox.top + u.bbox.height); u.ctx.stroke(); u.ctx.restore();
+    };
+    player.plot = new uPlot({ width: 640, height: 160, title: `${key} over the case`, scales: { x: { time: false, range: [0, (t1 - t0) / 1000] } },
+      series: [{ label: 's' }, { label: `${key} ${s.unit}`, stroke: '#d22', width: 2 }], hooks: { draw: [cursorLine] } }, data, $('#pb-vitals'));
+  }
+  $('#playback').hidden = false;
+  showTime();
+}
+
+function seekCase(wallMs) {
+  if (!player) return;
+  player.nowMs = Math.min(Math.max(wallMs, player.t0), player.t1);
+  for (const c of player.chans) c.video.currentTime = wallToMedia(c, player.nowMs);
+  showTime();
+}
+
+function showTime() {
+  if (!player) return;
+  $('#pb-time').textContent = `${new Date(player.nowMs).toLocaleTimeString()} (${((player.nowMs - player.t0) / 1000).toFixed(1)} s of ${((player.t1 - player.t0) / 1000).toFixed(1)} s)`;
+  player.plot?.redraw(false, false);
+}
+
+function closeCase() {
+  if (!player) return;
+  for (const c of player.chans) { c.hls.destroy(); c.video.removeAttribute('src'); }
+  player.plot?.destroy();
+  $('#pb-videos').replaceChildren();
+  $('#pb-vitals').replaceChildren();
+  $('#playback').hidden = true;
+  player = null;
+}
+
+/** The frame on screen as a PNG download (case, channel and its wall time in the name). */
+function downloadStill(uid, channel, video) {
+  const c = document.createElement('canvas');
+  c.width = video.videoWidth; c.height = video.videoHeight;
+  c.getContext('2d').drawImage(video, 0, 0);
+  const at = new Date(player ? player.nowMs : Date.now()).toISOString().replace(/[:.]/g, '-');
+  c.toBlob((b) => {
+    const a = el('a', { href: URL.createObjectURL(b), download: `${uid}-${channel}-${at}.png` });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }, 'image/png');
 }
 async function refreshCommands() {
   if (!['engineer', 'admin'].includes(document.body.dataset.role)) return;
@@ -136,6 +254,13 @@ document.addEventListener('DOMContentLoaded', () => {
   };
   $('#rec-start').addEventListener('click', record('start'));
   $('#rec-stop').addEventListener('click', record('stop'));
+  $('#pb-close').addEventListener('click', closeCase);
+  $('#pb-play').addEventListener('click', () => {
+    if (!player) return;
+    const paused = player.chans[0].video.paused;
+    for (const c of player.chans) { if (paused) c.video.play().catch(() => undefined); else c.video.pause(); }
+    $('#pb-play').textContent = paused ? 'Pause' : 'Play';
+  });
   every(2000, async () => { await refreshStatus(); await Promise.all([...tiles.keys()].map(refreshStill)); });
   every(1000, refreshVitals);
   every(3000, refreshCases);
