@@ -1,8 +1,9 @@
 /**
  * WHEP against a real box in headless Chromium: signed in, the page takes a bearer token
  * (POST /api/whep-token), offers to /whep/cam/lq, and net-send's WHEP peer sends the box's own
- * encoded lq stream (no re-encode). framesDecoded from getStats() is counted over WINDOW_S
- * seconds (the issue asks 30 s; 10 s here to keep `make test` short). Also: no token, no answer.
+ * encoded lq stream (no re-encode). Over 30 s (WINDOW_S) framesDecoded from getStats() must
+ * keep the channel's rate with no second empty, and Chromium's own freezeCount must not grow.
+ * Also: no token, no answer.
  */
 import t from 'tap';
 import { startBox, testConfig } from '../../../edge/supervisor/test/harness.js';
@@ -11,7 +12,7 @@ import { launchChromium, signedInPage } from '../browser.js';
 declare const RTCPeerConnection: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-const WINDOW_S = 10;
+const WINDOW_S = 30;
 const PASSWORD = 'correct horse battery';
 
 t.test('WHEP from a real box: the lq stream decodes at the channel frame rate', async (t) => {
@@ -47,14 +48,18 @@ t.test('WHEP from a real box: the lq stream decodes at the channel frame rate', 
   await page.evaluate(() => window.pc.close());
   await page.click('.tile[data-channel="cam"] button.play');
   await page.waitForFunction(() => !!window.orboxLive('cam'), null, { timeout: 15_000 });
-  const decoded = () => page.evaluate(async () => {
-    let n = 0;
-    (await window.orboxLive('cam').getStats()).forEach((s: { type: string; kind?: string; framesDecoded?: number }) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded ?? 0; });
-    return n;
+  const inbound = () => page.evaluate(async () => {
+    let r = { frames: 0, freezes: 0, freezeS: 0 };
+    (await window.orboxLive('cam').getStats()).forEach((s: { type: string; kind?: string; framesDecoded?: number; freezeCount?: number; totalFreezesDuration?: number }) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') r = { frames: s.framesDecoded ?? 0, freezes: s.freezeCount ?? 0, freezeS: s.totalFreezesDuration ?? 0 };
+    });
+    return r;
   });
+  const decoded = async () => (await inbound()).frames;
   const start = Date.now();
   while ((await decoded()) === 0 && Date.now() - start < 15_000) await new Promise((r) => setTimeout(r, 200));
-  const f0 = await decoded();
+  const first = await inbound();
+  const f0 = first.frames;
   t.ok(f0 > 0, `frames decode (first after ${Date.now() - start} ms)`);
   const samples: number[] = [];
   const t0 = Date.now();
@@ -63,7 +68,10 @@ t.test('WHEP from a real box: the lq stream decodes at the channel frame rate', 
   const perSecond = samples.map((v, i) => v - (i ? samples[i - 1] : f0));
   t.comment(`framesDecoded per second over ${WINDOW_S} s: ${perSecond.join(' ')} (mean ${rate.toFixed(1)} fps, channel ${fps} fps)`);
   t.ok(rate > fps * 0.8 && rate < fps * 1.2, `decoded at the channel frame rate: ${rate.toFixed(1)} fps`);
-  t.ok(perSecond.every((n) => n > 0), 'no second without a decoded frame (no freeze)');
+  t.ok(perSecond.every((n) => n > 0), 'no second without a decoded frame');
+  // Chromium's own freeze count (a frame held longer than max(3 x the mean frame time, mean + 150 ms)).
+  const last = await inbound();
+  t.equal(last.freezes - first.freezes, 0, `no freeze in ${WINDOW_S} s by Chromium's count (freezeCount ${first.freezes} -> ${last.freezes}, ${(last.freezeS - first.freezeS).toFixed(2)} s frozen)`);
   const closed = await page.evaluate(async (loc) => (await fetch(loc, { method: 'DELETE' })).status, result.location!);
   t.equal(closed, 401, 'DELETE needs the bearer too');
   t.ok(await page.evaluate(() => { const v = document.querySelector('.tile[data-channel="cam"] video'); return !v.hidden && v.videoWidth > 0; }), 'the tile shows the live video');
