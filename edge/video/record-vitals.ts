@@ -3,7 +3,8 @@
  * segment holds, next to its video (and audio), a Matroska S_TEXT/UTF8 track whose cue at each
  * frame is what the monitors showed when that frame was captured (VitalsDisplay's text:
  * numerics, NIBP, alarms, "NO DATA" while a port is away), so any player draws the numbers
- * over the picture (ffplay -vf subtitles=, VLC, GStreamer), with no export step.
+ * over the picture (tested with ffmpeg's subtitles filter, what ffplay's -vf subtitles= uses, and
+ * GStreamer), with no export step.
  *
  * Why a cue per frame, pushed right after the frame: matroskamux (GStreamer 1.22, collect
  * pads) writes nothing until every pad has data, a text pad too (measured: an appsrc that sent
@@ -38,13 +39,11 @@ export class RecordingVitalsText {
   private lastText = '';
   private lastBytes = new TextEncoder().encode(NO_VITALS_TEXT);
   private readonly enc = new TextEncoder();
-  /** Samples dropped because too many waited (counted for stats). */
-  dropped = 0;
 
   write(s: VitalSample): void {
     if (s.kind === 'wave') return;
     const p = this.pending;
-    if (p.length >= MAX_PENDING) { p.shift(); this.dropped++; }
+    if (p.length >= MAX_PENDING) p.shift();
     let i = p.length;
     while (i > 0 && p[i - 1]!.hostWallNs > s.hostWallNs) i--;
     p.splice(i, 0, s);
